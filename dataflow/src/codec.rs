@@ -1,0 +1,238 @@
+//! The seed record format: one JSON object per record,
+//! `{"id":4839204812345678,"gender":"Female","age":34,"state":"Ohio","decision":"Kamala Harris"}`.
+//!
+//! [`decode`] validates a record into a [`Ballot`] or names the one [`RejectReason`] it fails
+//! on. Presence of all five fields is checked first (`missing_field`; `null` counts as missing),
+//! then the fields in the order id, gender, age, state, decision. Unknown fields are ignored.
+
+use crate::model::{
+    AgeGroup, CandidateId, CubeKey, Gender, RejectReason, State, MAX_CANDIDATE_CHARS,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// A valid vote, borrowing from the record it was decoded from where it can.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ballot<'a> {
+    pub voter: u64,
+    pub gender: Gender,
+    pub age: u64,
+    pub state: State,
+    pub decision: Cow<'a, str>,
+}
+
+impl Ballot<'_> {
+    pub fn cube_key(&self) -> CubeKey {
+        CubeKey {
+            state: self.state,
+            gender: self.gender,
+            age_group: AgeGroup::of(self.age).unwrap_or(AgeGroup::From65),
+            candidate: CandidateId::of(&self.decision),
+        }
+    }
+}
+
+/// The fields as raw JSON text, so that each one can be judged on its own.
+#[derive(Deserialize)]
+struct RawRecord<'a> {
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    gender: Option<&'a RawValue>,
+    #[serde(borrow)]
+    age: Option<&'a RawValue>,
+    #[serde(borrow)]
+    state: Option<&'a RawValue>,
+    #[serde(borrow)]
+    decision: Option<&'a RawValue>,
+}
+
+/// Decodes and validates one record (without its line terminator).
+pub fn decode(record: &[u8]) -> Result<Ballot<'_>, RejectReason> {
+    let raw: RawRecord<'_> = serde_json::from_slice(record).map_err(|_| RejectReason::Malformed)?;
+    let (Some(id), Some(gender), Some(age), Some(state), Some(decision)) =
+        (raw.id, raw.gender, raw.age, raw.state, raw.decision)
+    else {
+        return Err(RejectReason::MissingField);
+    };
+    let voter = parse_id(id).ok_or(RejectReason::InvalidId)?;
+    let gender = json_str(gender)
+        .and_then(|text| Gender::parse(&text))
+        .ok_or(RejectReason::InvalidGender)?;
+    let age = serde_json::from_str::<u64>(age.get())
+        .ok()
+        .filter(|age| AgeGroup::AGES.contains(age))
+        .ok_or(RejectReason::InvalidAge)?;
+    let state = json_str(state)
+        .and_then(|text| State::lookup(&text))
+        .ok_or(RejectReason::UnknownState)?;
+    let decision = json_str(decision)
+        .and_then(trimmed_candidate)
+        .ok_or(RejectReason::InvalidDecision)?;
+    Ok(Ballot {
+        voter,
+        gender,
+        age,
+        state,
+        decision,
+    })
+}
+
+/// An unsigned 64-bit integer, or a string of ASCII digits that is one.
+fn parse_id(raw: &RawValue) -> Option<u64> {
+    let text = raw.get();
+    if text.starts_with('"') {
+        let digits = json_str(raw)?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    } else {
+        serde_json::from_str::<u64>(text).ok()
+    }
+}
+
+/// The value of a JSON string, borrowed when it has no escapes; `None` if not a string.
+fn json_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let text = raw.get();
+    if text.len() >= 2 && text.starts_with('"') && text.ends_with('"') && !text.contains('\\') {
+        return Some(Cow::Borrowed(&text[1..text.len() - 1]));
+    }
+    serde_json::from_str::<String>(text).ok().map(Cow::Owned)
+}
+
+fn trimmed_candidate(name: Cow<'_, str>) -> Option<Cow<'_, str>> {
+    let trimmed = name.trim();
+    if trimmed.is_empty()
+        || trimmed.chars().count() > MAX_CANDIDATE_CHARS
+        || trimmed.chars().any(char::is_control)
+    {
+        return None;
+    }
+    if trimmed.len() == name.len() {
+        return Some(name);
+    }
+    Some(Cow::Owned(trimmed.to_string()))
+}
+
+/// A record in the seed format, for writing (the generator's output).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoterRecord<'a> {
+    pub id: u64,
+    pub gender: &'a str,
+    pub age: u64,
+    pub state: &'a str,
+    pub decision: &'a str,
+}
+
+impl VoterRecord<'_> {
+    /// Appends the record as one line of JSON, without a newline.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        // Serializing plain strings and integers into a Vec cannot fail.
+        serde_json::to_writer(out, self).expect("serializing a voter record cannot fail");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(line: &str) -> RejectReason {
+        decode(line.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn the_seed_example_decodes() {
+        let line = r#"{"id":4839204812345678,"gender":"Female","age":34,"state":"Ohio","decision":"Kamala Harris"}"#;
+        let ballot = decode(line.as_bytes()).unwrap();
+        assert_eq!(ballot.voter, 4839204812345678);
+        assert_eq!(ballot.gender, Gender::Female);
+        assert_eq!(ballot.age, 34);
+        assert_eq!(ballot.state.code(), "OH");
+        assert_eq!(ballot.decision, "Kamala Harris");
+        assert_eq!(ballot.cube_key().age_group, AgeGroup::From30To44);
+    }
+
+    #[test]
+    fn lenient_where_the_format_allows() {
+        let line = r#"{"extra":[1,2],"id":"17","gender":"mAlE","age":120,"state":"wy","decision":"  Jo \u00e9 "}"#;
+        let ballot = decode(line.as_bytes()).unwrap();
+        assert_eq!(ballot.voter, 17);
+        assert_eq!(ballot.gender, Gender::Male);
+        assert_eq!(ballot.state.code(), "WY");
+        assert_eq!(ballot.decision, "Jo é");
+    }
+
+    #[test]
+    fn every_reject_reason_is_reachable() {
+        let ok = r#""gender":"Male","age":40,"state":"TX","decision":"A""#;
+        assert_eq!(reason("not json"), RejectReason::Malformed);
+        assert_eq!(reason("[1,2]"), RejectReason::Malformed);
+        assert_eq!(reason(r#"{"id":1,"id":2}"#), RejectReason::Malformed);
+        assert_eq!(reason(&format!("{{{ok}}}")), RejectReason::MissingField);
+        assert_eq!(
+            reason(&format!(r#"{{"id":null,{ok}}}"#)),
+            RejectReason::MissingField
+        );
+        for id in [
+            r#"-1"#,
+            r#"1.5"#,
+            r#""12a""#,
+            r#""""#,
+            r#"true"#,
+            r#"18446744073709551616"#,
+        ] {
+            assert_eq!(
+                reason(&format!(r#"{{"id":{id},{ok}}}"#)),
+                RejectReason::InvalidId,
+                "{id}"
+            );
+        }
+        let rest = r#""age":40,"state":"TX","decision":"A""#;
+        assert_eq!(
+            reason(&format!(r#"{{"id":1,"gender":"X",{rest}}}"#)),
+            RejectReason::InvalidGender
+        );
+        assert_eq!(
+            reason(&format!(r#"{{"id":1,"gender":3,{rest}}}"#)),
+            RejectReason::InvalidGender
+        );
+        let head = r#""id":1,"gender":"Male""#;
+        for age in ["17", "121", "\"40\"", "40.5", "-3"] {
+            let line = format!(r#"{{{head},"age":{age},"state":"TX","decision":"A"}}"#);
+            assert_eq!(reason(&line), RejectReason::InvalidAge, "{age}");
+        }
+        let line = format!(r#"{{{head},"age":40,"state":"Atlantis","decision":"A"}}"#);
+        assert_eq!(reason(&line), RejectReason::UnknownState);
+        let long = "x".repeat(65);
+        for decision in ["\"\"", "\"   \"", "5", &format!("\"{long}\""), "\"a\\nb\""] {
+            let line = format!(r#"{{{head},"age":40,"state":"TX","decision":{decision}}}"#);
+            assert_eq!(reason(&line), RejectReason::InvalidDecision, "{decision}");
+        }
+        let line = format!(
+            r#"{{{head},"age":40,"state":"TX","decision":"{}"}}"#,
+            "y".repeat(64)
+        );
+        assert!(decode(line.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn written_records_decode_to_themselves() {
+        let record = VoterRecord {
+            id: 42,
+            gender: "Other",
+            age: 70,
+            state: "Maine",
+            decision: "Q \"R\"",
+        };
+        let mut line = Vec::new();
+        record.write_json(&mut line);
+        let ballot = decode(&line).unwrap();
+        assert_eq!(
+            (ballot.voter, ballot.age, ballot.state.code()),
+            (42, 70, "ME")
+        );
+        assert_eq!(ballot.decision, "Q \"R\"");
+    }
+}

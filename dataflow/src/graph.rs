@@ -1,0 +1,104 @@
+//! The differential-dataflow graph: one vote per voter, then one count per [`Tally`].
+//!
+//! ```text
+//! ballots (voter, (position, cube)) ──reduce: least position──► Vote(cube) ─┐
+//!                                          └── later records ──► Rejected(duplicate_voter)
+//! rejects (reason) ─────────────────────────────────────────► Rejected(reason) ├─► count_total
+//! names (candidate id, name) ──distinct────────────────────► Candidate(id, name) ┘
+//! ```
+//!
+//! Every marginal the job publishes (national, by gender, age group, state, electoral votes) is
+//! derived from these few thousand counts when an epoch completes ([`crate::Results`]), so the
+//! graph's hot path is exactly one exchange by voter id and one by count key.
+
+use crate::model::{CandidateId, CubeKey, Position, RejectReason};
+use crate::tallies::{Tallies, Tally};
+use differential_dataflow::operators::{CountTotal, ThresholdTotal};
+use differential_dataflow::VecCollection;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::operator::Operator;
+
+/// Logical time: epochs advance on a short tick or a record budget, whichever comes first.
+pub type Epoch = u64;
+/// A voter's id, as in the record.
+pub type VoterId = u64;
+
+/// Counts per [`Tally`] from valid ballots, rejected records and candidate names.
+/// Without `dedup` every valid ballot counts (for measuring what dedup costs).
+pub fn tally_counts<'s>(
+    ballots: VecCollection<'s, Epoch, (VoterId, (Position, CubeKey))>,
+    rejects: VecCollection<'s, Epoch, RejectReason>,
+    names: VecCollection<'s, Epoch, (CandidateId, String)>,
+    dedup: bool,
+) -> VecCollection<'s, Epoch, (Tally, isize)> {
+    let votes = if dedup {
+        let first = ballots.reduce(|_voter, ballots, first| {
+            // Values arrive sorted, so the least position, the voter's first record, leads.
+            let (_, cube) = ballots[0].0;
+            let records: isize = ballots.iter().map(|(_, count)| *count).sum();
+            first.push(((*cube, records - 1), 1));
+        });
+        let later = first.clone().explode(|(_, (_, later))| {
+            (later > 0).then_some((Tally::Rejected(RejectReason::DuplicateVoter), later))
+        });
+        first.map(|(_, (cube, _))| Tally::Vote(cube)).concat(later)
+    } else {
+        ballots.map(|(_, (_, cube))| Tally::Vote(cube))
+    };
+    votes
+        .concat(rejects.map(Tally::Rejected))
+        .concat(
+            names
+                .distinct_total()
+                .map(|(id, name)| Tally::Candidate(id, name)),
+        )
+        .count_total()
+}
+
+/// What worker 0 is handed whenever the output frontier passes an epoch: the counts of every
+/// epoch before `epoch`, and whether the input has ended (`complete`).
+pub type Publish = Box<dyn FnMut(&Tallies, Epoch, bool)>;
+
+/// Gathers the counts to worker 0 and calls `publish` there with one consistent state per
+/// completed epoch: updates are held until the frontier has passed their time.
+pub fn publish_on_worker_zero(
+    counts: VecCollection<'_, Epoch, (Tally, isize)>,
+    mut publish: Publish,
+) {
+    let mut tallies = Tallies::default();
+    let mut pending: Vec<((Tally, isize), Epoch, isize)> = Vec::new();
+    let mut published: Option<Epoch> = None;
+    // Every worker builds the sink, but only worker 0 receives updates; the others must stay
+    // silent or their (empty) final state would race worker 0's.
+    let mut finished = counts.inner.scope().index() != 0;
+    counts
+        .inner
+        .sink(Exchange::new(|_| 0), "Publish", move |(input, frontier)| {
+            input.for_each(|_, updates| pending.append(updates));
+            if finished {
+                return;
+            }
+            let through = frontier.frontier().first().copied();
+            let ready = |time: &Epoch| through.is_none_or(|f| *time < f);
+            pending.retain(|((tally, count), time, diff)| {
+                if ready(time) {
+                    // A count changes by retracting the old (tally, count) and adding the new.
+                    tallies.apply(tally, (*count as i64) * (*diff as i64));
+                    false
+                } else {
+                    true
+                }
+            });
+            match through {
+                Some(epoch) if published < Some(epoch) => {
+                    published = Some(epoch);
+                    publish(&tallies, epoch, false);
+                }
+                None => {
+                    finished = true;
+                    publish(&tallies, published.map_or(0, |e| e + 1), true);
+                }
+                _ => {}
+            }
+        });
+}

@@ -1,0 +1,259 @@
+//! [`Results`]: the published document (`GET /api/results`), derived from [`Tallies`] at a
+//! completed epoch. Every view is a marginal of the one vote cube, so all views agree.
+
+use crate::model::{AgeGroup, CandidateId, Gender, RejectReason, State};
+use crate::reference::{Apportionment, VOTES_TO_WIN};
+use crate::tallies::Tallies;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One consistent state of the election: every count reflects exactly the records of the epochs
+/// before `epoch`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    /// Results include every record of every epoch before this one.
+    pub epoch: u64,
+    /// True once the source is exhausted and these are the final numbers.
+    pub complete: bool,
+    /// Which census the electoral votes are apportioned by.
+    pub apportionment: String,
+    /// Valid votes counted.
+    pub votes: u64,
+    /// Records not counted, by reason (every reason is listed).
+    pub rejected: BTreeMap<String, u64>,
+    /// Candidates by votes, most first (ties by name).
+    pub candidates: Vec<CandidateResult>,
+    /// Gender → candidate → votes.
+    pub by_gender: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Age group → candidate → votes.
+    pub by_age_group: BTreeMap<String, BTreeMap<String, u64>>,
+    /// USPS code → candidate → votes (states with votes only).
+    pub by_state: BTreeMap<String, BTreeMap<String, u64>>,
+    /// USPS code → leader, margin and electoral votes (all 50 states and DC).
+    pub states: BTreeMap<String, StateResult>,
+    /// Most electoral votes (then most votes); `null` before any vote.
+    pub leader: Option<String>,
+    /// The candidate with at least 270 electoral votes, if any.
+    pub winner: Option<String>,
+    pub electoral_votes_to_win: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CandidateResult {
+    pub name: String,
+    pub votes: u64,
+    /// Fraction of all valid votes, 0 to 1.
+    pub share: f64,
+    pub electoral_votes: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StateResult {
+    pub name: String,
+    /// The candidate with the most votes; `null` with no votes or a tie for first.
+    pub leader: Option<String>,
+    /// Leader's share minus the runner-up's share of the state's votes, 0 to 1.
+    pub margin: f64,
+    /// Votes cast in the state.
+    pub votes: u64,
+    /// The state's electoral votes, all awarded to the leader (winner-take-all).
+    pub electoral_votes: u32,
+}
+
+impl Results {
+    /// The document for `tallies`, complete through `epoch`.
+    pub fn new(
+        tallies: &Tallies,
+        epoch: u64,
+        complete: bool,
+        apportionment: Apportionment,
+    ) -> Results {
+        let name_of = |id: &CandidateId| -> String {
+            tallies
+                .candidates
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| format!("#{:016x}", id.0))
+        };
+        let mut national: BTreeMap<CandidateId, u64> = BTreeMap::new();
+        let mut by_gender: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        let mut by_age_group: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        let mut per_state: BTreeMap<State, BTreeMap<CandidateId, u64>> = BTreeMap::new();
+        for (key, &count) in &tallies.votes {
+            *national.entry(key.candidate).or_default() += count;
+            *per_state
+                .entry(key.state)
+                .or_default()
+                .entry(key.candidate)
+                .or_default() += count;
+            let name = name_of(&key.candidate);
+            *by_gender
+                .entry(key.gender.as_str().to_string())
+                .or_default()
+                .entry(name.clone())
+                .or_default() += count;
+            *by_age_group
+                .entry(key.age_group.label().to_string())
+                .or_default()
+                .entry(name)
+                .or_default() += count;
+        }
+        for gender in Gender::ALL {
+            by_gender.entry(gender.as_str().to_string()).or_default();
+        }
+        for group in AgeGroup::ALL {
+            by_age_group.entry(group.label().to_string()).or_default();
+        }
+
+        let mut electoral: BTreeMap<CandidateId, u32> = BTreeMap::new();
+        let mut states = BTreeMap::new();
+        let mut by_state = BTreeMap::new();
+        for state in State::all() {
+            let counts = per_state.get(&state);
+            let state_votes: u64 = counts.map(|c| c.values().sum()).unwrap_or(0);
+            let mut ranked: Vec<(CandidateId, u64)> = counts
+                .map(|c| c.iter().map(|(id, n)| (*id, *n)).collect())
+                .unwrap_or_default();
+            ranked.sort_by(|a, b| b.1.cmp(&a.1));
+            let first = ranked.first().map(|r| r.1).unwrap_or(0);
+            let second = ranked.get(1).map(|r| r.1).unwrap_or(0);
+            let leader = (first > second).then(|| ranked[0].0);
+            let seats = apportionment.electoral_votes(state);
+            if let Some(leader) = leader {
+                *electoral.entry(leader).or_default() += seats;
+            }
+            let margin = if state_votes == 0 {
+                0.0
+            } else {
+                (first - second) as f64 / state_votes as f64
+            };
+            states.insert(
+                state.code().to_string(),
+                StateResult {
+                    name: state.name().to_string(),
+                    leader: leader.map(|id| name_of(&id)),
+                    margin,
+                    votes: state_votes,
+                    electoral_votes: seats,
+                },
+            );
+            if let Some(counts) = counts {
+                let named = counts.iter().map(|(id, n)| (name_of(id), *n)).collect();
+                by_state.insert(state.code().to_string(), named);
+            }
+        }
+
+        let votes: u64 = national.values().sum();
+        let mut candidates: Vec<CandidateResult> = national
+            .iter()
+            .map(|(id, &count)| CandidateResult {
+                name: name_of(id),
+                votes: count,
+                share: if votes == 0 {
+                    0.0
+                } else {
+                    count as f64 / votes as f64
+                },
+                electoral_votes: electoral.get(id).copied().unwrap_or(0),
+            })
+            .collect();
+        candidates.sort_by(|a, b| b.votes.cmp(&a.votes).then_with(|| a.name.cmp(&b.name)));
+        let leader = candidates
+            .iter()
+            .max_by(|a, b| {
+                (a.electoral_votes, a.votes)
+                    .cmp(&(b.electoral_votes, b.votes))
+                    .then_with(|| b.name.cmp(&a.name))
+            })
+            .map(|c| c.name.clone());
+        let winner = candidates
+            .iter()
+            .find(|c| c.electoral_votes >= VOTES_TO_WIN)
+            .map(|c| c.name.clone());
+        let rejected = RejectReason::ALL
+            .iter()
+            .map(|r| {
+                (
+                    r.as_str().to_string(),
+                    tallies.rejected.get(r).copied().unwrap_or(0),
+                )
+            })
+            .collect();
+
+        Results {
+            epoch,
+            complete,
+            apportionment: apportionment.as_str().to_string(),
+            votes,
+            rejected,
+            candidates,
+            by_gender,
+            by_age_group,
+            by_state,
+            states,
+            leader,
+            winner,
+            electoral_votes_to_win: VOTES_TO_WIN,
+        }
+    }
+
+    /// The empty document, before any epoch completes.
+    pub fn empty(apportionment: Apportionment) -> Results {
+        Results::new(&Tallies::default(), 0, false, apportionment)
+    }
+
+    /// Records seen: valid votes plus every reject.
+    pub fn records(&self) -> u64 {
+        self.votes + self.rejected.values().sum::<u64>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CubeKey, Gender};
+    use crate::tallies::Tally;
+
+    fn vote(tallies: &mut Tallies, state: &str, candidate: &str, count: i64) {
+        let id = CandidateId::of(candidate);
+        tallies.apply(&Tally::Candidate(id, candidate.to_string()), 1);
+        let key = CubeKey {
+            state: State::lookup(state).unwrap(),
+            gender: Gender::Female,
+            age_group: AgeGroup::From18To29,
+            candidate: id,
+        };
+        tallies.apply(&Tally::Vote(key), count);
+    }
+
+    #[test]
+    fn winner_takes_the_state_and_a_tie_awards_nothing() {
+        let mut tallies = Tallies::default();
+        vote(&mut tallies, "TX", "A", 3);
+        vote(&mut tallies, "TX", "B", 1);
+        vote(&mut tallies, "OH", "A", 2);
+        vote(&mut tallies, "OH", "B", 2);
+        let results = Results::new(&tallies, 7, false, Apportionment::Census2020);
+        assert_eq!(results.votes, 8);
+        assert_eq!(results.states["TX"].leader.as_deref(), Some("A"));
+        assert_eq!(results.states["TX"].margin, 0.5);
+        assert_eq!(results.states["OH"].leader, None);
+        assert_eq!(results.states["CA"].votes, 0);
+        assert_eq!(results.candidates[0].name, "A");
+        assert_eq!(results.candidates[0].electoral_votes, 40);
+        assert_eq!(results.candidates[1].electoral_votes, 0);
+        assert_eq!(results.leader.as_deref(), Some("A"));
+        assert_eq!(results.winner, None);
+        assert_eq!(results.rejected.len(), RejectReason::ALL.len());
+        assert_eq!(results.by_gender["Female"]["A"], 5);
+        assert_eq!(results.by_gender["Male"].len(), 0);
+    }
+
+    #[test]
+    fn empty_results_have_no_leader() {
+        let results = Results::empty(Apportionment::Census2010);
+        assert_eq!(results.leader, None);
+        assert_eq!(results.states.len(), 51);
+        assert!(results.candidates.is_empty());
+    }
+}

@@ -1,0 +1,95 @@
+//! [`Tallies`]: the counts the graph maintains, as one plain value, and [`fold`], the sequential
+//! specification the graph must agree with.
+
+use crate::codec::decode;
+use crate::model::{CandidateId, CubeKey, Position, RejectReason};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+
+/// One counted thing. The graph's whole output is a count per `Tally`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Tally {
+    /// Votes in one cube cell.
+    Vote(CubeKey),
+    /// Records rejected for one reason.
+    Rejected(RejectReason),
+    /// A candidate's name, present once any valid ballot named it.
+    Candidate(CandidateId, String),
+}
+
+/// Every count at one point: the cube of votes, the rejects by reason, the candidates' names.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tallies {
+    pub votes: BTreeMap<CubeKey, u64>,
+    pub rejected: BTreeMap<RejectReason, u64>,
+    pub candidates: BTreeMap<CandidateId, String>,
+}
+
+impl Tallies {
+    /// Applies a change of `delta` to the count of `tally`.
+    pub fn apply(&mut self, tally: &Tally, delta: i64) {
+        fn add<K: Ord>(map: &mut BTreeMap<K, u64>, key: K, delta: i64) {
+            let count = map.entry(key).or_insert(0);
+            *count = count.saturating_add_signed(delta);
+        }
+        match tally {
+            Tally::Vote(key) => {
+                add(&mut self.votes, *key, delta);
+                if self.votes[key] == 0 {
+                    self.votes.remove(key);
+                }
+            }
+            Tally::Rejected(reason) => {
+                add(&mut self.rejected, *reason, delta);
+                if self.rejected[reason] == 0 {
+                    self.rejected.remove(reason);
+                }
+            }
+            Tally::Candidate(id, name) => {
+                if delta > 0 {
+                    self.candidates.insert(*id, name.clone());
+                } else {
+                    self.candidates.remove(id);
+                }
+            }
+        }
+    }
+
+    /// Valid votes counted.
+    pub fn total_votes(&self) -> u64 {
+        self.votes.values().sum()
+    }
+
+    /// Records seen: votes plus rejects of every reason.
+    pub fn total_records(&self) -> u64 {
+        self.total_votes() + self.rejected.values().sum::<u64>()
+    }
+}
+
+/// The specification of the graph: a plain sequential fold over records in position order.
+/// With `dedup`, a voter's first valid record (least position) counts and every later valid
+/// record of that voter is `duplicate_voter`.
+pub fn fold<'a>(records: impl IntoIterator<Item = (Position, &'a [u8])>, dedup: bool) -> Tallies {
+    let mut records: Vec<_> = records.into_iter().collect();
+    records.sort_by_key(|(position, _)| *position);
+    let mut tallies = Tallies::default();
+    let mut voters = HashSet::new();
+    for (_, record) in records {
+        match decode(record) {
+            Ok(ballot) => {
+                let key = ballot.cube_key();
+                tallies.apply(
+                    &Tally::Candidate(key.candidate, ballot.decision.to_string()),
+                    1,
+                );
+                if dedup && !voters.insert(ballot.voter) {
+                    tallies.apply(&Tally::Rejected(RejectReason::DuplicateVoter), 1);
+                } else {
+                    tallies.apply(&Tally::Vote(key), 1);
+                }
+            }
+            Err(reason) => tallies.apply(&Tally::Rejected(reason), 1),
+        }
+    }
+    tallies
+}

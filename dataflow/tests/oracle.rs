@@ -1,0 +1,143 @@
+//! The graph against its specification: for any records (valid, invalid, duplicated), any
+//! number of workers and any epoch size, the published final counts equal `fold`.
+
+use proptest::prelude::*;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tally_dataflow::graph::Publish;
+use tally_dataflow::{fold, run_worker, MemorySource, PipelineOptions, Position, Tallies};
+
+/// Runs the graph over `records`, dealt round-robin to `workers` workers.
+fn run_graph(
+    records: &[(Position, Vec<u8>)],
+    workers: usize,
+    epoch_records: usize,
+    dedup: bool,
+) -> Tallies {
+    let records = Arc::new(records.to_vec());
+    let last: Arc<Mutex<Option<(Tallies, bool)>>> = Arc::new(Mutex::new(None));
+    let sink = last.clone();
+    let options = PipelineOptions {
+        dedup,
+        epoch_records,
+        tick: Duration::from_secs(60),
+        epochs_in_flight: 2,
+    };
+    timely::execute(timely::Config::process(workers), move |worker| {
+        let (index, peers) = (worker.index(), worker.peers());
+        let mine: Vec<_> = records.iter().skip(index).step_by(peers).cloned().collect();
+        let mut source = MemorySource::new(mine, 3);
+        let sink = sink.clone();
+        let publish: Publish = Box::new(move |tallies, _epoch, complete| {
+            *sink.lock().unwrap() = Some((tallies.clone(), complete));
+        });
+        run_worker(
+            worker,
+            &mut source,
+            &options,
+            &AtomicBool::new(false),
+            publish,
+        )
+    })
+    .expect("timely starts")
+    .join()
+    .into_iter()
+    .for_each(|outcome| outcome.expect("worker ran").expect("source did not fail"));
+    let (tallies, complete) = last.lock().unwrap().take().expect("worker 0 published");
+    assert!(complete, "the last publication is the complete one");
+    tallies
+}
+
+fn field(name: &str, value: String) -> Option<String> {
+    Some(format!("\"{name}\":{value}"))
+}
+
+/// A record, valid or broken in one of the ways the codec names, from a small voter-id space so
+/// that duplicates are common.
+fn record() -> impl Strategy<Value = Vec<u8>> {
+    let id = prop_oneof![
+        8 => (0u64..12).prop_map(|id| id.to_string()),
+        1 => (0u64..12).prop_map(|id| format!("\"{id}\"")),
+        1 => Just("-4".to_string()),
+        1 => Just("null".to_string()),
+    ];
+    let gender = prop_oneof![
+        6 => prop::sample::select(vec!["\"Female\"", "\"male\"", "\"Other\""]).prop_map(String::from),
+        1 => Just("\"robot\"".to_string()),
+    ];
+    let age =
+        prop_oneof![8 => 18u64..=120, 1 => 0u64..18, 1 => 121u64..200].prop_map(|a| a.to_string());
+    let state = prop_oneof![
+        8 => prop::sample::select(vec!["\"Ohio\"", "\"tx\"", "\"ME\"", "\"Georgia\""]).prop_map(String::from),
+        1 => Just("\"Atlantis\"".to_string()),
+    ];
+    let decision = prop_oneof![
+        8 => prop::sample::select(vec!["\"Ada\"", "\"Grace\"", "\" Ada \"", "\"Émile\""]).prop_map(String::from),
+        1 => Just("\"\"".to_string()),
+    ];
+    let complete =
+        (id, gender, age, state, decision, 0usize..6).prop_map(|(i, g, a, s, d, drop)| {
+            let fields = [
+                field("id", i),
+                field("gender", g),
+                field("age", a),
+                field("state", s),
+                field("decision", d),
+            ];
+            let kept: Vec<String> = fields
+                .into_iter()
+                .enumerate()
+                .filter(|(n, _)| *n != drop)
+                .filter_map(|(_, f)| f)
+                .collect();
+            format!("{{{}}}", kept.join(",")).into_bytes()
+        });
+    prop_oneof![12 => complete, 1 => Just(b"{not json".to_vec()), 1 => Just(b"[]".to_vec())]
+}
+
+/// Records at distinct positions over a few streams, in a shuffled order.
+fn records() -> impl Strategy<Value = Vec<(Position, Vec<u8>)>> {
+    prop::collection::vec((0u32..3, record()), 0..120)
+        .prop_map(|records| {
+            records
+                .into_iter()
+                .enumerate()
+                .map(|(offset, (stream, record))| (Position::new(stream, offset as u64), record))
+                .collect::<Vec<_>>()
+        })
+        .prop_shuffle()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn graph_equals_the_sequential_fold(
+        records in records(),
+        workers in 1usize..=3,
+        epoch_records in 1usize..40,
+    ) {
+        let expected = fold(records.iter().map(|(p, r)| (*p, r.as_slice())), true);
+        prop_assert_eq!(run_graph(&records, workers, epoch_records, true), expected);
+    }
+
+    #[test]
+    fn without_dedup_every_valid_record_counts(records in records(), workers in 1usize..=2) {
+        let expected = fold(records.iter().map(|(p, r)| (*p, r.as_slice())), false);
+        prop_assert_eq!(run_graph(&records, workers, 7, false), expected);
+    }
+}
+
+#[test]
+fn the_first_record_by_position_wins_whatever_the_arrival_order() {
+    let early = br#"{"id":1,"gender":"Male","age":30,"state":"OH","decision":"Early"}"#.to_vec();
+    let late = br#"{"id":1,"gender":"Male","age":30,"state":"OH","decision":"Late"}"#.to_vec();
+    // The later position arrives first, in an earlier epoch.
+    let records = vec![(Position::new(0, 9), late), (Position::new(0, 2), early)];
+    let tallies = run_graph(&records, 1, 1, true);
+    assert_eq!(tallies.total_votes(), 1);
+    let results = tally_dataflow::Results::new(&tallies, 0, true, Default::default());
+    assert_eq!(results.candidates[0].name, "Early");
+    assert_eq!(results.rejected["duplicate_voter"], 1);
+}
