@@ -1,1 +1,8 @@
+//! # tally-connectors
+//!
+//! Where records come from and where they go, one module per component: the voter
+//! [`generator`] (a deterministic, seed-compatible source) and local NDJSON [`files`]. Each
+//! source implements `tally_dataflow::Source`, so the graph never knows which one feeds it.
 
+pub mod files;
+pub mod generator;
