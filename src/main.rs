@@ -1,1 +1,55 @@
-fn main() {}
+//! `tally`: the binary that wires `tally-connectors` (sources) through `tally-dataflow` (the
+//! graph) to `tally-web` (results for people and programs). See README.md.
+
+mod cli;
+mod job;
+
+use clap::error::ErrorKind;
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One clear line, not clap's usage block.
+            let rendered = e.render().to_string();
+            let line = rendered.lines().next().unwrap_or("invalid arguments");
+            eprintln!(
+                "tally: {} (see tally --help)",
+                line.trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,warp=warn,hyper=warn")
+            }),
+        )
+        .init();
+    let command =
+        cli.command
+            .unwrap_or_else(|| match cli::Cli::parse_from(["tally", "run"]).command {
+                Some(command) => command,
+                None => unreachable!("parsing `tally run` gives the run command"),
+            });
+    let outcome = match command {
+        cli::Command::Run(args) => job::run(args),
+        cli::Command::Generate(args) => job::generate(args),
+        cli::Command::Replay(args) => job::replay(args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tally: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The command line.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tally_dataflow::Apportionment;
+
+/// Real-time election analytics on timely/differential dataflow.
+///
+/// With no command, runs the whole job embedded: the built-in voter generator as source and a
+/// live dashboard on http://127.0.0.1:8080/.
+#[derive(Parser, Debug)]
+#[command(name = "tally", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the job: ingest a source, maintain the counts, serve results and the dashboard.
+    Run(RunArgs),
+    /// Write seed-format voter records (NDJSON) to stdout or a file.
+    Generate(GenerateArgs),
+    /// Run the graph over NDJSON files and print the final results JSON.
+    Replay(ReplayArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// `generator` (the built-in voter generator) or an NDJSON file or directory.
+    #[arg(long, default_value = "generator")]
+    pub source: String,
+    /// Address the dashboard and API listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// With the generator: records per second (0 = as fast as possible).
+    #[arg(long, default_value_t = 1000.0)]
+    pub rate: f64,
+    /// With the generator: voters to generate (default: without end).
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// When the source ends, print the final results JSON to stdout and exit.
+    #[arg(long)]
+    pub stop_at_end: bool,
+    #[command(flatten)]
+    pub mix: MixArgs,
+    #[command(flatten)]
+    pub graph: GraphArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Voters to generate (default: without end, or the scenario's count).
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Records per second (0 = as fast as possible).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// Write to this file instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub mix: MixArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// An NDJSON file, or a directory of them (read recursively, in path order).
+    pub input: PathBuf,
+    #[command(flatten)]
+    pub graph: GraphArgs,
+}
+
+/// What the generator produces.
+#[derive(Args, Debug)]
+pub struct MixArgs {
+    /// Same seed, same records.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Chance per voter of an extra invalid record.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub invalid_rate: f64,
+    /// Chance per voter of an extra duplicate of an earlier voter's record.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    pub duplicate_rate: f64,
+    /// A results table (state,state_po,candidate,party,votes) to reproduce exactly.
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// With --scenario: records per official vote (round(votes × scale) per row).
+    #[arg(long, default_value_t = 1.0, requires = "scenario")]
+    pub scale: f64,
+}
+
+/// How the graph runs.
+#[derive(Args, Debug)]
+pub struct GraphArgs {
+    /// Worker threads (default: available cores).
+    #[arg(long, short = 'w', default_value_t = default_workers(), value_parser = workers)]
+    pub workers: usize,
+    /// Electoral-vote apportionment: 2020 (census 2020; elections 2024–2028) or 2010 (2012–2020).
+    #[arg(long, default_value = "2020")]
+    pub apportionment: Apportionment,
+    /// Longest time an epoch stays open (e.g. 20ms).
+    #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
+    pub tick: Duration,
+    /// Count every valid record, not one per voter (only to measure what dedup costs).
+    #[arg(long, hide = true)]
+    pub no_dedup: bool,
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+}
+
+fn probability(text: &str) -> Result<f64, String> {
+    let p: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if (0.0..=1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(format!("{p} is not between 0 and 1"))
+    }
+}
+
+fn workers(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n @ 1..=256) => Ok(n),
+        _ => Err(format!("{text:?} is not a worker count from 1 to 256")),
+    }
+}

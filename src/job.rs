@@ -1,0 +1,277 @@
+//! Wiring: a source spec for every worker, the timely workers, and where results go.
+
+use crate::cli::{GenerateArgs, GraphArgs, MixArgs, ReplayArgs, RunArgs};
+use anyhow::{anyhow, bail, Context, Result};
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tally_connectors::files::{self, FileSource, Split};
+use tally_connectors::generator::{
+    GeneratorConfig, GeneratorSource, Pacer, Scenario, VoterGenerator,
+};
+use tally_dataflow::graph::Publish;
+use tally_dataflow::{run_worker, PipelineOptions, RecordBatch, Results, Source};
+use tally_web::{NoStatus, WebState};
+use tokio::sync::watch;
+
+/// Where the records come from; each worker builds its own share.
+enum SourceSpec {
+    Generator {
+        generator: Arc<VoterGenerator>,
+        rate: Option<f64>,
+    },
+    Files {
+        splits: Arc<Vec<Split>>,
+        progress: Arc<AtomicU64>,
+    },
+}
+
+impl SourceSpec {
+    fn files(path: &Path) -> Result<(SourceSpec, u64)> {
+        let inputs = files::list_files(path).map_err(|e| anyhow!(e))?;
+        let splits = files::plan_splits(&inputs, files::SPLIT_BYTES).map_err(|e| anyhow!(e))?;
+        let spec = SourceSpec::Files {
+            splits: Arc::new(splits),
+            progress: Arc::default(),
+        };
+        Ok((spec, files::total_bytes(&inputs)))
+    }
+
+    fn for_worker(&self, index: usize, peers: usize) -> Box<dyn Source> {
+        match self {
+            SourceSpec::Generator { generator, rate } => {
+                let share = rate.map(|r| r / peers as f64);
+                Box::new(GeneratorSource::new(generator.clone(), index, peers, share))
+            }
+            SourceSpec::Files { splits, progress } => {
+                Box::new(FileSource::new(splits, index, peers, progress.clone()))
+            }
+        }
+    }
+}
+
+fn generator(mix: &MixArgs, voters: Option<u64>) -> Result<VoterGenerator> {
+    let scenario = match &mix.scenario {
+        Some(path) => Some(Scenario::load(path, mix.scale).map_err(|e| anyhow!(e))?),
+        None => None,
+    };
+    let config = GeneratorConfig {
+        seed: mix.seed,
+        voters,
+        invalid_rate: mix.invalid_rate,
+        duplicate_rate: mix.duplicate_rate,
+        scenario,
+    };
+    VoterGenerator::new(config).map_err(|e| anyhow!(e))
+}
+
+fn pipeline_options(graph: &GraphArgs) -> PipelineOptions {
+    PipelineOptions {
+        dedup: !graph.no_dedup,
+        tick: graph.tick,
+        ..PipelineOptions::default()
+    }
+}
+
+/// Runs the graph over `spec` on `graph.workers` threads; worker 0 hands every completed
+/// epoch's results to `on_results`.
+fn run_graph(
+    spec: SourceSpec,
+    graph: &GraphArgs,
+    stop: Arc<AtomicBool>,
+    on_results: Arc<dyn Fn(Results) + Send + Sync>,
+) -> Result<()> {
+    let options = pipeline_options(graph);
+    let apportionment = graph.apportionment;
+    let spec = Arc::new(spec);
+    let guards = timely::execute(timely::Config::process(graph.workers), move |worker| {
+        let mut source = spec.for_worker(worker.index(), worker.peers());
+        let on_results = on_results.clone();
+        let publish: Publish = Box::new(move |tallies, epoch, complete| {
+            on_results(Results::new(tallies, epoch, complete, apportionment));
+        });
+        run_worker(worker, source.as_mut(), &options, &stop, publish)
+    })
+    .map_err(|e| anyhow!("cannot start workers: {e}"))?;
+    for outcome in guards.join() {
+        outcome
+            .map_err(|e| anyhow!("worker failed: {e}"))?
+            .map_err(|e| anyhow!(e))?;
+    }
+    Ok(())
+}
+
+/// `tally run`.
+pub fn run(args: RunArgs) -> Result<()> {
+    let spec = if args.source == "generator" {
+        let rate = (args.rate > 0.0).then_some(args.rate);
+        SourceSpec::Generator {
+            generator: Arc::new(generator(&args.mix, args.count)?),
+            rate,
+        }
+    } else {
+        SourceSpec::files(Path::new(&args.source))?.0
+    };
+    let (sender, receiver) = watch::channel(Arc::new(Results::empty(args.graph.apportionment)));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("tally-web")
+        .enable_all()
+        .build()
+        .context("cannot start the HTTP runtime")?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(args.listen))
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener
+        .local_addr()
+        .context("listening socket has no address")?;
+    eprintln!("tally: dashboard at http://{address}/");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+    let state = WebState::new(receiver, Arc::new(NoStatus));
+    let server = runtime.spawn(tally_web::serve(listener, state, async {
+        let _ = shutdown_rx.await;
+    }));
+    let interrupted = Arc::new(tokio::sync::Notify::new());
+    {
+        let (stop, interrupted) = (stop.clone(), interrupted.clone());
+        runtime.spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::info!("interrupted: stopping");
+                stop.store(true, Ordering::Relaxed);
+                interrupted.notify_one();
+            }
+        });
+    }
+
+    let sender = Arc::new(sender);
+    let publish = {
+        let sender = sender.clone();
+        Arc::new(move |results: Results| {
+            sender.send_replace(Arc::new(results));
+        })
+    };
+    run_graph(spec, &args.graph, stop.clone(), publish)?;
+
+    let final_results = sender.borrow().clone();
+    if args.stop_at_end || stop.load(Ordering::Relaxed) {
+        if args.stop_at_end {
+            print_json(&final_results)?;
+        }
+    } else {
+        tracing::info!(
+            votes = final_results.votes,
+            "source ended; serving the final results until interrupted"
+        );
+        runtime.block_on(interrupted.notified());
+    }
+    let _ = shutdown_tx.send(());
+    let _ = runtime.block_on(server);
+    Ok(())
+}
+
+/// `tally replay`.
+pub fn replay(args: ReplayArgs) -> Result<()> {
+    let (spec, total_bytes) = SourceSpec::files(&args.input)?;
+    let progress = match &spec {
+        SourceSpec::Files { progress, .. } => progress.clone(),
+        SourceSpec::Generator { .. } => unreachable!("replay reads files"),
+    };
+    let last: Arc<Mutex<Option<Results>>> = Arc::default();
+    let keep = {
+        let last = last.clone();
+        Arc::new(move |results: Results| {
+            if let Ok(mut last) = last.lock() {
+                *last = Some(results);
+            }
+        })
+    };
+    let done = Arc::new(AtomicBool::new(false));
+    let bar = std::thread::spawn({
+        let done = done.clone();
+        move || show_progress(&progress, total_bytes, &done)
+    });
+    let outcome = run_graph(spec, &args.graph, Arc::new(AtomicBool::new(false)), keep);
+    done.store(true, Ordering::Relaxed);
+    let _ = bar.join();
+    outcome?;
+    let results = last
+        .lock()
+        .ok()
+        .and_then(|mut last| last.take())
+        .context("the graph published no results")?;
+    print_json(&results)
+}
+
+/// A byte-progress bar on stderr, drawn only when stderr is a terminal.
+fn show_progress(progress: &AtomicU64, total: u64, done: &AtomicBool) {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    while !done.load(Ordering::Relaxed) {
+        bar.set_position(progress.load(Ordering::Relaxed));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    bar.finish_and_clear();
+}
+
+fn print_json(results: &Results) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, results)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `tally generate`.
+pub fn generate(args: GenerateArgs) -> Result<()> {
+    if args.rate < 0.0 || !args.rate.is_finite() {
+        bail!("--rate must be 0 (unlimited) or a positive number");
+    }
+    let generator = generator(&args.mix, args.count)?;
+    let out: Box<dyn Write> = match &args.out {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+    let mut pacer = (args.rate > 0.0).then(|| Pacer::new(args.rate));
+    let mut batch = RecordBatch::default();
+    let end = generator.voters().unwrap_or(u64::MAX);
+    let written = (|| -> std::io::Result<()> {
+        for slot in 0..end {
+            if let Some(pacer) = &mut pacer {
+                if pacer.available() == 0 {
+                    out.flush()?;
+                    std::thread::sleep(pacer.wait());
+                }
+            }
+            batch.clear();
+            generator.slot(slot, 0, &mut batch);
+            for (_, record) in batch.iter() {
+                out.write_all(record)?;
+                out.write_all(b"\n")?;
+            }
+            if let Some(pacer) = &mut pacer {
+                pacer.sent(batch.len() as u64);
+            }
+        }
+        out.flush()
+    })();
+    match written {
+        // A closed pipe (`tally generate | head`) is the reader's choice, not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write records"),
+    }
+}

@@ -1,0 +1,137 @@
+//! The command line, end to end: generate, replay, run --stop-at-end, and argument errors.
+
+mod common;
+
+use common::*;
+use tally_dataflow::Apportionment;
+
+#[test]
+fn generate_is_deterministic_by_seed() {
+    let args = [
+        "generate",
+        "--count",
+        "2000",
+        "--seed",
+        "11",
+        "--invalid-rate",
+        "0.1",
+        "--duplicate-rate",
+        "0.1",
+    ];
+    let first = run_ok(&args);
+    assert_eq!(first, run_ok(&args));
+    assert!(
+        first
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count()
+            > 2000
+    );
+    let other = run_ok(&[
+        "generate",
+        "--count",
+        "2000",
+        "--seed",
+        "12",
+        "--invalid-rate",
+        "0.1",
+        "--duplicate-rate",
+        "0.1",
+    ]);
+    assert_ne!(first, other);
+}
+
+#[test]
+fn replay_equals_the_sequential_fold_for_any_worker_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = run_ok(&[
+        "generate",
+        "--count",
+        "20000",
+        "--seed",
+        "3",
+        "--invalid-rate",
+        "0.05",
+        "--duplicate-rate",
+        "0.2",
+    ]);
+    // Split into files so that duplicates cross file boundaries, plus hand-made bad lines.
+    let text = String::from_utf8(records).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let (a, b) = lines.split_at(lines.len() / 2);
+    let first = write_file(
+        dir.path(),
+        "part-0.ndjson",
+        format!("{}\n", a.join("\n")).as_bytes(),
+    );
+    let mut tail = format!("{}\n", b.join("\n"));
+    tail.push_str("{\"id\":1}\n\u{0}garbage\n{\"id\":18446744073709551615,\"gender\":\"Other\",\"age\":30,\"state\":\"dc\",\"decision\":\"Late\"}\n");
+    let second = write_file(dir.path(), "part-1.ndjson", tail.as_bytes());
+    let expected = expected_results(&[first, second], Apportionment::Census2020);
+    assert!(expected["rejected"]["duplicate_voter"].as_u64().unwrap() > 3000);
+    assert!(expected["rejected"]["missing_field"].as_u64().unwrap() >= 1);
+    let input = dir.path().to_str().unwrap();
+    for workers in ["1", "2", "3"] {
+        let got = parse_results(&run_ok(&["replay", input, "--workers", workers]));
+        assert_eq!(got, expected, "replay with {workers} workers");
+    }
+}
+
+#[test]
+fn run_with_the_generator_stops_at_end_with_the_fold_of_what_generate_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let mix = [
+        "--count",
+        "5000",
+        "--seed",
+        "5",
+        "--invalid-rate",
+        "0.1",
+        "--duplicate-rate",
+        "0.1",
+    ];
+    let generated = run_ok(&[&["generate"][..], &mix].concat());
+    let file = write_file(dir.path(), "generated.ndjson", &generated);
+    let expected = expected_results(&[file], Apportionment::Census2010);
+    let args = [
+        &[
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--rate",
+            "0",
+            "--stop-at-end",
+            "--apportionment",
+            "2010",
+            "-w",
+            "2",
+        ][..],
+        &mix,
+    ]
+    .concat();
+    assert_eq!(parse_results(&run_ok(&args)), expected);
+}
+
+#[test]
+fn argument_errors_are_one_line_and_exit_non_zero() {
+    for args in [
+        &["--bogus"][..],
+        &["replay"][..],
+        &["generate", "--invalid-rate", "1.5"][..],
+        &["generate", "--scale", "2"][..],
+        &["run", "--listen", "not-an-address"][..],
+        &["replay", "x", "--workers", "0"][..],
+        &["replay", "x", "--apportionment", "1990"][..],
+    ] {
+        let output = run(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("tally: "), "{stderr}");
+    }
+    let output = run(&["replay", "/definitely/not/here"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/definitely/not/here"));
+    assert!(run(&["--help"]).status.success());
+    assert!(run(&["replay", "--help"]).status.success());
+}

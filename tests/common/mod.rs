@@ -1,0 +1,121 @@
+//! Helpers for the binary's integration tests.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use tally_dataflow::{fold, Apportionment, Position, Results};
+
+pub fn tally() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tally"));
+    command.env("TALLY_LOG", "warn");
+    command
+}
+
+/// Runs `tally args…`, expecting success; returns stdout.
+pub fn run_ok(args: &[&str]) -> Vec<u8> {
+    let output = tally().args(args).output().expect("tally runs");
+    assert!(
+        output.status.success(),
+        "tally {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+pub fn run(args: &[&str]) -> Output {
+    tally().args(args).output().expect("tally runs")
+}
+
+/// The sequential fold's results over NDJSON files in path order, as replay reads them.
+pub fn expected_results(files: &[PathBuf], apportionment: Apportionment) -> Value {
+    let contents: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(f).expect("readable input"))
+        .collect();
+    let mut records = Vec::new();
+    for (stream, text) in contents.iter().enumerate() {
+        let mut offset = 0;
+        for line in text.split_inclusive(|b| *b == b'\n') {
+            let record = line.trim_ascii();
+            if !record.is_empty() {
+                records.push((Position::new(stream as u32, offset as u64), record));
+            }
+            offset += line.len();
+        }
+    }
+    let tallies = fold(records, true);
+    without_epoch(
+        serde_json::to_value(Results::new(&tallies, 0, true, apportionment))
+            .expect("results serialize"),
+    )
+}
+
+/// Results JSON with the epoch (which depends on timing) removed.
+pub fn without_epoch(mut results: Value) -> Value {
+    if let Some(object) = results.as_object_mut() {
+        object.remove("epoch");
+    }
+    results
+}
+
+pub fn parse_results(stdout: &[u8]) -> Value {
+    without_epoch(serde_json::from_slice(stdout).expect("results JSON on stdout"))
+}
+
+/// A child process killed when dropped, so a failing test leaves nothing behind.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `tally run` with `args` on a free port and returns it with its base URL.
+pub fn start_server(args: &[&str]) -> (ChildGuard, String) {
+    let mut child = tally()
+        .arg("run")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("TALLY_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tally starts");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let guard = ChildGuard(child);
+    let (url_tx, url_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = line.split("dashboard at ").nth(1) {
+                let _ = url_tx.send(url.trim_end_matches('/').to_string());
+            }
+        }
+    });
+    let url = url_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("tally prints its URL");
+    (guard, url)
+}
+
+/// Polls `probe` until it returns `Some`, or fails after `limit`.
+pub fn wait_for<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn write_file(dir: &Path, name: &str, text: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("temp file is writable");
+    path
+}

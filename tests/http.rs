@@ -1,0 +1,247 @@
+//! The HTTP API on a real listening `tally run`: JSON equals the graph's state, every chart is
+//! well-formed SVG naming the candidates, caching works, bad requests get 4xx.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::time::Duration;
+use tally_dataflow::Apportionment;
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("HTTP client")
+}
+
+async fn get(url: &str) -> reqwest::Response {
+    client()
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+async fn error_status(url: &str) -> (StatusCode, Value) {
+    let response = get(url).await;
+    let status = response.status();
+    let body: Value = response.json().await.expect("errors are JSON");
+    assert_eq!(body["status"], status.as_u16(), "{url}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{url}"
+    );
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_job_serves_consistent_json_charts_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = run_ok(&[
+        "generate",
+        "--count",
+        "3000",
+        "--seed",
+        "8",
+        "--invalid-rate",
+        "0.05",
+        "--duplicate-rate",
+        "0.05",
+    ]);
+    let file = write_file(dir.path(), "votes.ndjson", &generated);
+    let expected = expected_results(&[file.clone()], Apportionment::Census2020);
+    let (_server, base) = start_server(&["--source", file.to_str().unwrap(), "--workers", "2"]);
+
+    // Results are published per epoch; wait for the complete ones.
+    let results_url = format!("{base}/api/results");
+    let results: Value = {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let body: Value = get(&results_url)
+                .await
+                .json()
+                .await
+                .expect("results are JSON");
+            if body["complete"] == true {
+                break body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "results never completed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    assert_eq!(without_epoch(results.clone()), expected);
+    let pretty = get(&format!("{results_url}?pretty=true"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(pretty.contains("\n  \"votes\""));
+
+    let names: Vec<String> = results["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(names.len() >= 2);
+    for chart in ["candidates", "gender", "age", "states", "electoral"] {
+        let url = format!("{base}/charts/{chart}.svg");
+        let response = get(&url).await;
+        assert_eq!(response.status(), StatusCode::OK, "{chart}");
+        assert_eq!(response.headers()["content-type"], "image/svg+xml");
+        let etag = response.headers()["etag"].to_str().unwrap().to_string();
+        let svg = response.text().await.unwrap();
+        let document = roxmltree::Document::parse(&svg)
+            .unwrap_or_else(|e| panic!("{chart}.svg is not XML: {e}"));
+        assert_eq!(document.root_element().tag_name().name(), "svg");
+        let text: String = document
+            .descendants()
+            .filter(|n| n.is_text())
+            .map(|n| n.text().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(" ");
+        for name in &names {
+            assert!(text.contains(name.as_str()), "{chart}.svg names {name}");
+        }
+        let cached = client()
+            .get(&url)
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cached.status(), StatusCode::NOT_MODIFIED, "{chart}");
+        let resized = get(&format!("{url}?width=400&height=300&epoch=9")).await;
+        assert_eq!(resized.status(), StatusCode::OK);
+        assert!(resized.text().await.unwrap().contains("width=\"400\""));
+    }
+    let states = get(&format!("{base}/charts/states.svg"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let document = roxmltree::Document::parse(&states).unwrap();
+    let labels: Vec<&str> = document
+        .descendants()
+        .filter_map(|n| n.text())
+        .map(str::trim)
+        .collect();
+    for code in ["CA", "TX", "DC", "ME"] {
+        assert!(labels.contains(&code), "the map shows {code}");
+    }
+
+    let metrics = get(&format!("{base}/metrics")).await.text().await.unwrap();
+    assert!(
+        metrics.contains(&format!("tally_votes_total {}", expected["votes"])),
+        "{metrics}"
+    );
+    let duplicates = &expected["rejected"]["duplicate_voter"];
+    assert!(metrics.contains(&format!(
+        "tally_rejected_total{{reason=\"duplicate_voter\"}} {duplicates}"
+    )));
+    assert!(metrics.contains("tally_results_complete 1"));
+
+    let health: Value = get(&format!("{base}/healthz")).await.json().await.unwrap();
+    assert_eq!(health["status"], "ok");
+
+    let dashboard = get(&format!("{base}/")).await;
+    assert!(dashboard.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let page = dashboard.text().await.unwrap();
+    for chart in ["candidates", "gender", "age", "states", "electoral"] {
+        assert!(page.contains(&format!("data-chart=\"{chart}\"")));
+    }
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "no external assets"
+    );
+
+    // The event stream starts with the current results.
+    let mut events = get(&format!("{base}/api/events")).await;
+    assert!(events.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let mut received = String::new();
+    while !received.contains("\n\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), events.chunk())
+            .await
+            .expect("an event arrives")
+            .unwrap()
+            .expect("stream open");
+        received.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let data = received
+        .lines()
+        .find_map(|l| l.strip_prefix("data:"))
+        .expect("a data line");
+    assert_eq!(without_epoch(serde_json::from_str(data).unwrap()), expected);
+
+    assert_eq!(
+        error_status(&format!("{base}/charts/nope.svg")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        error_status(&format!("{base}/charts/candidates.png"))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        error_status(&format!("{base}/nope")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        error_status(&format!("{base}/charts/age.svg?width=abc"))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        error_status(&format!("{base}/charts/age.svg?width=5"))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        error_status(&format!("{base}/charts/age.svg?height=99999999999"))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        error_status(&format!("{base}/api/results?pretty=maybe"))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+    let posted = client().post(&results_url).body("{}").send().await.unwrap();
+    assert_eq!(posted.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_generator_moves_the_dashboard() {
+    let (_server, base) = start_server(&["--rate", "2000", "--workers", "2"]);
+    let url = format!("{base}/api/results");
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while seen.len() < 3 {
+        let body: Value = get(&url).await.json().await.unwrap();
+        let votes = body["votes"].as_u64().unwrap();
+        if seen.last().is_none_or(|last| votes > *last) {
+            seen.push(votes);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "votes did not keep rising: {seen:?}"
+        );
+        assert_eq!(body["complete"], false);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

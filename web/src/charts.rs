@@ -1,0 +1,352 @@
+//! The charts, drawn with plotters' SVG backend from one [`Results`]. Text is emitted as SVG
+//! `<text>` (no font files needed), so every title, name and number is in the document.
+
+use crate::tiles::{COLUMNS, ROWS, TILES};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use std::collections::BTreeMap;
+use tally_dataflow::Results;
+
+/// The charts the server offers, by the name in `/charts/<name>.svg`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Chart {
+    Candidates,
+    Gender,
+    Age,
+    States,
+    Electoral,
+}
+
+impl Chart {
+    pub const ALL: [Chart; 5] = [
+        Chart::Candidates,
+        Chart::Gender,
+        Chart::Age,
+        Chart::States,
+        Chart::Electoral,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Chart::Candidates => "candidates",
+            Chart::Gender => "gender",
+            Chart::Age => "age",
+            Chart::States => "states",
+            Chart::Electoral => "electoral",
+        }
+    }
+    pub fn from_name(name: &str) -> Option<Chart> {
+        Chart::ALL.into_iter().find(|chart| chart.name() == name)
+    }
+    /// Width and height when the request names none.
+    pub fn default_size(self) -> (u32, u32) {
+        match self {
+            Chart::States => (760, 520),
+            Chart::Electoral => (760, 200),
+            _ => (760, 380),
+        }
+    }
+}
+
+/// Renders `chart` for `results` as an SVG document of `size` pixels.
+pub fn render(chart: Chart, results: &Results, size: (u32, u32)) -> Result<String, String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let drawn = match chart {
+            Chart::Candidates => candidates(&root, results),
+            Chart::Gender => grouped(&root, results, "Votes by gender", &results.by_gender),
+            Chart::Age => grouped(&root, results, "Votes by age group", &results.by_age_group),
+            Chart::States => states(&root, results),
+            Chart::Electoral => electoral(&root, results),
+        };
+        drawn.map_err(|e| format!("drawing {}: {e}", chart.name()))?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
+}
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+type Drawn = Result<(), Box<dyn std::error::Error>>;
+
+/// A candidate's colour: blue and red for the two major parties' usual names, otherwise a
+/// palette colour fixed by the name, so a candidate keeps its colour as ranks change.
+pub fn candidate_color(name: &str) -> RGBColor {
+    let lower = name.to_ascii_lowercase();
+    if ["biden", "harris", "democrat"]
+        .iter()
+        .any(|n| lower.contains(n))
+    {
+        return RGBColor(0x1f, 0x5f, 0xbf);
+    }
+    if ["trump", "republican"].iter().any(|n| lower.contains(n)) {
+        return RGBColor(0xd6, 0x27, 0x28);
+    }
+    const PALETTE: [RGBColor; 6] = [
+        RGBColor(0x2c, 0xa0, 0x2c),
+        RGBColor(0x94, 0x67, 0xbd),
+        RGBColor(0xff, 0x7f, 0x0e),
+        RGBColor(0x8c, 0x56, 0x4b),
+        RGBColor(0x17, 0xbe, 0xcf),
+        RGBColor(0x7f, 0x7f, 0x7f),
+    ];
+    let hash = name
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    PALETTE[hash as usize % PALETTE.len()]
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn text_style(size: u32, anchor: (HPos, VPos)) -> TextStyle<'static> {
+    ("sans-serif", size)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(anchor.0, anchor.1))
+}
+
+fn title<'a>(root: &Area<'a>, text: &str) -> Result<Area<'a>, Box<dyn std::error::Error>> {
+    Ok(root.titled(text, ("sans-serif", 24))?)
+}
+
+fn no_votes(area: &Area<'_>) -> Drawn {
+    let (w, h) = area.dim_in_pixel();
+    area.draw(&Text::new(
+        "No votes yet",
+        (w as i32 / 2, h as i32 / 2),
+        text_style(18, (HPos::Center, VPos::Center)),
+    ))?;
+    Ok(())
+}
+
+/// Horizontal bars: one per candidate, longest first.
+fn candidates(root: &Area<'_>, results: &Results) -> Drawn {
+    let area = title(
+        root,
+        &format!("Votes by candidate ({} counted)", thousands(results.votes)),
+    )?;
+    if results.candidates.is_empty() {
+        return no_votes(&area);
+    }
+    let (w, h) = area.dim_in_pixel();
+    let shown = &results.candidates[..results.candidates.len().min(12)];
+    let row = ((h as i32 - 10) / shown.len() as i32).clamp(14, 60);
+    let (label_w, value_w) = (w as i32 * 28 / 100, 150);
+    let max = shown[0].votes.max(1) as f64;
+    for (i, candidate) in shown.iter().enumerate() {
+        let y = 5 + i as i32 * row;
+        let bar_h = (row * 7 / 10).max(8);
+        let len = ((w as i32 - label_w - value_w) as f64 * candidate.votes as f64 / max) as i32;
+        area.draw(&Text::new(
+            candidate.name.clone(),
+            (label_w - 8, y + bar_h / 2),
+            text_style(15, (HPos::Right, VPos::Center)),
+        ))?;
+        area.draw(&Rectangle::new(
+            [(label_w, y), (label_w + len.max(1), y + bar_h)],
+            candidate_color(&candidate.name).filled(),
+        ))?;
+        let value = format!(
+            "{} ({:.1}%)",
+            thousands(candidate.votes),
+            candidate.share * 100.0
+        );
+        area.draw(&Text::new(
+            value,
+            (label_w + len + 6, y + bar_h / 2),
+            text_style(14, (HPos::Left, VPos::Center)),
+        ))?;
+    }
+    Ok(())
+}
+
+/// One block per group (gender, age group) with a bar per candidate, as shares of the group.
+fn grouped(
+    root: &Area<'_>,
+    results: &Results,
+    heading: &str,
+    groups: &BTreeMap<String, BTreeMap<String, u64>>,
+) -> Drawn {
+    let area = title(root, heading)?;
+    if results.candidates.is_empty() {
+        return no_votes(&area);
+    }
+    let names: Vec<&str> = results
+        .candidates
+        .iter()
+        .take(6)
+        .map(|c| c.name.as_str())
+        .collect();
+    let (w, h) = area.dim_in_pixel();
+    let legend_h = 28;
+    let block = (h as i32 - legend_h) / groups.len().max(1) as i32;
+    let label_w = 90;
+    let plot_w = w as i32 - label_w - 130;
+    for (g, (group, counts)) in groups.iter().enumerate() {
+        let total: u64 = counts.values().sum();
+        let y0 = g as i32 * block;
+        area.draw(&Text::new(
+            format!("{group} ({})", thousands(total)),
+            (label_w - 8, y0 + block / 2),
+            text_style(13, (HPos::Right, VPos::Center)),
+        ))?;
+        let bar_h = ((block - 6) / names.len() as i32).max(2);
+        for (c, name) in names.iter().enumerate() {
+            let votes = counts.get(*name).copied().unwrap_or(0);
+            let share = if total == 0 {
+                0.0
+            } else {
+                votes as f64 / total as f64
+            };
+            let y = y0 + 3 + c as i32 * bar_h;
+            let len = (plot_w as f64 * share) as i32;
+            area.draw(&Rectangle::new(
+                [(label_w, y), (label_w + len.max(1), y + bar_h - 1)],
+                candidate_color(name).filled(),
+            ))?;
+            if bar_h >= 10 {
+                area.draw(&Text::new(
+                    format!("{:.1}%", share * 100.0),
+                    (label_w + len + 4, y + bar_h / 2),
+                    text_style(11, (HPos::Left, VPos::Center)),
+                ))?;
+            }
+        }
+    }
+    legend(&area, &names, h as i32 - legend_h / 2)
+}
+
+fn legend(area: &Area<'_>, names: &[&str], y: i32) -> Drawn {
+    let mut x = 10;
+    for name in names {
+        area.draw(&Rectangle::new(
+            [(x, y - 6), (x + 12, y + 6)],
+            candidate_color(name).filled(),
+        ))?;
+        area.draw(&Text::new(
+            name.to_string(),
+            (x + 16, y),
+            text_style(13, (HPos::Left, VPos::Center)),
+        ))?;
+        x += 40 + 8 * name.chars().count() as i32;
+    }
+    Ok(())
+}
+
+/// The tile map: each state coloured by its leader, paler the closer the race.
+fn states(root: &Area<'_>, results: &Results) -> Drawn {
+    let area = title(root, "State leaders (shade = margin)")?;
+    let (w, h) = area.dim_in_pixel();
+    let legend_h = 30;
+    let cell = ((w as i32 - 20) / COLUMNS as i32).min((h as i32 - legend_h) / ROWS as i32);
+    let left = (w as i32 - cell * COLUMNS as i32) / 2;
+    for (code, column, row) in TILES {
+        let x = left + column as i32 * cell;
+        let y = row as i32 * cell;
+        let state = results.states.get(code);
+        let fill = match state.and_then(|s| s.leader.as_deref().map(|l| (l, s.margin))) {
+            Some((leader, margin)) => {
+                // Full colour from a 30-point margin down; never paler than 35%.
+                let strength = 0.35 + 0.65 * (margin / 0.30).min(1.0);
+                mix_with_white(candidate_color(leader), strength)
+            }
+            None => RGBColor(0xdd, 0xdd, 0xdd),
+        };
+        area.draw(&Rectangle::new(
+            [(x + 1, y + 1), (x + cell - 1, y + cell - 1)],
+            fill.filled(),
+        ))?;
+        area.draw(&Text::new(
+            code.to_string(),
+            (x + cell / 2, y + cell / 2 - 6),
+            text_style(14, (HPos::Center, VPos::Center)),
+        ))?;
+        if let Some(state) = state {
+            area.draw(&Text::new(
+                state.electoral_votes.to_string(),
+                (x + cell / 2, y + cell / 2 + 10),
+                text_style(11, (HPos::Center, VPos::Center)),
+            ))?;
+        }
+    }
+    let names: Vec<&str> = results
+        .candidates
+        .iter()
+        .take(6)
+        .map(|c| c.name.as_str())
+        .collect();
+    legend(&area, &names, h as i32 - legend_h / 2)
+}
+
+fn mix_with_white(color: RGBColor, strength: f64) -> RGBColor {
+    let mix = |c: u8| (255.0 - (255.0 - f64::from(c)) * strength).round() as u8;
+    RGBColor(mix(color.0), mix(color.1), mix(color.2))
+}
+
+/// One bar of all 538 electoral votes, split by candidate, with the line at 270.
+fn electoral(root: &Area<'_>, results: &Results) -> Drawn {
+    let total: u32 = results.states.values().map(|s| s.electoral_votes).sum();
+    let area = title(
+        root,
+        &format!(
+            "Electoral votes ({} to win)",
+            results.electoral_votes_to_win
+        ),
+    )?;
+    let (w, h) = area.dim_in_pixel();
+    let (left, right) = (20, w as i32 - 20);
+    let (top, bottom) = (30, (h as i32 - 40).max(50));
+    let scale = |votes: u32| {
+        left + ((right - left) as f64 * f64::from(votes) / f64::from(total.max(1))) as i32
+    };
+    area.draw(&Rectangle::new(
+        [(left, top), (right, bottom)],
+        RGBColor(0xee, 0xee, 0xee).filled(),
+    ))?;
+    let mut at = 0;
+    for candidate in results.candidates.iter().filter(|c| c.electoral_votes > 0) {
+        let (x0, x1) = (scale(at), scale(at + candidate.electoral_votes));
+        area.draw(&Rectangle::new(
+            [(x0, top), (x1, bottom)],
+            candidate_color(&candidate.name).filled(),
+        ))?;
+        at += candidate.electoral_votes;
+    }
+    let mut labels: Vec<String> = results
+        .candidates
+        .iter()
+        .take(6)
+        .map(|c| format!("{} {}", c.name, c.electoral_votes))
+        .collect();
+    let undecided = total - at;
+    let line = scale(results.electoral_votes_to_win);
+    area.draw(&PathElement::new(
+        vec![(line, top - 8), (line, bottom + 8)],
+        BLACK.stroke_width(2),
+    ))?;
+    area.draw(&Text::new(
+        "270",
+        (line, top - 12),
+        text_style(13, (HPos::Center, VPos::Bottom)),
+    ))?;
+    labels.push(format!("undecided {undecided}"));
+    area.draw(&Text::new(
+        labels.join("   ·   "),
+        (left, bottom + 22),
+        text_style(15, (HPos::Left, VPos::Center)),
+    ))?;
+    Ok(())
+}

@@ -1,0 +1,301 @@
+//! The HTTP API (warp). Input: a `watch` channel of immutable [`Results`], swapped whenever an
+//! epoch completes. The server never reaches into sources or storage.
+
+use crate::charts::{render, Chart};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tally_dataflow::Results;
+use tokio::sync::watch;
+use warp::http::{header, StatusCode};
+use warp::sse::Event;
+use warp::{Filter, Rejection, Reply};
+
+/// What the job tells the server besides results: its health and any metrics of its own
+/// (sources and sinks add theirs here).
+pub trait JobStatus: Send + Sync + 'static {
+    /// `Ok(detail)` when healthy, `Err(detail)` when degraded.
+    fn health(&self) -> Result<String, String> {
+        Ok("ok".to_string())
+    }
+    /// Appends Prometheus text lines.
+    fn metrics(&self, _out: &mut String) {}
+}
+
+/// A job with nothing to add.
+pub struct NoStatus;
+impl JobStatus for NoStatus {}
+
+/// Shared by every request.
+pub struct WebState {
+    results: watch::Receiver<Arc<Results>>,
+    status: Arc<dyn JobStatus>,
+    /// Rendered charts by (chart, size): rendered at most once per epoch.
+    charts: Mutex<HashMap<(Chart, u32, u32), (u64, Arc<String>)>>,
+    /// Records per second as an `f64`'s bits, updated once a second.
+    ingest_rate: AtomicU64,
+}
+
+impl WebState {
+    pub fn new(
+        results: watch::Receiver<Arc<Results>>,
+        status: Arc<dyn JobStatus>,
+    ) -> Arc<WebState> {
+        Arc::new(WebState {
+            results,
+            status,
+            charts: Mutex::default(),
+            ingest_rate: AtomicU64::new(0),
+        })
+    }
+
+    fn latest(&self) -> Arc<Results> {
+        self.results.borrow().clone()
+    }
+
+    fn ingest_rate(&self) -> f64 {
+        f64::from_bits(self.ingest_rate.load(Ordering::Relaxed))
+    }
+}
+
+/// Serves on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<WebState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    tokio::spawn(measure_ingest_rate(state.clone()));
+    warp::serve(routes(state))
+        .incoming(listener)
+        .graceful(shutdown)
+        .run()
+        .await;
+}
+
+async fn measure_ingest_rate(state: Arc<WebState>) {
+    let mut last = (Instant::now(), state.latest().records());
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let now = (Instant::now(), state.latest().records());
+        let rate = now.1.saturating_sub(last.1) as f64
+            / now.0.duration_since(last.0).as_secs_f64().max(1e-3);
+        state.ingest_rate.store(rate.to_bits(), Ordering::Relaxed);
+        last = now;
+    }
+}
+
+#[derive(Deserialize)]
+struct ResultsQuery {
+    pretty: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct ChartQuery {
+    width: Option<u32>,
+    height: Option<u32>,
+}
+
+/// A request the server understood but will not answer.
+#[derive(Debug)]
+struct BadRequest(String);
+impl warp::reject::Reject for BadRequest {}
+
+#[derive(Debug)]
+struct NotFound(String);
+impl warp::reject::Reject for NotFound {}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    error: String,
+    status: u16,
+}
+
+const SIZES: std::ops::RangeInclusive<u32> = 100..=4000;
+
+/// Every route, with errors turned into JSON.
+pub fn routes(
+    state: Arc<WebState>,
+) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let with_state = warp::any().map(move || state.clone());
+
+    let dashboard = warp::path::end().map(|| warp::reply::html(include_str!("dashboard.html")));
+
+    let results = warp::path!("api" / "results")
+        .and(warp::query::<ResultsQuery>())
+        .and(with_state.clone())
+        .map(|query: ResultsQuery, state: Arc<WebState>| {
+            let results = state.latest();
+            let body = if query.pretty.unwrap_or(false) {
+                serde_json::to_string_pretty(&*results)
+            } else {
+                serde_json::to_string(&*results)
+            };
+            match body {
+                Ok(body) => {
+                    warp::reply::with_header(body, header::CONTENT_TYPE, "application/json")
+                        .into_response()
+                }
+                Err(e) => error_reply(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            }
+        });
+
+    let events =
+        warp::path!("api" / "events")
+            .and(with_state.clone())
+            .map(|state: Arc<WebState>| {
+                warp::sse::reply(
+                    warp::sse::keep_alive().stream(result_events(state.results.clone())),
+                )
+            });
+
+    let charts = warp::path!("charts" / String)
+        .and(warp::query::<ChartQuery>())
+        .and(warp::header::optional::<String>("if-none-match"))
+        .and(with_state.clone())
+        .and_then(chart);
+
+    let metrics = warp::path!("metrics")
+        .and(with_state.clone())
+        .map(|state: Arc<WebState>| {
+            let mut body = String::new();
+            crate::metrics::render(&state.latest(), state.ingest_rate(), &mut body);
+            state.status.metrics(&mut body);
+            warp::reply::with_header(body, header::CONTENT_TYPE, "text/plain; version=0.0.4")
+        });
+
+    let health = warp::path!("healthz").and(with_state).map(|state: Arc<WebState>| {
+        let results = state.latest();
+        let (status, code, detail) = match state.status.health() {
+            Ok(detail) => ("ok", StatusCode::OK, detail),
+            Err(detail) => ("degraded", StatusCode::SERVICE_UNAVAILABLE, detail),
+        };
+        let body = serde_json::json!({
+            "status": status, "detail": detail, "epoch": results.epoch, "complete": results.complete,
+        });
+        warp::reply::with_status(warp::reply::json(&body), code)
+    });
+
+    warp::get()
+        .and(
+            dashboard
+                .or(results)
+                .or(events)
+                .or(charts)
+                .or(metrics)
+                .or(health),
+        )
+        .recover(recover)
+}
+
+async fn chart(
+    file: String,
+    query: ChartQuery,
+    if_none_match: Option<String>,
+    state: Arc<WebState>,
+) -> Result<warp::reply::Response, Rejection> {
+    let chart = file
+        .strip_suffix(".svg")
+        .and_then(Chart::from_name)
+        .ok_or_else(|| warp::reject::custom(NotFound(format!("no chart {file:?}"))))?;
+    let (default_w, default_h) = chart.default_size();
+    let (width, height) = (
+        query.width.unwrap_or(default_w),
+        query.height.unwrap_or(default_h),
+    );
+    if !SIZES.contains(&width) || !SIZES.contains(&height) {
+        return Err(warp::reject::custom(BadRequest(format!(
+            "width and height must be within {}..={} pixels",
+            SIZES.start(),
+            SIZES.end()
+        ))));
+    }
+    let results = state.latest();
+    let etag = format!(
+        "\"{}-{}-{}-{width}x{height}\"",
+        results.epoch,
+        u8::from(results.complete),
+        chart.name()
+    );
+    if if_none_match.as_deref() == Some(etag.as_str()) {
+        return Ok(
+            warp::reply::with_status(warp::reply(), StatusCode::NOT_MODIFIED).into_response(),
+        );
+    }
+    let key = (chart, width, height);
+    let cached = state
+        .charts
+        .lock()
+        .ok()
+        .and_then(|cache| cache.get(&key).cloned());
+    let svg = match cached {
+        Some((epoch, svg)) if epoch == results.epoch => svg,
+        _ => {
+            let svg = Arc::new(
+                render(chart, &results, (width, height))
+                    .map_err(|e| warp::reject::custom(BadRequest(e)))?,
+            );
+            if let Ok(mut cache) = state.charts.lock() {
+                cache.insert(key, (results.epoch, svg.clone()));
+            }
+            svg
+        }
+    };
+    let reply = warp::reply::with_header(
+        svg.as_str().to_string(),
+        header::CONTENT_TYPE,
+        "image/svg+xml",
+    );
+    let reply = warp::reply::with_header(reply, header::ETAG, etag);
+    Ok(warp::reply::with_header(reply, header::CACHE_CONTROL, "no-cache").into_response())
+}
+
+/// The latest results now, then again whenever they change (at most four times a second).
+fn result_events(
+    results: watch::Receiver<Arc<Results>>,
+) -> impl futures_util::Stream<Item = Result<Event, Infallible>> {
+    futures_util::stream::unfold((results, true), |(mut results, first)| async move {
+        if !first {
+            results.changed().await.ok()?;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let latest = results.borrow_and_update().clone();
+        let json = serde_json::to_string(&*latest).ok()?;
+        Some((
+            Ok(Event::default().event("results").data(json)),
+            (results, false),
+        ))
+    })
+}
+
+fn error_reply(status: StatusCode, error: String) -> warp::reply::Response {
+    let body = ErrorBody {
+        error,
+        status: status.as_u16(),
+    };
+    warp::reply::with_status(warp::reply::json(&body), status).into_response()
+}
+
+async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infallible> {
+    let (status, message) = if let Some(NotFound(message)) = rejection.find() {
+        (StatusCode::NOT_FOUND, message.clone())
+    } else if rejection.is_not_found() {
+        (StatusCode::NOT_FOUND, "no such route".to_string())
+    } else if let Some(BadRequest(message)) = rejection.find() {
+        (StatusCode::BAD_REQUEST, message.clone())
+    } else if let Some(e) = rejection.find::<warp::reject::InvalidQuery>() {
+        (StatusCode::BAD_REQUEST, e.to_string())
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET is served".to_string(),
+        )
+    } else {
+        (StatusCode::BAD_REQUEST, format!("{rejection:?}"))
+    };
+    Ok(error_reply(status, message))
+}
