@@ -51,7 +51,7 @@ async fn a_running_job_serves_consistent_json_charts_and_errors() {
         "0.05",
     ]);
     let file = write_file(dir.path(), "votes.ndjson", &generated);
-    let expected = expected_results(&[file.clone()], Apportionment::Census2020);
+    let expected = expected_results(std::slice::from_ref(&file), Apportionment::Census2020);
     let (_server, base) = start_server(&["--source", file.to_str().unwrap(), "--workers", "2"]);
 
     // Results are published per epoch; wait for the complete ones.

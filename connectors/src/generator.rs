@@ -152,7 +152,7 @@ impl VoterGenerator {
 
     /// The valid record of slot `k`'s voter.
     fn voter(&self, k: u64) -> VoterRecord<'_> {
-        let mut rng = SlotRng::new(self.config.seed ^ 0x5eed_0f_7011e5, k);
+        let mut rng = SlotRng::new(self.config.seed ^ 0x5eed_0f70_11e5, k);
         let (state, candidate) = match &self.config.scenario {
             Some(scenario) => scenario.cell(permute(k, scenario.voters(), self.config.seed)),
             None => self.mix.cell(rng.below(self.mix.voters())),

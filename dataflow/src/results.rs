@@ -114,7 +114,7 @@ impl Results {
             let mut ranked: Vec<(CandidateId, u64)> = counts
                 .map(|c| c.iter().map(|(id, n)| (*id, *n)).collect())
                 .unwrap_or_default();
-            ranked.sort_by(|a, b| b.1.cmp(&a.1));
+            ranked.sort_by_key(|r| std::cmp::Reverse(r.1));
             let first = ranked.first().map(|r| r.1).unwrap_or(0);
             let second = ranked.get(1).map(|r| r.1).unwrap_or(0);
             let leader = (first > second).then(|| ranked[0].0);

@@ -103,7 +103,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -193,8 +193,22 @@ fn grouped(
     let (w, h) = area.dim_in_pixel();
     let legend_h = 28;
     let block = (h as i32 - legend_h) / groups.len().max(1) as i32;
-    let label_w = 90;
-    let plot_w = w as i32 - label_w - 130;
+    let label_w = 150;
+    let plot_w = w as i32 - label_w - 60;
+    let share = |counts: &BTreeMap<String, u64>, name: &str| {
+        let total: u64 = counts.values().sum();
+        if total == 0 {
+            0.0
+        } else {
+            counts.get(name).copied().unwrap_or(0) as f64 / total as f64
+        }
+    };
+    // Bars are scaled to the largest share shown, so differences between groups stay visible.
+    let widest = groups
+        .values()
+        .flat_map(|counts| names.iter().map(move |name| share(counts, name)))
+        .fold(0.0f64, f64::max)
+        .max(1e-9);
     for (g, (group, counts)) in groups.iter().enumerate() {
         let total: u64 = counts.values().sum();
         let y0 = g as i32 * block;
@@ -205,14 +219,9 @@ fn grouped(
         ))?;
         let bar_h = ((block - 6) / names.len() as i32).max(2);
         for (c, name) in names.iter().enumerate() {
-            let votes = counts.get(*name).copied().unwrap_or(0);
-            let share = if total == 0 {
-                0.0
-            } else {
-                votes as f64 / total as f64
-            };
+            let share = share(counts, name);
             let y = y0 + 3 + c as i32 * bar_h;
-            let len = (plot_w as f64 * share) as i32;
+            let len = (plot_w as f64 * share / widest) as i32;
             area.draw(&Rectangle::new(
                 [(label_w, y), (label_w + len.max(1), y + bar_h - 1)],
                 candidate_color(name).filled(),
@@ -349,4 +358,68 @@ fn electoral(root: &Area<'_>, results: &Results) -> Drawn {
         text_style(15, (HPos::Left, VPos::Center)),
     ))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tally_dataflow::model::{AgeGroup, CandidateId, CubeKey, Gender, State};
+    use tally_dataflow::tallies::{Tallies, Tally};
+    use tally_dataflow::Apportionment;
+
+    fn results(names: &[&str]) -> Results {
+        let mut tallies = Tallies::default();
+        for (i, name) in names.iter().enumerate() {
+            let id = CandidateId::of(name);
+            tallies.apply(&Tally::Candidate(id, name.to_string()), 1);
+            for state in ["CA", "TX", "OH"] {
+                let key = CubeKey {
+                    state: State::lookup(state).unwrap(),
+                    gender: Gender::ALL[i % 3],
+                    age_group: AgeGroup::ALL[i % 4],
+                    candidate: id,
+                };
+                tallies.apply(&Tally::Vote(key), 10 + i as i64 * (1 + state.len() as i64));
+            }
+        }
+        Results::new(&tallies, 3, false, Apportionment::Census2020)
+    }
+
+    fn texts(svg: &str) -> Vec<String> {
+        let document = roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("not XML: {e}\n{svg}"));
+        document.descendants().filter_map(|n| n.text()).map(|t| t.trim().to_string()).collect()
+    }
+
+    #[test]
+    fn every_chart_is_svg_naming_every_candidate_even_with_markup_in_names() {
+        let names = ["Ada", "Grace <Hopper> & \"Co\""];
+        let results = results(&names);
+        for chart in Chart::ALL {
+            let svg = render(chart, &results, chart.default_size()).unwrap();
+            let texts = texts(&svg);
+            for name in names {
+                assert!(texts.iter().any(|t| t.contains(name)), "{} names {name}: {texts:?}", chart.name());
+            }
+            assert!(!svg.contains("<Hopper>"), "markup in names is escaped");
+        }
+    }
+
+    #[test]
+    fn charts_of_no_votes_say_so() {
+        let results = results(&[]);
+        for chart in [Chart::Candidates, Chart::Gender, Chart::Age] {
+            let svg = render(chart, &results, (300, 200)).unwrap();
+            assert!(texts(&svg).iter().any(|t| t == "No votes yet"), "{}", chart.name());
+        }
+        let svg = render(Chart::Electoral, &results, (300, 200)).unwrap();
+        assert!(texts(&svg).iter().any(|t| t.contains("undecided 538")));
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
 }

@@ -30,12 +30,15 @@ pub trait JobStatus: Send + Sync + 'static {
 pub struct NoStatus;
 impl JobStatus for NoStatus {}
 
+/// Rendered charts by (chart, width, height), with the epoch they show.
+type ChartCache = Mutex<HashMap<(Chart, u32, u32), (u64, Arc<String>)>>;
+
 /// Shared by every request.
 pub struct WebState {
     results: watch::Receiver<Arc<Results>>,
     status: Arc<dyn JobStatus>,
     /// Rendered charts by (chart, size): rendered at most once per epoch.
-    charts: Mutex<HashMap<(Chart, u32, u32), (u64, Arc<String>)>>,
+    charts: ChartCache,
     /// Records per second as an `f64`'s bits, updated once a second.
     ingest_rate: AtomicU64,
 }
