@@ -13,4 +13,9 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test"
-cargo test --workspace
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace 2>&1 | tee "$log"
+
+# One closing line over every suite (cargo's own last line is only the last suite's).
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "\ntally: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"

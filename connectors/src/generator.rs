@@ -295,6 +295,93 @@ impl SlotRng {
     }
 }
 
+/// One worker's share of a generated stream: slots `index, index + peers, …`, optionally paced.
+pub struct GeneratorSource {
+    generator: std::sync::Arc<VoterGenerator>,
+    next_slot: u64,
+    stride: u64,
+    pacer: Option<Pacer>,
+}
+
+impl GeneratorSource {
+    /// `rate` is this worker's share of the records per second, if paced.
+    pub fn new(
+        generator: std::sync::Arc<VoterGenerator>,
+        index: usize,
+        peers: usize,
+        rate: Option<f64>,
+    ) -> Self {
+        GeneratorSource {
+            generator,
+            next_slot: index as u64,
+            stride: peers.max(1) as u64,
+            pacer: rate.map(Pacer::new),
+        }
+    }
+}
+
+impl tally_dataflow::Source for GeneratorSource {
+    fn poll(
+        &mut self,
+        max: usize,
+        batch: &mut RecordBatch,
+    ) -> Result<tally_dataflow::SourceState, String> {
+        use tally_dataflow::SourceState;
+        let end = self.generator.voters().unwrap_or(u64::MAX);
+        let allowed = match &self.pacer {
+            Some(pacer) => pacer.available().min(max as u64) as usize,
+            None => max,
+        };
+        let before = batch.len();
+        while batch.len() - before < allowed && self.next_slot < end {
+            self.generator.slot(self.next_slot, 0, batch);
+            self.next_slot += self.stride;
+        }
+        if let Some(pacer) = &mut self.pacer {
+            pacer.sent((batch.len() - before) as u64);
+        }
+        Ok(if self.next_slot >= end {
+            SourceState::Exhausted
+        } else if allowed == 0 || self.pacer.is_some() && batch.len() - before < max {
+            SourceState::Idle
+        } else {
+            SourceState::Active
+        })
+    }
+}
+
+/// Paces a stream to a rate: how many records may go now.
+pub struct Pacer {
+    per_second: f64,
+    started: std::time::Instant,
+    sent: u64,
+}
+
+impl Pacer {
+    pub fn new(per_second: f64) -> Pacer {
+        Pacer {
+            per_second,
+            started: std::time::Instant::now(),
+            sent: 0,
+        }
+    }
+    /// Records that may be sent now without running ahead of the rate.
+    pub fn available(&self) -> u64 {
+        let due = (self.started.elapsed().as_secs_f64() * self.per_second) as u64 + 1;
+        due.saturating_sub(self.sent)
+    }
+    pub fn sent(&mut self, records: u64) {
+        self.sent += records;
+    }
+    /// How long until the next record may go.
+    pub fn wait(&self) -> std::time::Duration {
+        let next_at = self.sent as f64 / self.per_second;
+        std::time::Duration::from_secs_f64(
+            (next_at - self.started.elapsed().as_secs_f64()).max(0.0),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,92 +510,5 @@ mod tests {
         .is_err());
         assert!(Scenario::new(president_2020(), -1.0).is_err());
         assert!(Scenario::new(president_2020(), f64::NAN).is_err());
-    }
-}
-
-/// One worker's share of a generated stream: slots `index, index + peers, …`, optionally paced.
-pub struct GeneratorSource {
-    generator: std::sync::Arc<VoterGenerator>,
-    next_slot: u64,
-    stride: u64,
-    pacer: Option<Pacer>,
-}
-
-impl GeneratorSource {
-    /// `rate` is this worker's share of the records per second, if paced.
-    pub fn new(
-        generator: std::sync::Arc<VoterGenerator>,
-        index: usize,
-        peers: usize,
-        rate: Option<f64>,
-    ) -> Self {
-        GeneratorSource {
-            generator,
-            next_slot: index as u64,
-            stride: peers.max(1) as u64,
-            pacer: rate.map(Pacer::new),
-        }
-    }
-}
-
-impl tally_dataflow::Source for GeneratorSource {
-    fn poll(
-        &mut self,
-        max: usize,
-        batch: &mut RecordBatch,
-    ) -> Result<tally_dataflow::SourceState, String> {
-        use tally_dataflow::SourceState;
-        let end = self.generator.voters().unwrap_or(u64::MAX);
-        let allowed = match &self.pacer {
-            Some(pacer) => pacer.available().min(max as u64) as usize,
-            None => max,
-        };
-        let before = batch.len();
-        while batch.len() - before < allowed && self.next_slot < end {
-            self.generator.slot(self.next_slot, 0, batch);
-            self.next_slot += self.stride;
-        }
-        if let Some(pacer) = &mut self.pacer {
-            pacer.sent((batch.len() - before) as u64);
-        }
-        Ok(if self.next_slot >= end {
-            SourceState::Exhausted
-        } else if allowed == 0 || self.pacer.is_some() && batch.len() - before < max {
-            SourceState::Idle
-        } else {
-            SourceState::Active
-        })
-    }
-}
-
-/// Paces a stream to a rate: how many records may go now.
-pub struct Pacer {
-    per_second: f64,
-    started: std::time::Instant,
-    sent: u64,
-}
-
-impl Pacer {
-    pub fn new(per_second: f64) -> Pacer {
-        Pacer {
-            per_second,
-            started: std::time::Instant::now(),
-            sent: 0,
-        }
-    }
-    /// Records that may be sent now without running ahead of the rate.
-    pub fn available(&self) -> u64 {
-        let due = (self.started.elapsed().as_secs_f64() * self.per_second) as u64 + 1;
-        due.saturating_sub(self.sent)
-    }
-    pub fn sent(&mut self, records: u64) {
-        self.sent += records;
-    }
-    /// How long until the next record may go.
-    pub fn wait(&self) -> std::time::Duration {
-        let next_at = self.sent as f64 / self.per_second;
-        std::time::Duration::from_secs_f64(
-            (next_at - self.started.elapsed().as_secs_f64()).max(0.0),
-        )
     }
 }

@@ -386,8 +386,13 @@ mod tests {
     }
 
     fn texts(svg: &str) -> Vec<String> {
-        let document = roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("not XML: {e}\n{svg}"));
-        document.descendants().filter_map(|n| n.text()).map(|t| t.trim().to_string()).collect()
+        let document =
+            roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("not XML: {e}\n{svg}"));
+        document
+            .descendants()
+            .filter_map(|n| n.text())
+            .map(|t| t.trim().to_string())
+            .collect()
     }
 
     #[test]
@@ -398,7 +403,11 @@ mod tests {
             let svg = render(chart, &results, chart.default_size()).unwrap();
             let texts = texts(&svg);
             for name in names {
-                assert!(texts.iter().any(|t| t.contains(name)), "{} names {name}: {texts:?}", chart.name());
+                assert!(
+                    texts.iter().any(|t| t.contains(name)),
+                    "{} names {name}: {texts:?}",
+                    chart.name()
+                );
             }
             assert!(!svg.contains("<Hopper>"), "markup in names is escaped");
         }
@@ -409,7 +418,11 @@ mod tests {
         let results = results(&[]);
         for chart in [Chart::Candidates, Chart::Gender, Chart::Age] {
             let svg = render(chart, &results, (300, 200)).unwrap();
-            assert!(texts(&svg).iter().any(|t| t == "No votes yet"), "{}", chart.name());
+            assert!(
+                texts(&svg).iter().any(|t| t == "No votes yet"),
+                "{}",
+                chart.name()
+            );
         }
         let svg = render(Chart::Electoral, &results, (300, 200)).unwrap();
         assert!(texts(&svg).iter().any(|t| t.contains("undecided 538")));
