@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
-# Every test tally has: formatting, lints, then all test suites.
-# Services that tests need are started here and stopped on exit, whether the tests pass or fail.
+# Every test tally has: formatting, lints, then all test suites against real services.
+# It installs what the tests need (kcat), starts a real Kafka broker (scripts/kafka.sh), and
+# stops it on exit, whether the tests pass or fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+
+log=$(mktemp)
+cleanup() {
+    local status=$?
+    step "stopping services"
+    scripts/kafka.sh stop || true
+    rm -f "$log"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -12,10 +24,24 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "installing test tools"
+if ! command -v kcat > /dev/null; then
+    # A third-party Kafka client, to show records from any producer count.
+    { apt-get update -qq && apt-get install -y -qq kcat; } > /dev/null
+fi
+
+step "building"
+cargo test --workspace --no-run
+
+step "starting Kafka"
+scripts/kafka.sh start
+
 step "cargo test"
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-cargo test --workspace 2>&1 | tee "$log"
+# Tests that need a service fail (rather than skip) when it is missing.
+export TALLY_REQUIRE_SERVICES=1
+tests=0
+cargo test --workspace 2>&1 | tee "$log" || tests=$?
 
 # One closing line over every suite (cargo's own last line is only the last suite's).
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "\ntally: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"
+exit "$tests"

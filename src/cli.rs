@@ -4,6 +4,8 @@ use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+use tally_connectors::kafka::source::StartAt;
+use tally_connectors::kafka::{parse_property, KafkaUrl};
 use tally_dataflow::Apportionment;
 
 /// Real-time election analytics on timely/differential dataflow.
@@ -29,9 +31,18 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// `generator` (the built-in voter generator) or an NDJSON file or directory.
+    /// `generator` (the built-in voter generator), `kafka://HOST:PORT[,HOST:PORT…]/TOPIC`, or an
+    /// NDJSON file or directory.
     #[arg(long, default_value = "generator")]
     pub source: String,
+    /// With a Kafka source, on a fresh start: read from the earliest or the latest offsets.
+    #[arg(long, default_value = "earliest")]
+    pub start: StartAt,
+    /// With a Kafka source: send records that fail validation to this topic, reason in a header.
+    #[arg(long)]
+    pub dead_letter_topic: Option<String>,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
     /// Address the dashboard and API listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -59,8 +70,13 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
     /// Write to this file instead of stdout.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "to")]
     pub out: Option<PathBuf>,
+    /// Produce to Kafka instead of stdout: kafka://HOST:PORT[,HOST:PORT…]/TOPIC.
+    #[arg(long)]
+    pub to: Option<KafkaUrl>,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
     #[command(flatten)]
     pub mix: MixArgs,
 }
@@ -71,6 +87,14 @@ pub struct ReplayArgs {
     pub input: PathBuf,
     #[command(flatten)]
     pub graph: GraphArgs,
+}
+
+/// librdkafka settings.
+#[derive(Args, Debug)]
+pub struct KafkaArgs {
+    /// A librdkafka property (`key=value`), passed through; repeat for more (SASL, TLS, tuning).
+    #[arg(long = "kafka-config", value_name = "KEY=VALUE", value_parser = parse_property)]
+    pub properties: Vec<(String, String)>,
 }
 
 /// What the generator produces.

@@ -10,13 +10,22 @@ use tally_connectors::files::{self, FileSource, Split};
 use tally_connectors::generator::{
     GeneratorConfig, GeneratorSource, Pacer, Scenario, VoterGenerator,
 };
+use tally_connectors::kafka::metrics::KafkaMetrics;
+use tally_connectors::kafka::producer::VoteProducer;
+use tally_connectors::kafka::source::{KafkaSource, KafkaSourceConfig};
+use tally_connectors::kafka::KafkaUrl;
 use tally_dataflow::graph::Publish;
+use tally_dataflow::latency::LatencyHistogram;
 use tally_dataflow::{run_worker, PipelineOptions, RecordBatch, Results, Source};
-use tally_web::{NoStatus, WebState};
+use tally_web::{JobStatus, NoStatus, WebState};
 use tokio::sync::watch;
 
 /// Where the records come from; each worker builds its own share.
 enum SourceSpec {
+    Kafka {
+        config: Arc<KafkaSourceConfig>,
+        metrics: Arc<KafkaMetrics>,
+    },
     Generator {
         generator: Arc<VoterGenerator>,
         rate: Option<f64>,
@@ -38,8 +47,8 @@ impl SourceSpec {
         Ok((spec, files::total_bytes(&inputs)))
     }
 
-    fn for_worker(&self, index: usize, peers: usize) -> Box<dyn Source> {
-        match self {
+    fn for_worker(&self, index: usize, peers: usize) -> Result<Box<dyn Source>, String> {
+        Ok(match self {
             SourceSpec::Generator { generator, rate } => {
                 let share = rate.map(|r| r / peers as f64);
                 Box::new(GeneratorSource::new(generator.clone(), index, peers, share))
@@ -47,7 +56,13 @@ impl SourceSpec {
             SourceSpec::Files { splits, progress } => {
                 Box::new(FileSource::new(splits, index, peers, progress.clone()))
             }
-        }
+            SourceSpec::Kafka { config, metrics } => Box::new(KafkaSource::new(
+                config.clone(),
+                index,
+                peers,
+                metrics.clone(),
+            )?),
+        })
     }
 }
 
@@ -66,10 +81,11 @@ fn generator(mix: &MixArgs, voters: Option<u64>) -> Result<VoterGenerator> {
     VoterGenerator::new(config).map_err(|e| anyhow!(e))
 }
 
-fn pipeline_options(graph: &GraphArgs) -> PipelineOptions {
+fn pipeline_options(graph: &GraphArgs, latency: Option<Arc<LatencyHistogram>>) -> PipelineOptions {
     PipelineOptions {
         dedup: !graph.no_dedup,
         tick: graph.tick,
+        latency,
         ..PipelineOptions::default()
     }
 }
@@ -79,14 +95,15 @@ fn pipeline_options(graph: &GraphArgs) -> PipelineOptions {
 fn run_graph(
     spec: SourceSpec,
     graph: &GraphArgs,
+    latency: Option<Arc<LatencyHistogram>>,
     stop: Arc<AtomicBool>,
     on_results: Arc<dyn Fn(Results) + Send + Sync>,
 ) -> Result<()> {
-    let options = pipeline_options(graph);
+    let options = pipeline_options(graph, latency);
     let apportionment = graph.apportionment;
     let spec = Arc::new(spec);
     let guards = timely::execute(timely::Config::process(graph.workers), move |worker| {
-        let mut source = spec.for_worker(worker.index(), worker.peers());
+        let mut source = spec.for_worker(worker.index(), worker.peers())?;
         let on_results = on_results.clone();
         let publish: Publish = Box::new(move |tallies, epoch, complete| {
             on_results(Results::new(tallies, epoch, complete, apportionment));
@@ -110,8 +127,31 @@ pub fn run(args: RunArgs) -> Result<()> {
             generator: Arc::new(generator(&args.mix, args.count)?),
             rate,
         }
+    } else if args.source.starts_with("kafka://") {
+        let config = KafkaSourceConfig {
+            url: args.source.parse().map_err(|e: String| anyhow!(e))?,
+            start: args.start,
+            stop_at_end: args.stop_at_end,
+            properties: args.kafka.properties.clone(),
+            dead_letter_topic: args.dead_letter_topic.clone(),
+            resume_from: Default::default(),
+        };
+        SourceSpec::Kafka {
+            config: Arc::new(config),
+            metrics: Arc::default(),
+        }
     } else {
         SourceSpec::files(Path::new(&args.source))?.0
+    };
+    let latency =
+        matches!(spec, SourceSpec::Kafka { .. }).then(|| Arc::new(LatencyHistogram::default()));
+    let status: Arc<dyn JobStatus> = match &spec {
+        SourceSpec::Kafka { config, metrics } => Arc::new(KafkaStatus {
+            topic: config.url.topic.clone(),
+            metrics: metrics.clone(),
+            latency: latency.clone(),
+        }),
+        _ => Arc::new(NoStatus),
     };
     let (sender, receiver) = watch::channel(Arc::new(Results::empty(args.graph.apportionment)));
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -130,7 +170,7 @@ pub fn run(args: RunArgs) -> Result<()> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
-    let state = WebState::new(receiver, Arc::new(NoStatus));
+    let state = WebState::new(receiver, status);
     let server = runtime.spawn(tally_web::serve(listener, state, async {
         let _ = shutdown_rx.await;
     }));
@@ -153,7 +193,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             sender.send_replace(Arc::new(results));
         })
     };
-    run_graph(spec, &args.graph, stop.clone(), publish)?;
+    run_graph(spec, &args.graph, latency, stop.clone(), publish)?;
 
     let final_results = sender.borrow().clone();
     if args.stop_at_end || stop.load(Ordering::Relaxed) {
@@ -177,7 +217,7 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
     let (spec, total_bytes) = SourceSpec::files(&args.input)?;
     let progress = match &spec {
         SourceSpec::Files { progress, .. } => progress.clone(),
-        SourceSpec::Generator { .. } => unreachable!("replay reads files"),
+        _ => unreachable!("replay reads files"),
     };
     let last: Arc<Mutex<Option<Results>>> = Arc::default();
     let keep = {
@@ -193,7 +233,13 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
         let done = done.clone();
         move || show_progress(&progress, total_bytes, &done)
     });
-    let outcome = run_graph(spec, &args.graph, Arc::new(AtomicBool::new(false)), keep);
+    let outcome = run_graph(
+        spec,
+        &args.graph,
+        None,
+        Arc::new(AtomicBool::new(false)),
+        keep,
+    );
     done.store(true, Ordering::Relaxed);
     let _ = bar.join();
     outcome?;
@@ -238,6 +284,9 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
         bail!("--rate must be 0 (unlimited) or a positive number");
     }
     let generator = generator(&args.mix, args.count)?;
+    if let Some(url) = &args.to {
+        return produce(&generator, url, &args.kafka.properties, args.rate);
+    }
     let out: Box<dyn Write> = match &args.out {
         Some(path) => Box::new(
             std::fs::File::create(path)
@@ -273,5 +322,70 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
         // A closed pipe (`tally generate | head`) is the reader's choice, not an error.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.context("cannot write records"),
+    }
+}
+
+/// `tally generate --to kafka://…`: the same records `generate` prints, produced to Kafka.
+fn produce(
+    generator: &VoterGenerator,
+    url: &KafkaUrl,
+    properties: &[(String, String)],
+    rate: f64,
+) -> Result<()> {
+    let mut producer = VoteProducer::new(url, properties).map_err(|e| anyhow!(e))?;
+    let mut pacer = (rate > 0.0).then(|| Pacer::new(rate));
+    let mut batch = RecordBatch::default();
+    let end = generator.voters().unwrap_or(u64::MAX);
+    let started = std::time::Instant::now();
+    let mut sent = 0u64;
+    for slot in 0..end {
+        if let Some(pacer) = &mut pacer {
+            if pacer.available() == 0 {
+                producer.poll();
+                std::thread::sleep(pacer.wait());
+            }
+        }
+        batch.clear();
+        generator.slot(slot, 0, &mut batch);
+        for (_, record) in batch.iter() {
+            producer.send(record).map_err(|e| anyhow!(e))?;
+        }
+        sent += batch.len() as u64;
+        if let Some(pacer) = &mut pacer {
+            pacer.sent(batch.len() as u64);
+        }
+        if slot % 4096 == 0 {
+            producer.poll();
+        }
+    }
+    let delivered = producer
+        .flush(std::time::Duration::from_secs(120))
+        .map_err(|e| anyhow!(e))?;
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::info!(
+        sent,
+        delivered,
+        records_per_second = (sent as f64 / seconds) as u64,
+        "produced to {url}"
+    );
+    Ok(())
+}
+
+/// What a Kafka-fed job adds to `/healthz` and `/metrics`.
+struct KafkaStatus {
+    topic: String,
+    metrics: Arc<KafkaMetrics>,
+    latency: Option<Arc<LatencyHistogram>>,
+}
+
+impl JobStatus for KafkaStatus {
+    fn health(&self) -> std::result::Result<String, String> {
+        self.metrics.health().map(|()| "ok".to_string())
+    }
+    fn metrics(&self, out: &mut String) {
+        self.metrics.render(&self.topic, out);
+        if let Some(latency) = &self.latency {
+            tally_web::metrics::render_latency(latency, out);
+        }
     }
 }

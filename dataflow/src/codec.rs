@@ -79,6 +79,21 @@ pub fn decode(record: &[u8]) -> Result<Ballot<'_>, RejectReason> {
     })
 }
 
+#[derive(Deserialize)]
+struct IdOnly<'a> {
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+}
+
+/// The voter id of a record, if it has a valid one, without validating the rest: producers key
+/// records by it so that all of a voter's records land in one partition, in order.
+pub fn voter_id(record: &[u8]) -> Option<u64> {
+    serde_json::from_slice::<IdOnly<'_>>(record)
+        .ok()?
+        .id
+        .and_then(parse_id)
+}
+
 /// An unsigned 64-bit integer, or a string of ASCII digits that is one.
 fn parse_id(raw: &RawValue) -> Option<u64> {
     let text = raw.get();
@@ -215,6 +230,14 @@ mod tests {
             "y".repeat(64)
         );
         assert!(decode(line.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn voter_ids_are_read_without_the_rest() {
+        assert_eq!(voter_id(br#"{"id":"12","gender":7}"#), Some(12));
+        assert_eq!(voter_id(br#"{"age":3,"id":99}"#), Some(99));
+        assert_eq!(voter_id(br#"{"id":"x"}"#), None);
+        assert_eq!(voter_id(b"nope"), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 pub mod codec;
 pub mod graph;
+pub mod latency;
 pub mod model;
 pub mod pipeline;
 pub mod reference;

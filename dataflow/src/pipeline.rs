@@ -4,25 +4,30 @@
 
 use crate::codec::decode;
 use crate::graph::{publish_on_worker_zero, tally_counts, Epoch, Publish, VoterId};
+use crate::latency::LatencyHistogram;
 use crate::model::{CandidateId, CubeKey, Position, RejectReason};
 use differential_dataflow::input::{Input, InputSession};
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timely::dataflow::ProbeHandle;
 use timely::worker::Worker;
 
-/// Raw records with their positions, in one flat buffer (no allocation per record).
+/// Raw records with their positions (and, where the source has them, creation times in
+/// milliseconds since the Unix epoch), in one flat buffer: no allocation per record.
 #[derive(Default)]
 pub struct RecordBatch {
     bytes: Vec<u8>,
     records: Vec<(Position, usize, usize)>,
+    timestamps: Vec<(usize, i64)>,
 }
 
 impl RecordBatch {
     pub fn clear(&mut self) {
         self.bytes.clear();
         self.records.clear();
+        self.timestamps.clear();
     }
     pub fn len(&self) -> usize {
         self.records.len()
@@ -38,6 +43,15 @@ impl RecordBatch {
         let start = self.bytes.len();
         write(&mut self.bytes);
         self.records.push((position, start, self.bytes.len()));
+    }
+    /// Appends a record created at `timestamp_ms` (for end-to-end latency).
+    pub fn push_timestamped(&mut self, position: Position, timestamp_ms: i64, record: &[u8]) {
+        self.timestamps.push((self.records.len(), timestamp_ms));
+        self.push(position, record);
+    }
+    /// Creation times of the records that have one.
+    pub fn timestamps(&self) -> impl Iterator<Item = i64> + '_ {
+        self.timestamps.iter().map(|(_, t)| *t)
     }
     pub fn iter(&self) -> impl Iterator<Item = (Position, &[u8])> {
         self.records
@@ -61,10 +75,14 @@ pub enum SourceState {
 pub trait Source {
     /// Appends at most `max` records to `batch`. An error ends the job.
     fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, String>;
+
+    /// Told of every record that failed validation (e.g. to send it to a dead-letter topic).
+    /// Duplicates are decided later, in the graph, and are not reported here.
+    fn rejected(&mut self, _position: Position, _record: &[u8], _reason: RejectReason) {}
 }
 
 /// How the worker cuts the input into epochs.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PipelineOptions {
     /// One vote per voter (the job's rule); off only to measure its cost.
     pub dedup: bool,
@@ -74,6 +92,9 @@ pub struct PipelineOptions {
     pub epoch_records: usize,
     /// Input may run this many epochs ahead of the output before the worker waits.
     pub epochs_in_flight: u64,
+    /// Where to record, per timestamped record, the time from its creation to the completion of
+    /// its epoch.
+    pub latency: Option<Arc<LatencyHistogram>>,
 }
 
 impl Default for PipelineOptions {
@@ -83,6 +104,7 @@ impl Default for PipelineOptions {
             tick: Duration::from_millis(20),
             epoch_records: 100_000,
             epochs_in_flight: 4,
+            latency: None,
         }
     }
 }
@@ -96,7 +118,8 @@ struct Ingest {
 }
 
 impl Ingest {
-    fn record(&mut self, position: Position, record: &[u8]) {
+    /// Feeds one record to the graph; returns why it was rejected, if it was.
+    fn record(&mut self, position: Position, record: &[u8]) -> Option<RejectReason> {
         match decode(record) {
             Ok(ballot) => {
                 let cube = ballot.cube_key();
@@ -105,8 +128,12 @@ impl Ingest {
                         .insert((cube.candidate, ballot.decision.into_owned()));
                 }
                 self.ballots.insert((ballot.voter, (position, cube)));
+                None
             }
-            Err(reason) => self.rejects.insert(reason),
+            Err(reason) => {
+                self.rejects.insert(reason);
+                Some(reason)
+            }
         }
     }
     fn advance_to(&mut self, epoch: Epoch) {
@@ -148,6 +175,9 @@ pub fn run_worker(
     });
 
     let mut batch = RecordBatch::default();
+    // Creation times of this epoch's records, and of earlier epochs not yet complete.
+    let mut created: Vec<i64> = Vec::new();
+    let mut open_epochs: VecDeque<(Epoch, Vec<i64>)> = VecDeque::new();
     let mut epoch: Epoch = 0;
     let mut exhausted = false;
     while !exhausted && !stop.load(Ordering::Relaxed) {
@@ -157,7 +187,12 @@ pub fn run_worker(
             batch.clear();
             let state = source.poll(POLL_RECORDS.min(options.epoch_records - taken), &mut batch)?;
             for (position, record) in batch.iter() {
-                ingest.record(position, record);
+                if let Some(reason) = ingest.record(position, record) {
+                    source.rejected(position, record, reason);
+                }
+            }
+            if options.latency.is_some() {
+                created.extend(batch.timestamps());
             }
             taken += batch.len();
             match state {
@@ -173,10 +208,24 @@ pub fn run_worker(
                 }
             }
         }
+        if !created.is_empty() {
+            open_epochs.push_back((epoch, std::mem::take(&mut created)));
+        }
         epoch += 1;
         ingest.advance_to(epoch);
         let behind = epoch.saturating_sub(options.epochs_in_flight);
         worker.step_or_park_while(Some(Duration::from_millis(1)), || probe.less_than(&behind));
+        if let Some(latency) = &options.latency {
+            // An epoch is complete once the output frontier has passed it.
+            while open_epochs
+                .front()
+                .is_some_and(|(e, _)| !probe.less_than(&(e + 1)))
+            {
+                if let Some((_, times)) = open_epochs.pop_front() {
+                    latency.record_since(&times);
+                }
+            }
+        }
     }
     drop(ingest);
     worker.step_or_park_while(Some(Duration::from_millis(1)), || !probe.done());

@@ -23,6 +23,7 @@ fn run_graph(
         epoch_records,
         tick: Duration::from_secs(60),
         epochs_in_flight: 2,
+        latency: None,
     };
     timely::execute(timely::Config::process(workers), move |worker| {
         let (index, peers) = (worker.index(), worker.peers());

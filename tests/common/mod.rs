@@ -119,3 +119,40 @@ pub fn write_file(dir: &Path, name: &str, text: &[u8]) -> PathBuf {
     std::fs::write(&path, text).expect("temp file is writable");
     path
 }
+
+pub mod kafka;
+
+/// A blocking GET; `None` on any failure (for polling).
+pub fn http_get(url: &str) -> Option<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .get(url)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .ok()?;
+        response.text().await.ok()
+    })
+}
+
+/// A blocking GET's status code and body.
+pub fn http_get_status(url: &str) -> Option<(u16, String)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .get(url)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.text().await.ok()?))
+    })
+}

@@ -1,6 +1,7 @@
 //! `/metrics` in the Prometheus text format, from the latest results.
 
 use std::fmt::Write;
+use tally_dataflow::latency::LatencyHistogram;
 use tally_dataflow::Results;
 
 /// Escapes a label value (backslash, double quote, newline).
@@ -84,4 +85,30 @@ pub fn render(results: &Results, ingest_rate: f64, out: &mut String) {
             candidate.electoral_votes
         );
     }
+}
+
+/// Histogram buckets (seconds) for end-to-end latency.
+const LATENCY_BUCKETS_MS: [u64; 12] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+
+/// End-to-end latency, from a record's creation to the completion of its epoch, as a
+/// Prometheus histogram.
+pub fn render_latency(latency: &LatencyHistogram, out: &mut String) {
+    let name = "tally_end_to_end_latency_seconds";
+    family(
+        out,
+        name,
+        "histogram",
+        "From a record's Kafka timestamp to the publication of its epoch.",
+    );
+    for le in LATENCY_BUCKETS_MS {
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{le=\"{}\"}} {}",
+            le as f64 / 1000.0,
+            latency.count_at_most(le)
+        );
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", latency.count());
+    let _ = writeln!(out, "{name}_sum {}", latency.sum_ms() as f64 / 1000.0);
+    let _ = writeln!(out, "{name}_count {}", latency.count());
 }

@@ -1,0 +1,89 @@
+//! What the Kafka source reports: per-partition consumed offset and lag, and whether the
+//! brokers are reachable (for `/metrics` and `/healthz`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Instant;
+
+#[derive(Default)]
+pub struct KafkaMetrics {
+    /// Partition → (next offset to consume, high watermark last reported by the broker).
+    partitions: Mutex<BTreeMap<i32, (i64, i64)>>,
+    /// Set when the brokers stopped answering, with the reason; cleared when they answer again.
+    unreachable: Mutex<Option<(Instant, String)>>,
+}
+
+impl KafkaMetrics {
+    pub fn consumed(&self, partition: i32, next_offset: i64) {
+        if let Ok(mut partitions) = self.partitions.lock() {
+            partitions.entry(partition).or_insert((0, 0)).0 = next_offset;
+        }
+    }
+
+    pub fn high_watermark(&self, partition: i32, high: i64) {
+        if let Ok(mut partitions) = self.partitions.lock() {
+            partitions.entry(partition).or_insert((0, 0)).1 = high;
+        }
+    }
+
+    pub fn unreachable(&self, reason: String) {
+        if let Ok(mut unreachable) = self.unreachable.lock() {
+            if unreachable.is_none() {
+                tracing::warn!(%reason, "Kafka is unreachable; serving the last results until it is back");
+            }
+            unreachable.get_or_insert((Instant::now(), reason));
+        }
+    }
+
+    pub fn reachable(&self) {
+        if let Ok(mut unreachable) = self.unreachable.lock() {
+            if let Some((since, _)) = unreachable.take() {
+                tracing::info!(after = ?since.elapsed(), "Kafka is reachable again");
+            }
+        }
+    }
+
+    /// `Err(reason)` while the brokers are unreachable.
+    pub fn health(&self) -> Result<(), String> {
+        match self.unreachable.lock().ok().and_then(|u| u.clone()) {
+            Some((since, reason)) => Err(format!(
+                "Kafka unreachable for {:.0?}: {reason}",
+                since.elapsed()
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends Prometheus text for `topic`.
+    pub fn render(&self, topic: &str, out: &mut String) {
+        let Ok(partitions) = self.partitions.lock() else {
+            return;
+        };
+        let _ = writeln!(
+            out,
+            "# HELP tally_kafka_consumed_offset Next offset to consume, per partition."
+        );
+        let _ = writeln!(out, "# TYPE tally_kafka_consumed_offset gauge");
+        for (partition, (next, _)) in partitions.iter() {
+            let _ = writeln!(
+                out,
+                "tally_kafka_consumed_offset{{topic=\"{topic}\",partition=\"{partition}\"}} {next}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP tally_kafka_lag Records in the partition not yet consumed."
+        );
+        let _ = writeln!(out, "# TYPE tally_kafka_lag gauge");
+        for (partition, (next, high)) in partitions.iter() {
+            let lag = (high - next).max(0);
+            let _ = writeln!(
+                out,
+                "tally_kafka_lag{{topic=\"{topic}\",partition=\"{partition}\"}} {lag}"
+            );
+        }
+        let up = u8::from(self.health().is_ok());
+        let _ = writeln!(out, "# HELP tally_kafka_up 1 while the brokers answer.\n# TYPE tally_kafka_up gauge\ntally_kafka_up {up}");
+    }
+}

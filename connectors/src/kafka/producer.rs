@@ -1,0 +1,118 @@
+//! Writes seed-format records to Kafka, keyed by voter id so that all of a voter's records land
+//! in one partition, in order (which makes offset order a total order per voter: the dedup
+//! order). Idempotence is on: a retried send is never written twice.
+
+use super::{client_config, KafkaUrl};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::ClientContext;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+use tally_dataflow::codec::voter_id;
+
+/// Counts deliveries and keeps the first failure.
+#[derive(Default)]
+pub struct DeliveryReport {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl ClientContext for DeliveryReport {}
+
+impl ProducerContext for DeliveryReport {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((error, _)) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut first) = self.first_error.lock() {
+                    first.get_or_insert_with(|| error.to_string());
+                }
+            }
+        }
+    }
+}
+
+pub struct VoteProducer {
+    producer: BaseProducer<DeliveryReport>,
+    topic: String,
+    key: Vec<u8>,
+}
+
+/// Throughput-minded defaults; any of them can be overridden with `--kafka-config`.
+const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
+    ("enable.idempotence", "true"),
+    ("acks", "all"),
+    ("compression.type", "lz4"),
+    ("linger.ms", "5"),
+    ("batch.num.messages", "100000"),
+    ("batch.size", "4000000"),
+    ("queue.buffering.max.messages", "2000000"),
+    ("queue.buffering.max.kbytes", "1048576"),
+    ("message.timeout.ms", "300000"),
+];
+
+impl VoteProducer {
+    pub fn new(url: &KafkaUrl, extra: &[(String, String)]) -> Result<VoteProducer, String> {
+        let producer = client_config(&url.brokers, PRODUCER_DEFAULTS, extra)
+            .create_with_context(DeliveryReport::default())
+            .map_err(|e| format!("cannot create a Kafka producer for {url}: {e}"))?;
+        Ok(VoteProducer {
+            producer,
+            topic: url.topic.clone(),
+            key: Vec::new(),
+        })
+    }
+
+    /// Queues one record, waiting while the local queue is full.
+    pub fn send(&mut self, record: &[u8]) -> Result<(), String> {
+        self.key.clear();
+        if let Some(id) = voter_id(record) {
+            self.key.extend_from_slice(id.to_string().as_bytes());
+        }
+        loop {
+            let mut message = BaseRecord::to(&self.topic).payload(record);
+            if !self.key.is_empty() {
+                message = message.key(&self.key[..]);
+            }
+            match self.producer.send(message) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    self.producer.poll(Duration::from_millis(5));
+                }
+                Err((error, _)) => return Err(format!("cannot send to {}: {error}", self.topic)),
+            }
+        }
+    }
+
+    /// Serves delivery reports; call now and then.
+    pub fn poll(&self) {
+        self.producer.poll(Duration::ZERO);
+    }
+
+    /// Waits until every queued record is delivered; fails if any was not.
+    pub fn flush(&self, timeout: Duration) -> Result<u64, String> {
+        self.producer
+            .flush(timeout)
+            .map_err(|e| format!("records still undelivered after {timeout:?}: {e}"))?;
+        let report = self.producer.context();
+        let failed = report.failed.load(Ordering::Relaxed);
+        if failed > 0 {
+            let first = report
+                .first_error
+                .lock()
+                .ok()
+                .and_then(|e| e.clone())
+                .unwrap_or_default();
+            return Err(format!(
+                "{failed} records were not delivered (first error: {first})"
+            ));
+        }
+        Ok(report.delivered.load(Ordering::Relaxed))
+    }
+}

@@ -1,0 +1,334 @@
+//! One worker's share of a Kafka topic. Worker `i` of `W` (counted over every process) owns the
+//! partitions `p` with `p % W == i`, assigned explicitly rather than by a consumer group, so the
+//! offsets each worker has read are known exactly. A record's position is (partition, offset).
+//!
+//! The source never gives up on the brokers: while they are unreachable (at start or later) it
+//! reports itself idle, the job keeps serving its last results, and librdkafka resumes fetching
+//! from the exact next offset when they return, so nothing is lost or read twice.
+
+use super::metrics::KafkaMetrics;
+use super::{client_config, KafkaUrl};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::statistics::Statistics;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tally_dataflow::{Position, RecordBatch, RejectReason, Source, SourceState};
+
+/// Where a fresh start begins reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartAt {
+    Earliest,
+    Latest,
+}
+
+impl std::str::FromStr for StartAt {
+    type Err = String;
+    fn from_str(text: &str) -> Result<StartAt, String> {
+        match text {
+            "earliest" => Ok(StartAt::Earliest),
+            "latest" => Ok(StartAt::Latest),
+            other => Err(format!("{other:?} is not earliest or latest")),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct KafkaSourceConfig {
+    pub url: KafkaUrl,
+    pub start: StartAt,
+    /// Read up to the end offsets seen when the source connects, then end.
+    pub stop_at_end: bool,
+    /// librdkafka properties, passed through.
+    pub properties: Vec<(String, String)>,
+    /// Send records that fail validation here, with the reason in a header.
+    pub dead_letter_topic: Option<String>,
+    /// Next offset per partition to resume from (recovery); others start at `start`.
+    pub resume_from: BTreeMap<i32, i64>,
+}
+
+/// Consumer defaults: no group management, no commits (offsets live in tally's snapshots),
+/// short fetch waits for low latency, statistics every second for lag.
+const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
+    ("group.id", "tally"),
+    ("enable.auto.commit", "false"),
+    ("enable.auto.offset.store", "false"),
+    ("enable.partition.eof", "false"),
+    ("fetch.wait.max.ms", "10"),
+    ("queued.min.messages", "200000"),
+    ("statistics.interval.ms", "1000"),
+    ("reconnect.backoff.max.ms", "1000"),
+];
+
+/// Reports librdkafka's statistics and errors into [`KafkaMetrics`].
+struct SourceContext {
+    metrics: Arc<KafkaMetrics>,
+    topic: String,
+}
+
+impl ClientContext for SourceContext {
+    fn stats(&self, statistics: Statistics) {
+        if let Some(topic) = statistics.topics.get(&self.topic) {
+            for (partition, stats) in &topic.partitions {
+                if *partition >= 0 && stats.hi_offset >= 0 {
+                    self.metrics.high_watermark(*partition, stats.hi_offset);
+                }
+            }
+        }
+        if statistics.brokers.values().any(|b| b.state == "UP") {
+            self.metrics.reachable();
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.metrics.unreachable(format!("{error}: {reason}"));
+    }
+}
+
+impl ConsumerContext for SourceContext {}
+
+enum Phase {
+    /// Waiting for the brokers to tell the partition count (and end offsets).
+    Connecting { last_attempt: Option<Instant> },
+    /// Assigned; `next` is the next offset per owned partition, `end` where to stop.
+    Consuming {
+        next: BTreeMap<i32, i64>,
+        end: Option<BTreeMap<i32, i64>>,
+    },
+}
+
+pub struct KafkaSource {
+    config: Arc<KafkaSourceConfig>,
+    consumer: BaseConsumer<SourceContext>,
+    dead_letters: Option<BaseProducer>,
+    index: usize,
+    peers: usize,
+    phase: Phase,
+    metrics: Arc<KafkaMetrics>,
+}
+
+/// How long a metadata or watermark request may block the worker while connecting.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
+
+impl KafkaSource {
+    /// Worker `index` of `peers`.
+    pub fn new(
+        config: Arc<KafkaSourceConfig>,
+        index: usize,
+        peers: usize,
+        metrics: Arc<KafkaMetrics>,
+    ) -> Result<KafkaSource, String> {
+        let context = SourceContext {
+            metrics: metrics.clone(),
+            topic: config.url.topic.clone(),
+        };
+        let consumer = client_config(&config.url.brokers, CONSUMER_DEFAULTS, &config.properties)
+            .create_with_context(context)
+            .map_err(|e| format!("cannot create a Kafka consumer for {}: {e}", config.url))?;
+        let dead_letters = match &config.dead_letter_topic {
+            Some(_) => Some(
+                client_config(
+                    &config.url.brokers,
+                    &[("enable.idempotence", "true"), ("linger.ms", "20")],
+                    &config.properties,
+                )
+                .create()
+                .map_err(|e| format!("cannot create the dead-letter producer: {e}"))?,
+            ),
+            None => None,
+        };
+        Ok(KafkaSource {
+            config,
+            consumer,
+            dead_letters,
+            index,
+            peers,
+            phase: Phase::Connecting { last_attempt: None },
+            metrics,
+        })
+    }
+
+    /// Tries once (at most every half second) to learn the partitions and assign ours.
+    fn connect(&mut self) {
+        let Phase::Connecting { last_attempt } = &mut self.phase else {
+            return;
+        };
+        if last_attempt.is_some_and(|t| t.elapsed() < Duration::from_millis(500)) {
+            return;
+        }
+        *last_attempt = Some(Instant::now());
+        let topic = &self.config.url.topic;
+        let partitions = match self.consumer.fetch_metadata(Some(topic), CONNECT_TIMEOUT) {
+            Ok(metadata) => match metadata.topics().iter().find(|t| t.name() == topic) {
+                Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+                    t.partitions().len() as i32
+                }
+                _ => {
+                    self.metrics
+                        .unreachable(format!("topic {topic} does not exist (yet)"));
+                    return;
+                }
+            },
+            Err(e) => {
+                self.metrics
+                    .unreachable(format!("metadata request failed: {e}"));
+                return;
+            }
+        };
+        let owned: Vec<i32> = (0..partitions)
+            .filter(|p| *p as usize % self.peers == self.index)
+            .collect();
+        let mut next = BTreeMap::new();
+        let mut end = BTreeMap::new();
+        let mut assignment = TopicPartitionList::new();
+        for &partition in &owned {
+            let (low, high) =
+                match self
+                    .consumer
+                    .fetch_watermarks(topic, partition, CONNECT_TIMEOUT)
+                {
+                    Ok(marks) => marks,
+                    Err(e) => {
+                        self.metrics
+                            .unreachable(format!("watermark request failed: {e}"));
+                        return;
+                    }
+                };
+            let start = match (self.config.resume_from.get(&partition), self.config.start) {
+                (Some(&offset), _) => offset.max(low),
+                (None, StartAt::Earliest) => low,
+                (None, StartAt::Latest) => high,
+            };
+            if let Err(e) = assignment.add_partition_offset(topic, partition, Offset::Offset(start))
+            {
+                self.metrics
+                    .unreachable(format!("cannot assign partition {partition}: {e}"));
+                return;
+            }
+            next.insert(partition, start);
+            end.insert(partition, high);
+            self.metrics.consumed(partition, start);
+            self.metrics.high_watermark(partition, high);
+        }
+        if let Err(e) = self.consumer.assign(&assignment) {
+            self.metrics.unreachable(format!("assignment failed: {e}"));
+            return;
+        }
+        self.metrics.reachable();
+        tracing::info!(worker = self.index, partitions = ?owned, "consuming {}", self.config.url);
+        self.phase = Phase::Consuming {
+            next,
+            end: self.config.stop_at_end.then_some(end),
+        };
+    }
+}
+
+impl Source for KafkaSource {
+    fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, String> {
+        if let Some(producer) = &self.dead_letters {
+            producer.poll(Duration::ZERO);
+        }
+        self.connect();
+        let Phase::Consuming { next, end } = &mut self.phase else {
+            return Ok(SourceState::Idle);
+        };
+        let mut taken = 0;
+        let mut moved = false;
+        while taken < max {
+            match self.consumer.poll(Duration::ZERO) {
+                None => break,
+                Some(Err(e)) => {
+                    self.metrics.unreachable(e.to_string());
+                    break;
+                }
+                Some(Ok(message)) => {
+                    let (partition, offset) = (message.partition(), message.offset());
+                    let Some(slot) = next.get_mut(&partition) else {
+                        continue;
+                    };
+                    if end.as_ref().is_some_and(|end| offset >= end[&partition]) {
+                        continue;
+                    }
+                    let position = Position::new(partition as u32, offset as u64);
+                    let payload = message.payload().unwrap_or_default();
+                    match message.timestamp().to_millis() {
+                        Some(created) => batch.push_timestamped(position, created, payload),
+                        None => batch.push(position, payload),
+                    }
+                    *slot = offset + 1;
+                    taken += 1;
+                    moved = true;
+                }
+            }
+        }
+        if moved {
+            for (partition, offset) in next.iter() {
+                self.metrics.consumed(*partition, *offset);
+            }
+        }
+        let finished = end
+            .as_ref()
+            .is_some_and(|end| next.iter().all(|(p, n)| *n >= end[p]));
+        Ok(if finished {
+            SourceState::Exhausted
+        } else if taken == 0 {
+            SourceState::Idle
+        } else {
+            SourceState::Active
+        })
+    }
+
+    fn rejected(&mut self, position: Position, record: &[u8], reason: RejectReason) {
+        let (Some(producer), Some(topic)) = (&self.dead_letters, &self.config.dead_letter_topic)
+        else {
+            return;
+        };
+        let partition = position.stream.to_string();
+        let offset = position.offset.to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "tally.reject_reason",
+                value: Some(reason.as_str()),
+            })
+            .insert(Header {
+                key: "tally.source_topic",
+                value: Some(self.config.url.topic.as_str()),
+            })
+            .insert(Header {
+                key: "tally.source_partition",
+                value: Some(partition.as_str()),
+            })
+            .insert(Header {
+                key: "tally.source_offset",
+                value: Some(offset.as_str()),
+            });
+        let mut message = BaseRecord::<(), [u8]>::to(topic)
+            .payload(record)
+            .headers(headers);
+        // Waits (rarely) while the local queue is full rather than dropping a dead letter.
+        for _ in 0..1000 {
+            match producer.send(message) {
+                Ok(()) => return,
+                Err((_, unsent)) => {
+                    message = unsent;
+                    producer.poll(Duration::from_millis(5));
+                }
+            }
+        }
+        tracing::error!(%reason, ?position, "dead-letter queue is full; record counted but not dead-lettered");
+    }
+}
+
+impl Drop for KafkaSource {
+    fn drop(&mut self) {
+        if let Some(producer) = &self.dead_letters {
+            if let Err(e) = producer.flush(Duration::from_secs(10)) {
+                tracing::error!("dead letters not all delivered: {e}");
+            }
+        }
+    }
+}

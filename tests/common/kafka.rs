@@ -1,0 +1,126 @@
+//! Kafka helpers for the integration tests: a real broker (started by `scripts/kafka.sh`), a
+//! fresh topic per test, and reading topics back.
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub fn bootstrap() -> String {
+    std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".to_string())
+}
+
+/// Whether a broker answers; if not, says so and (unless `TALLY_REQUIRE_SERVICES` is set, as
+/// `scripts/test.sh` does) lets the test skip.
+pub fn broker_available(test: &str) -> bool {
+    let consumer: BaseConsumer = match ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+    {
+        Ok(consumer) => consumer,
+        Err(e) => panic!("cannot create a Kafka client: {e}"),
+    };
+    if consumer
+        .fetch_metadata(None, Duration::from_secs(5))
+        .is_ok()
+    {
+        return true;
+    }
+    let message = format!(
+        "{test}: needs a Kafka broker at {} (start one with scripts/kafka.sh start, or run scripts/test.sh)",
+        bootstrap()
+    );
+    if std::env::var_os("TALLY_REQUIRE_SERVICES").is_some() {
+        panic!("{message}");
+    }
+    eprintln!("SKIPPED {message}");
+    false
+}
+
+/// A new topic with `partitions` partitions, named after the test and unique to this run.
+pub fn fresh_topic(test: &str, partitions: i32) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "{test}-{}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        Instant::now().elapsed().subsec_nanos()
+    );
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .expect("admin client");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(1));
+    let results = runtime
+        .block_on(admin.create_topics(
+            [&topic],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        ))
+        .expect("create topic");
+    for result in results {
+        result.unwrap_or_else(|(topic, e)| panic!("cannot create {topic}: {e}"));
+    }
+    name
+}
+
+/// Every record of `topic`: (partition, offset, payload, headers as (key, value) pairs).
+pub type Consumed = Vec<(i32, i64, Vec<u8>, Vec<(String, String)>)>;
+
+pub fn read_topic(topic: &str, expected: usize, limit: Duration) -> Consumed {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("group.id", "tally-tests")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let partitions = metadata.topics()[0].partitions().len() as i32;
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .expect("assignable");
+    }
+    consumer.assign(&assignment).expect("assign");
+    let deadline = Instant::now() + limit;
+    let mut records = Vec::new();
+    while records.len() < expected {
+        assert!(
+            Instant::now() < deadline,
+            "read {} of {expected} records from {topic}",
+            records.len()
+        );
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let message = message.expect("no consumer error");
+            let headers = message
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| {
+                            (
+                                h.key.to_string(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            records.push((
+                message.partition(),
+                message.offset(),
+                message.payload().unwrap_or_default().to_vec(),
+                headers,
+            ));
+        }
+    }
+    records
+}

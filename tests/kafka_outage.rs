@@ -1,0 +1,115 @@
+//! A broker that is down when the job starts, and one that goes away mid-stream: the job says
+//! so on /healthz, keeps serving its last results, and when the broker is back resumes with
+//! nothing lost and nothing counted twice. Its own test binary: it stops the shared broker.
+
+mod common;
+
+use common::kafka::*;
+use common::*;
+use serde_json::Value;
+use std::time::Duration;
+use tally_dataflow::Apportionment;
+
+fn kafka_sh(action: &str) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh");
+    let status = std::process::Command::new("bash")
+        .args([script, action])
+        .status()
+        .expect("kafka.sh runs");
+    assert!(status.success(), "kafka.sh {action} failed");
+}
+
+/// Restarts the broker however the test ends, so later tests find it up.
+struct BrokerBack;
+impl Drop for BrokerBack {
+    fn drop(&mut self) {
+        kafka_sh("start");
+    }
+}
+
+fn results_without_timing(base: &str) -> Option<Value> {
+    let mut results =
+        without_epoch(serde_json::from_str(&http_get(&format!("{base}/api/results"))?).ok()?);
+    results.as_object_mut()?.remove("complete");
+    Some(results)
+}
+
+fn expected(files: &[std::path::PathBuf]) -> Value {
+    let mut expected = expected_results(files, Apportionment::Census2020);
+    expected.as_object_mut().unwrap().remove("complete");
+    expected
+}
+
+fn health(base: &str) -> Option<u16> {
+    http_get_status(&format!("{base}/healthz")).map(|(status, _)| status)
+}
+
+#[test]
+fn the_job_rides_out_broker_outages_without_loss_or_double_counting() {
+    if !broker_available("the_job_rides_out_broker_outages") {
+        return;
+    }
+    let topic = fresh_topic("outage", 4);
+    let url = format!("kafka://{}/{topic}", bootstrap());
+    let dir = tempfile::tempdir().unwrap();
+    let batch = |name: &str, seed: &'static str| {
+        let mix = [
+            "--count",
+            "4000",
+            "--seed",
+            seed,
+            "--invalid-rate",
+            "0.05",
+            "--duplicate-rate",
+            "0.1",
+        ];
+        let file = write_file(
+            dir.path(),
+            name,
+            &run_ok(&[&["generate"][..], &mix].concat()),
+        );
+        (file, mix)
+    };
+    let (first, first_mix) = batch("a.ndjson", "1");
+    let (second, second_mix) = batch("b.ndjson", "2");
+    let limit = Duration::from_secs(90);
+
+    let _back = BrokerBack;
+    kafka_sh("stop");
+    let (_job, base) = start_server(&["--source", &url, "--workers", "2"]);
+    wait_for("/healthz to report the broker missing", limit, || {
+        (health(&base)? == 503).then_some(())
+    });
+    let empty = results_without_timing(&base).expect("results are served without a broker");
+    assert_eq!(empty["votes"], 0);
+
+    kafka_sh("start");
+    run_ok(&[&["generate", "--to", &url][..], &first_mix].concat());
+    let after_first = expected(std::slice::from_ref(&first));
+    wait_for("the first batch to be counted", limit, || {
+        (results_without_timing(&base)? == after_first).then_some(())
+    });
+    wait_for("/healthz to recover", limit, || {
+        (health(&base)? == 200).then_some(())
+    });
+
+    kafka_sh("stop");
+    wait_for("/healthz to report the outage", limit, || {
+        (health(&base)? == 503).then_some(())
+    });
+    assert_eq!(
+        results_without_timing(&base),
+        Some(after_first),
+        "the last results are still served"
+    );
+
+    kafka_sh("start");
+    run_ok(&[&["generate", "--to", &url][..], &second_mix].concat());
+    let after_both = expected(&[first, second]);
+    wait_for("both batches to be counted exactly once", limit, || {
+        (results_without_timing(&base)? == after_both).then_some(())
+    });
+    wait_for("/healthz to recover", limit, || {
+        (health(&base)? == 200).then_some(())
+    });
+}
