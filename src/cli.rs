@@ -66,9 +66,13 @@ pub struct GenerateArgs {
     /// Voters to generate (default: without end, or the scenario's count).
     #[arg(long)]
     pub count: Option<u64>,
-    /// Records per second (0 = as fast as possible).
-    #[arg(long, default_value_t = 0.0)]
-    pub rate: f64,
+    /// Records per second (0 = as fast as possible). Default: unlimited, or 1/s with --serve.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Serve the records as server-sent events at http://ADDR/api/stream_votes (one generator
+    /// per client, from the first record); with --to, every record streamed is also produced.
+    #[arg(long, value_name = "ADDR", conflicts_with = "out")]
+    pub serve: Option<SocketAddr>,
     /// Write to this file instead of stdout.
     #[arg(long, conflicts_with = "to")]
     pub out: Option<PathBuf>,

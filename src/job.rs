@@ -280,12 +280,22 @@ fn print_json(results: &Results) -> Result<()> {
 
 /// `tally generate`.
 pub fn generate(args: GenerateArgs) -> Result<()> {
-    if args.rate < 0.0 || !args.rate.is_finite() {
+    let rate = args
+        .rate
+        .unwrap_or(if args.serve.is_some() { 1.0 } else { 0.0 });
+    if rate < 0.0 || !rate.is_finite() {
         bail!("--rate must be 0 (unlimited) or a positive number");
     }
     let generator = generator(&args.mix, args.count)?;
+    if let Some(address) = args.serve {
+        let kafka = args
+            .to
+            .as_ref()
+            .map(|url| (url, args.kafka.properties.as_slice()));
+        return crate::serve::serve_votes(generator, address, rate, kafka);
+    }
     if let Some(url) = &args.to {
-        return produce(&generator, url, &args.kafka.properties, args.rate);
+        return produce(&generator, url, &args.kafka.properties, rate);
     }
     let out: Box<dyn Write> = match &args.out {
         Some(path) => Box::new(
@@ -295,7 +305,7 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
-    let mut pacer = (args.rate > 0.0).then(|| Pacer::new(args.rate));
+    let mut pacer = (rate > 0.0).then(|| Pacer::new(rate));
     let mut batch = RecordBatch::default();
     let end = generator.voters().unwrap_or(u64::MAX);
     let written = (|| -> std::io::Result<()> {

@@ -3,6 +3,7 @@
 
 mod cli;
 mod job;
+mod serve;
 
 use clap::error::ErrorKind;
 use clap::Parser;

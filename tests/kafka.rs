@@ -241,3 +241,38 @@ fn a_live_job_reports_offsets_lag_and_latency() {
     );
     assert!(metrics.contains("tally_kafka_up 1"));
 }
+
+#[test]
+fn the_voter_api_also_produces_what_it_streams() {
+    if !broker_available("the_voter_api_also_produces_what_it_streams") {
+        return;
+    }
+    let topic = fresh_topic("stream", 3);
+    let url = url(&topic);
+    let (_server, api) = start_tally(
+        &[
+            "generate",
+            "--serve",
+            "127.0.0.1:0",
+            "--to",
+            &url,
+            "--count",
+            "25",
+            "--seed",
+            "9",
+            "--rate",
+            "500",
+        ],
+        "voter stream at ",
+    );
+    let streamed = sse_records(&api, 25);
+    let produced = read_topic(&topic, 25, Duration::from_secs(30));
+    let mut produced: Vec<String> = produced
+        .into_iter()
+        .map(|(_, _, payload, _)| String::from_utf8(payload).unwrap())
+        .collect();
+    let mut streamed_sorted = streamed.clone();
+    produced.sort();
+    streamed_sorted.sort();
+    assert_eq!(produced, streamed_sorted);
+}

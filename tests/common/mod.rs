@@ -77,9 +77,14 @@ impl Drop for ChildGuard {
 
 /// Starts `tally run` with `args` on a free port and returns it with its base URL.
 pub fn start_server(args: &[&str]) -> (ChildGuard, String) {
+    let args = [&["run", "--listen", "127.0.0.1:0"][..], args].concat();
+    let (child, url) = start_tally(&args, "dashboard at ");
+    (child, url.trim_end_matches('/').to_string())
+}
+
+/// Starts `tally args…` and returns it with the URL it prints after `marker` on stderr.
+pub fn start_tally(args: &[&str], marker: &'static str) -> (ChildGuard, String) {
     let mut child = tally()
-        .arg("run")
-        .args(["--listen", "127.0.0.1:0"])
         .args(args)
         .env("TALLY_LOG", "info")
         .stdout(Stdio::null())
@@ -91,8 +96,8 @@ pub fn start_server(args: &[&str]) -> (ChildGuard, String) {
     let (url_tx, url_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(url) = line.split("dashboard at ").nth(1) {
-                let _ = url_tx.send(url.trim_end_matches('/').to_string());
+            if let Some(url) = line.split(marker).nth(1) {
+                let _ = url_tx.send(url.trim().to_string());
             }
         }
     });
@@ -100,6 +105,40 @@ pub fn start_server(args: &[&str]) -> (ChildGuard, String) {
         .recv_timeout(Duration::from_secs(30))
         .expect("tally prints its URL");
     (guard, url)
+}
+
+/// The first `count` server-sent events' data from `url`.
+pub fn sse_records(url: &str, count: usize) -> Vec<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut response = reqwest::Client::new()
+            .get(url)
+            .send()
+            .await
+            .expect("SSE request");
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        let mut text = String::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while text.matches("\n\n").count() < count {
+            assert!(Instant::now() < deadline, "only got {text:?}");
+            match tokio::time::timeout(Duration::from_secs(10), response.chunk()).await {
+                Ok(Ok(Some(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+                other => panic!("stream ended early ({other:?}) after {text:?}"),
+            }
+        }
+        text.split("\n\n")
+            .take(count)
+            .map(|event| {
+                event
+                    .strip_prefix("data:")
+                    .unwrap_or_else(|| panic!("{event:?} is data:{{json}}"))
+                    .to_string()
+            })
+            .collect()
+    })
 }
 
 /// Polls `probe` until it returns `Some`, or fails after `limit`.

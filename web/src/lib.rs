@@ -12,5 +12,6 @@ pub mod charts;
 pub mod metrics;
 pub mod server;
 pub mod tiles;
+pub mod voter_stream;
 
 pub use server::{routes, serve, JobStatus, NoStatus, WebState};

@@ -111,4 +111,20 @@ pub fn render_latency(latency: &LatencyHistogram, out: &mut String) {
     let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", latency.count());
     let _ = writeln!(out, "{name}_sum {}", latency.sum_ms() as f64 / 1000.0);
     let _ = writeln!(out, "{name}_count {}", latency.count());
+    let quantiles = "tally_end_to_end_latency_quantile_seconds";
+    family(
+        out,
+        quantiles,
+        "gauge",
+        "End-to-end latency quantiles since start, to the millisecond.",
+    );
+    for q in [0.5, 0.9, 0.99, 0.999] {
+        if let Some(ms) = latency.quantile(q) {
+            let _ = writeln!(
+                out,
+                "{quantiles}{{quantile=\"{q}\"}} {}",
+                ms as f64 / 1000.0
+            );
+        }
+    }
 }

@@ -1,0 +1,124 @@
+//! `tally generate --serve ADDR`: the voter-data API as server-sent events, optionally also
+//! producing every streamed record to Kafka, as the original Flask generator did.
+
+use anyhow::{anyhow, Context, Result};
+use futures_util::stream::{self, StreamExt};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tally_connectors::generator::VoterGenerator;
+use tally_connectors::kafka::producer::VoteProducer;
+use tally_connectors::kafka::KafkaUrl;
+use tally_dataflow::RecordBatch;
+use tally_web::voter_stream::{self, RecordStreams};
+
+/// The longest a stream sleeps between checks, so high rates go out in small batches.
+const TICK: Duration = Duration::from_millis(10);
+
+pub fn serve_votes(
+    generator: VoterGenerator,
+    address: SocketAddr,
+    rate: f64,
+    kafka: Option<(&KafkaUrl, &[(String, String)])>,
+) -> Result<()> {
+    let producer = match kafka {
+        Some((url, properties)) => Some(Arc::new(Mutex::new(
+            VoteProducer::new(url, properties).map_err(|e| anyhow!(e))?,
+        ))),
+        None => None,
+    };
+    let generator = Arc::new(generator);
+    let streams: RecordStreams = {
+        let producer = producer.clone();
+        Arc::new(move || Box::pin(client_stream(generator.clone(), rate, producer.clone())))
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the HTTP runtime")?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(address))
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let local = listener
+        .local_addr()
+        .context("listening socket has no address")?;
+    eprintln!("tally: voter stream at http://{local}/api/stream_votes");
+    if let Some(producer) = producer.clone() {
+        // Delivery reports are served here, not on the streams' hot path.
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                tick.tick().await;
+                if let Ok(producer) = producer.lock() {
+                    producer.poll();
+                }
+            }
+        });
+    }
+    runtime.block_on(voter_stream::serve(listener, streams, async {
+        let _ = tokio::signal::ctrl_c().await;
+    }));
+    if let Some(producer) = producer {
+        let producer = producer
+            .lock()
+            .map_err(|_| anyhow!("producer lock poisoned"))?;
+        producer
+            .flush(Duration::from_secs(60))
+            .map_err(|e| anyhow!(e))?;
+    }
+    Ok(())
+}
+
+/// One client's records, from the first, at `rate` per second (0 = unlimited), each also sent
+/// to Kafka when a producer is given.
+fn client_stream(
+    generator: Arc<VoterGenerator>,
+    rate: f64,
+    producer: Option<Arc<Mutex<VoteProducer>>>,
+) -> impl futures_util::Stream<Item = String> + Send + Sync {
+    let end = generator.voters().unwrap_or(u64::MAX);
+    let started = tokio::time::Instant::now();
+    let state = (0u64, 0u64); // (next slot, records sent)
+    stream::unfold(state, move |(mut slot, mut sent)| {
+        let (generator, producer) = (generator.clone(), producer.clone());
+        async move {
+            if slot >= end {
+                return None;
+            }
+            let due = if rate > 0.0 {
+                loop {
+                    let due = (started.elapsed().as_secs_f64() * rate) as u64 + 1;
+                    if due > sent {
+                        break due - sent;
+                    }
+                    let wait = Duration::from_secs_f64(
+                        (sent as f64 / rate - started.elapsed().as_secs_f64()).max(0.0),
+                    );
+                    tokio::time::sleep(wait.min(TICK).max(Duration::from_millis(1))).await;
+                }
+            } else {
+                4096
+            };
+            let mut batch = RecordBatch::default();
+            while (batch.len() as u64) < due && slot < end {
+                generator.slot(slot, 0, &mut batch);
+                slot += 1;
+            }
+            let mut records = Vec::with_capacity(batch.len());
+            for (_, record) in batch.iter() {
+                if let Some(producer) = &producer {
+                    if let Ok(mut producer) = producer.lock() {
+                        if let Err(e) = producer.send(record) {
+                            tracing::error!("{e}");
+                        }
+                    }
+                }
+                records.push(String::from_utf8_lossy(record).into_owned());
+            }
+            sent += records.len() as u64;
+            Some((stream::iter(records), (slot, sent)))
+        }
+    })
+    .flatten()
+}
