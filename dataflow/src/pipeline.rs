@@ -148,6 +148,25 @@ impl Ingest {
 
 /// Records handed to the graph per poll.
 const POLL_RECORDS: usize = 4096;
+/// The shortest epoch: closing epochs faster only adds per-epoch overhead.
+const MIN_EPOCH: Duration = Duration::from_millis(2);
+
+/// Records the latency of every open epoch the output frontier has passed.
+fn record_completed(
+    open: &mut VecDeque<(Epoch, Vec<i64>)>,
+    probe: &ProbeHandle<Epoch>,
+    latency: Option<&LatencyHistogram>,
+) {
+    let Some(latency) = latency else { return };
+    while open
+        .front()
+        .is_some_and(|(epoch, _)| !probe.less_than(&(epoch + 1)))
+    {
+        if let Some((_, created)) = open.pop_front() {
+            latency.record_since(&created);
+        }
+    }
+}
 
 /// Runs the graph on this worker over `source` until it is exhausted or `stop` is set. Worker 0
 /// calls `publish` for every completed epoch, the last time with `complete` set.
@@ -200,6 +219,11 @@ pub fn run_worker(
                     worker.step();
                 }
                 SourceState::Idle => {
+                    // Caught up: close the epoch now rather than at the tick, so results stay
+                    // fresh at low rates (high rates still batch up to the tick).
+                    if taken > 0 && started.elapsed() >= MIN_EPOCH {
+                        break;
+                    }
                     worker.step_or_park(Some(Duration::from_millis(1)));
                 }
                 SourceState::Exhausted => {
@@ -207,6 +231,7 @@ pub fn run_worker(
                     break;
                 }
             }
+            record_completed(&mut open_epochs, &probe, options.latency.as_deref());
         }
         if !created.is_empty() {
             open_epochs.push_back((epoch, std::mem::take(&mut created)));
@@ -215,17 +240,7 @@ pub fn run_worker(
         ingest.advance_to(epoch);
         let behind = epoch.saturating_sub(options.epochs_in_flight);
         worker.step_or_park_while(Some(Duration::from_millis(1)), || probe.less_than(&behind));
-        if let Some(latency) = &options.latency {
-            // An epoch is complete once the output frontier has passed it.
-            while open_epochs
-                .front()
-                .is_some_and(|(e, _)| !probe.less_than(&(e + 1)))
-            {
-                if let Some((_, times)) = open_epochs.pop_front() {
-                    latency.record_since(&times);
-                }
-            }
-        }
+        record_completed(&mut open_epochs, &probe, options.latency.as_deref());
     }
     drop(ingest);
     worker.step_or_park_while(Some(Duration::from_millis(1)), || !probe.done());
