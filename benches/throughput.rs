@@ -13,10 +13,7 @@ use tally_dataflow::{run_worker, Apportionment, PipelineOptions, Results, Tallie
 use tally_web::charts::{render, Chart};
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn median(mut samples: Vec<f64>) -> f64 {
@@ -44,8 +41,7 @@ fn run_once(voters: u64, workers: usize, dedup: bool) -> (f64, Tallies) {
     };
     let started = Instant::now();
     timely::execute(timely::Config::process(workers), move |worker| {
-        let mut source =
-            GeneratorSource::new(generator.clone(), worker.index(), worker.peers(), None);
+        let mut source = GeneratorSource::new(generator.clone(), worker.index(), worker.peers(), None);
         let sink = sink.clone();
         let publish: Publish = Box::new(move |tallies, epoch, complete| {
             // Publishing is part of the path measured: build the document as the job does.
@@ -55,24 +51,14 @@ fn run_once(voters: u64, workers: usize, dedup: bool) -> (f64, Tallies) {
                 *sink.lock().expect("no poisoned lock") = Some(tallies.clone());
             }
         });
-        run_worker(
-            worker,
-            &mut source,
-            &options,
-            &AtomicBool::new(false),
-            publish,
-        )
+        run_worker(worker, &mut source, &options, &AtomicBool::new(false), publish, None)
     })
     .expect("timely starts")
     .join()
     .into_iter()
     .for_each(|outcome| outcome.expect("worker ran").expect("source ran"));
     let seconds = started.elapsed().as_secs_f64();
-    let tallies = last
-        .lock()
-        .expect("no poisoned lock")
-        .take()
-        .expect("published");
+    let tallies = last.lock().expect("no poisoned lock").take().expect("published");
     (seconds, tallies)
 }
 
@@ -83,9 +69,7 @@ fn main() {
     }
     let voters = env_or("TALLY_BENCH_VOTERS", 2_000_000);
     let runs = env_or("TALLY_BENCH_RUNS", 5) as usize;
-    println!(
-        "## Graph throughput ({voters} voters, 1% invalid, 1% duplicates; median of {runs})\n"
-    );
+    println!("## Graph throughput ({voters} voters, 1% invalid, 1% duplicates; median of {runs})\n");
     println!("| workers | dedup | records/s (median) | min..max |");
     println!("|---|---|---|---|");
     for workers in [1, 2] {
@@ -118,16 +102,10 @@ fn main() {
         let samples: Vec<f64> = (0..50)
             .map(|_| {
                 let started = Instant::now();
-                std::hint::black_box(
-                    render(chart, &results, chart.default_size()).expect("renders"),
-                );
+                std::hint::black_box(render(chart, &results, chart.default_size()).expect("renders"));
                 started.elapsed().as_secs_f64()
             })
             .collect();
-        println!(
-            "| {} | {:?} |",
-            chart.name(),
-            Duration::from_secs_f64(median(samples))
-        );
+        println!("| {} | {:?} |", chart.name(), Duration::from_secs_f64(median(samples)));
     }
 }

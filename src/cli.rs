@@ -139,15 +139,11 @@ pub struct GraphArgs {
 }
 
 fn default_workers() -> usize {
-    std::thread::available_parallelism()
-        .map(usize::from)
-        .unwrap_or(1)
+    std::thread::available_parallelism().map(usize::from).unwrap_or(1)
 }
 
 fn probability(text: &str) -> Result<f64, String> {
-    let p: f64 = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number"))?;
+    let p: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
     if (0.0..=1.0).contains(&p) {
         Ok(p)
     } else {

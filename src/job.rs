@@ -7,9 +7,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tally_connectors::files::{self, FileSource, Split};
-use tally_connectors::generator::{
-    GeneratorConfig, GeneratorSource, Pacer, Scenario, VoterGenerator,
-};
+use tally_connectors::generator::{GeneratorConfig, GeneratorSource, Pacer, Scenario, VoterGenerator};
 use tally_connectors::kafka::metrics::KafkaMetrics;
 use tally_connectors::kafka::producer::VoteProducer;
 use tally_connectors::kafka::source::{KafkaSource, KafkaSourceConfig};
@@ -53,15 +51,10 @@ impl SourceSpec {
                 let share = rate.map(|r| r / peers as f64);
                 Box::new(GeneratorSource::new(generator.clone(), index, peers, share))
             }
-            SourceSpec::Files { splits, progress } => {
-                Box::new(FileSource::new(splits, index, peers, progress.clone()))
+            SourceSpec::Files { splits, progress } => Box::new(FileSource::new(splits, index, peers, progress.clone())),
+            SourceSpec::Kafka { config, metrics } => {
+                Box::new(KafkaSource::new(config.clone(), index, peers, metrics.clone())?)
             }
-            SourceSpec::Kafka { config, metrics } => Box::new(KafkaSource::new(
-                config.clone(),
-                index,
-                peers,
-                metrics.clone(),
-            )?),
         })
     }
 }
@@ -108,7 +101,7 @@ fn run_graph(
         let publish: Publish = Box::new(move |tallies, epoch, complete| {
             on_results(Results::new(tallies, epoch, complete, apportionment));
         });
-        run_worker(worker, source.as_mut(), &options, &stop, publish)
+        run_worker(worker, source.as_mut(), &options, &stop, publish, None)
     })
     .map_err(|e| anyhow!("cannot start workers: {e}"))?;
     for outcome in guards.join() {
@@ -135,6 +128,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             properties: args.kafka.properties.clone(),
             dead_letter_topic: args.dead_letter_topic.clone(),
             resume_from: Default::default(),
+            archive: None,
         };
         SourceSpec::Kafka {
             config: Arc::new(config),
@@ -143,8 +137,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     } else {
         SourceSpec::files(Path::new(&args.source))?.0
     };
-    let latency =
-        matches!(spec, SourceSpec::Kafka { .. }).then(|| Arc::new(LatencyHistogram::default()));
+    let latency = matches!(spec, SourceSpec::Kafka { .. }).then(|| Arc::new(LatencyHistogram::default()));
     let status: Arc<dyn JobStatus> = match &spec {
         SourceSpec::Kafka { config, metrics } => Arc::new(KafkaStatus {
             topic: config.url.topic.clone(),
@@ -163,9 +156,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(args.listen))
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let address = listener
-        .local_addr()
-        .context("listening socket has no address")?;
+    let address = listener.local_addr().context("listening socket has no address")?;
     eprintln!("tally: dashboard at http://{address}/");
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -233,13 +224,7 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
         let done = done.clone();
         move || show_progress(&progress, total_bytes, &done)
     });
-    let outcome = run_graph(
-        spec,
-        &args.graph,
-        None,
-        Arc::new(AtomicBool::new(false)),
-        keep,
-    );
+    let outcome = run_graph(spec, &args.graph, None, Arc::new(AtomicBool::new(false)), keep);
     done.store(true, Ordering::Relaxed);
     let _ = bar.join();
     outcome?;
@@ -253,15 +238,10 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
 
 /// A byte-progress bar on stderr, drawn only when stderr is a terminal.
 fn show_progress(progress: &AtomicU64, total: u64, done: &AtomicBool) {
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(total),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
+    let bar = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     while !done.load(Ordering::Relaxed) {
         bar.set_position(progress.load(Ordering::Relaxed));
@@ -280,28 +260,22 @@ fn print_json(results: &Results) -> Result<()> {
 
 /// `tally generate`.
 pub fn generate(args: GenerateArgs) -> Result<()> {
-    let rate = args
-        .rate
-        .unwrap_or(if args.serve.is_some() { 1.0 } else { 0.0 });
+    let rate = args.rate.unwrap_or(if args.serve.is_some() { 1.0 } else { 0.0 });
     if rate < 0.0 || !rate.is_finite() {
         bail!("--rate must be 0 (unlimited) or a positive number");
     }
     let generator = generator(&args.mix, args.count)?;
     if let Some(address) = args.serve {
-        let kafka = args
-            .to
-            .as_ref()
-            .map(|url| (url, args.kafka.properties.as_slice()));
+        let kafka = args.to.as_ref().map(|url| (url, args.kafka.properties.as_slice()));
         return crate::serve::serve_votes(generator, address, rate, kafka);
     }
     if let Some(url) = &args.to {
         return produce(&generator, url, &args.kafka.properties, rate);
     }
     let out: Box<dyn Write> = match &args.out {
-        Some(path) => Box::new(
-            std::fs::File::create(path)
-                .with_context(|| format!("cannot create {}", path.display()))?,
-        ),
+        Some(path) => {
+            Box::new(std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?)
+        }
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
@@ -336,12 +310,7 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
 }
 
 /// `tally generate --to kafka://…`: the same records `generate` prints, produced to Kafka.
-fn produce(
-    generator: &VoterGenerator,
-    url: &KafkaUrl,
-    properties: &[(String, String)],
-    rate: f64,
-) -> Result<()> {
+fn produce(generator: &VoterGenerator, url: &KafkaUrl, properties: &[(String, String)], rate: f64) -> Result<()> {
     let mut producer = VoteProducer::new(url, properties).map_err(|e| anyhow!(e))?;
     let mut pacer = (rate > 0.0).then(|| Pacer::new(rate));
     let mut batch = RecordBatch::default();

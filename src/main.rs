@@ -20,27 +20,23 @@ fn main() -> ExitCode {
             // One clear line, not clap's usage block.
             let rendered = e.render().to_string();
             let line = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!(
-                "tally: {} (see tally --help)",
-                line.trim_start_matches("error: ")
-            );
+            eprintln!("tally: {} (see tally --help)", line.trim_start_matches("error: "));
             return ExitCode::from(2);
         }
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,warp=warn,hyper=warn")
-            }),
+            tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,warp=warn,hyper=warn")),
         )
         .init();
-    let command =
-        cli.command
-            .unwrap_or_else(|| match cli::Cli::parse_from(["tally", "run"]).command {
-                Some(command) => command,
-                None => unreachable!("parsing `tally run` gives the run command"),
-            });
+    let command = cli
+        .command
+        .unwrap_or_else(|| match cli::Cli::parse_from(["tally", "run"]).command {
+            Some(command) => command,
+            None => unreachable!("parsing `tally run` gives the run command"),
+        });
     let outcome = match command {
         cli::Command::Run(args) => job::run(args),
         cli::Command::Generate(args) => job::generate(args),

@@ -40,9 +40,7 @@ pub fn serve_votes(
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(address))
         .with_context(|| format!("cannot listen on {address}"))?;
-    let local = listener
-        .local_addr()
-        .context("listening socket has no address")?;
+    let local = listener.local_addr().context("listening socket has no address")?;
     eprintln!("tally: voter stream at http://{local}/api/stream_votes");
     if let Some(producer) = producer.clone() {
         // Delivery reports are served here, not on the streams' hot path.
@@ -60,12 +58,8 @@ pub fn serve_votes(
         let _ = tokio::signal::ctrl_c().await;
     }));
     if let Some(producer) = producer {
-        let producer = producer
-            .lock()
-            .map_err(|_| anyhow!("producer lock poisoned"))?;
-        producer
-            .flush(Duration::from_secs(60))
-            .map_err(|e| anyhow!(e))?;
+        let producer = producer.lock().map_err(|_| anyhow!("producer lock poisoned"))?;
+        producer.flush(Duration::from_secs(60)).map_err(|e| anyhow!(e))?;
     }
     Ok(())
 }
@@ -92,9 +86,7 @@ fn client_stream(
                     if due > sent {
                         break due - sent;
                     }
-                    let wait = Duration::from_secs_f64(
-                        (sent as f64 / rate - started.elapsed().as_secs_f64()).max(0.0),
-                    );
+                    let wait = Duration::from_secs_f64((sent as f64 / rate - started.elapsed().as_secs_f64()).max(0.0));
                     tokio::time::sleep(wait.min(TICK).max(Duration::from_millis(1))).await;
                 }
             } else {

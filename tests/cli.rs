@@ -20,13 +20,7 @@ fn generate_is_deterministic_by_seed() {
     ];
     let first = run_ok(&args);
     assert_eq!(first, run_ok(&args));
-    assert!(
-        first
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .count()
-            > 2000
-    );
+    assert!(first.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count() > 2000);
     let other = run_ok(&[
         "generate",
         "--count",
@@ -59,11 +53,7 @@ fn replay_equals_the_sequential_fold_for_any_worker_count() {
     let text = String::from_utf8(records).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let (a, b) = lines.split_at(lines.len() / 2);
-    let first = write_file(
-        dir.path(),
-        "part-0.ndjson",
-        format!("{}\n", a.join("\n")).as_bytes(),
-    );
+    let first = write_file(dir.path(), "part-0.ndjson", format!("{}\n", a.join("\n")).as_bytes());
     let mut tail = format!("{}\n", b.join("\n"));
     tail.push_str("{\"id\":1}\n\u{0}garbage\n{\"id\":18446744073709551615,\"gender\":\"Other\",\"age\":30,\"state\":\"dc\",\"decision\":\"Late\"}\n");
     let second = write_file(dir.path(), "part-1.ndjson", tail.as_bytes());

@@ -29,10 +29,7 @@ async fn error_status(url: &str) -> (StatusCode, Value) {
     let status = response.status();
     let body: Value = response.json().await.expect("errors are JSON");
     assert_eq!(body["status"], status.as_u16(), "{url}");
-    assert!(
-        body["error"].as_str().is_some_and(|e| !e.is_empty()),
-        "{url}"
-    );
+    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{url}");
     (status, body)
 }
 
@@ -59,27 +56,16 @@ async fn a_running_job_serves_consistent_json_charts_and_errors() {
     let results: Value = {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let body: Value = get(&results_url)
-                .await
-                .json()
-                .await
-                .expect("results are JSON");
+            let body: Value = get(&results_url).await.json().await.expect("results are JSON");
             if body["complete"] == true {
                 break body;
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "results never completed"
-            );
+            assert!(std::time::Instant::now() < deadline, "results never completed");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
     assert_eq!(without_epoch(results.clone()), expected);
-    let pretty = get(&format!("{results_url}?pretty=true"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let pretty = get(&format!("{results_url}?pretty=true")).await.text().await.unwrap();
     assert!(pretty.contains("\n  \"votes\""));
 
     let names: Vec<String> = results["candidates"]
@@ -96,8 +82,7 @@ async fn a_running_job_serves_consistent_json_charts_and_errors() {
         assert_eq!(response.headers()["content-type"], "image/svg+xml");
         let etag = response.headers()["etag"].to_str().unwrap().to_string();
         let svg = response.text().await.unwrap();
-        let document = roxmltree::Document::parse(&svg)
-            .unwrap_or_else(|e| panic!("{chart}.svg is not XML: {e}"));
+        let document = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{chart}.svg is not XML: {e}"));
         assert_eq!(document.root_element().tag_name().name(), "svg");
         let text: String = document
             .descendants()
@@ -108,28 +93,15 @@ async fn a_running_job_serves_consistent_json_charts_and_errors() {
         for name in &names {
             assert!(text.contains(name.as_str()), "{chart}.svg names {name}");
         }
-        let cached = client()
-            .get(&url)
-            .header("if-none-match", &etag)
-            .send()
-            .await
-            .unwrap();
+        let cached = client().get(&url).header("if-none-match", &etag).send().await.unwrap();
         assert_eq!(cached.status(), StatusCode::NOT_MODIFIED, "{chart}");
         let resized = get(&format!("{url}?width=400&height=300&epoch=9")).await;
         assert_eq!(resized.status(), StatusCode::OK);
         assert!(resized.text().await.unwrap().contains("width=\"400\""));
     }
-    let states = get(&format!("{base}/charts/states.svg"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let states = get(&format!("{base}/charts/states.svg")).await.text().await.unwrap();
     let document = roxmltree::Document::parse(&states).unwrap();
-    let labels: Vec<&str> = document
-        .descendants()
-        .filter_map(|n| n.text())
-        .map(str::trim)
-        .collect();
+    let labels: Vec<&str> = document.descendants().filter_map(|n| n.text()).map(str::trim).collect();
     for code in ["CA", "TX", "DC", "ME"] {
         assert!(labels.contains(&code), "the map shows {code}");
     }
@@ -188,25 +160,16 @@ async fn a_running_job_serves_consistent_json_charts_and_errors() {
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        error_status(&format!("{base}/charts/candidates.png"))
-            .await
-            .0,
+        error_status(&format!("{base}/charts/candidates.png")).await.0,
         StatusCode::NOT_FOUND
     );
+    assert_eq!(error_status(&format!("{base}/nope")).await.0, StatusCode::NOT_FOUND);
     assert_eq!(
-        error_status(&format!("{base}/nope")).await.0,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        error_status(&format!("{base}/charts/age.svg?width=abc"))
-            .await
-            .0,
+        error_status(&format!("{base}/charts/age.svg?width=abc")).await.0,
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
-        error_status(&format!("{base}/charts/age.svg?width=5"))
-            .await
-            .0,
+        error_status(&format!("{base}/charts/age.svg?width=5")).await.0,
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
@@ -216,9 +179,7 @@ async fn a_running_job_serves_consistent_json_charts_and_errors() {
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
-        error_status(&format!("{base}/api/results?pretty=maybe"))
-            .await
-            .0,
+        error_status(&format!("{base}/api/results?pretty=maybe")).await.0,
         StatusCode::BAD_REQUEST
     );
     let posted = client().post(&results_url).body("{}").send().await.unwrap();

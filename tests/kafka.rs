@@ -181,17 +181,12 @@ fn rejected_records_go_to_the_dead_letter_topic_with_their_reason() {
             .expect("a reason header");
         let decoded = tally_dataflow::codec::decode(payload).expect_err("dead letters are invalid");
         assert_eq!(decoded.as_str(), reason);
-        assert!(headers
-            .iter()
-            .any(|(k, v)| k == "tally.source_topic" && *v == topic));
+        assert!(headers.iter().any(|(k, v)| k == "tally.source_topic" && *v == topic));
     }
     let by_reason = |reason: &str| {
         letters
             .iter()
-            .filter(|l| {
-                l.3.iter()
-                    .any(|(k, v)| k == "tally.reject_reason" && v == reason)
-            })
+            .filter(|l| l.3.iter().any(|(k, v)| k == "tally.reject_reason" && v == reason))
             .count() as u64
     };
     for (reason, count) in results["rejected"].as_object().unwrap() {
@@ -208,15 +203,7 @@ fn a_live_job_reports_offsets_lag_and_latency() {
     }
     let topic = fresh_topic("metrics", 2);
     let (_server, base) = start_server(&["--source", &url(&topic), "--workers", "2"]);
-    run_ok(&[
-        "generate",
-        "--to",
-        &url(&topic),
-        "--count",
-        "500",
-        "--seed",
-        "3",
-    ]);
+    run_ok(&["generate", "--to", &url(&topic), "--count", "500", "--seed", "3"]);
     let metrics = wait_for("metrics of 500 votes", Duration::from_secs(60), || {
         let text = http_get(&format!("{base}/metrics"))?;
         text.contains("tally_votes_total 500").then_some(text)

@@ -28,8 +28,7 @@ impl Drop for BrokerBack {
 }
 
 fn results_without_timing(base: &str) -> Option<Value> {
-    let mut results =
-        without_epoch(serde_json::from_str(&http_get(&format!("{base}/api/results"))?).ok()?);
+    let mut results = without_epoch(serde_json::from_str(&http_get(&format!("{base}/api/results"))?).ok()?);
     results.as_object_mut()?.remove("complete");
     Some(results)
 }
@@ -63,11 +62,7 @@ fn the_job_rides_out_broker_outages_without_loss_or_double_counting() {
             "--duplicate-rate",
             "0.1",
         ];
-        let file = write_file(
-            dir.path(),
-            name,
-            &run_ok(&[&["generate"][..], &mix].concat()),
-        );
+        let file = write_file(dir.path(), name, &run_ok(&[&["generate"][..], &mix].concat()));
         (file, mix)
     };
     let (first, first_mix) = batch("a.ndjson", "1");
@@ -89,9 +84,7 @@ fn the_job_rides_out_broker_outages_without_loss_or_double_counting() {
     wait_for("the first batch to be counted", limit, || {
         (results_without_timing(&base)? == after_first).then_some(())
     });
-    wait_for("/healthz to recover", limit, || {
-        (health(&base)? == 200).then_some(())
-    });
+    wait_for("/healthz to recover", limit, || (health(&base)? == 200).then_some(()));
 
     kafka_sh("stop");
     wait_for("/healthz to report the outage", limit, || {
@@ -109,7 +102,5 @@ fn the_job_rides_out_broker_outages_without_loss_or_double_counting() {
     wait_for("both batches to be counted exactly once", limit, || {
         (results_without_timing(&base)? == after_both).then_some(())
     });
-    wait_for("/healthz to recover", limit, || {
-        (health(&base)? == 200).then_some(())
-    });
+    wait_for("/healthz to recover", limit, || (health(&base)? == 200).then_some(()));
 }

@@ -11,10 +11,7 @@ use tally_dataflow::reference::president_2020;
 fn the_2020_scenario_at_one_percent_replays_to_the_official_table() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("2020.ndjson");
-    let table = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/dataflow/data/president_2020_by_state.csv"
-    );
+    let table = concat!(env!("CARGO_MANIFEST_DIR"), "/dataflow/data/president_2020_by_state.csv");
     run_ok(&[
         "generate",
         "--scenario",
@@ -55,9 +52,6 @@ fn the_2020_scenario_at_one_percent_replays_to_the_official_table() {
     assert_eq!(electoral("Trump"), Some(232));
     assert_eq!(results["leader"], "Biden");
     assert_eq!(results["winner"], "Biden");
-    assert_eq!(
-        results["states"].as_object().unwrap().len(),
-        State::all().count()
-    );
+    assert_eq!(results["states"].as_object().unwrap().len(), State::all().count());
     assert_eq!(results["rejected"]["duplicate_voter"], 0);
 }

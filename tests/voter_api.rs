@@ -39,8 +39,5 @@ fn the_voter_api_streams_what_generate_prints() {
     assert_eq!(sse_records(&url, printed.len()), printed);
     assert_eq!(sse_records(&url, 3), printed[..3]);
     let missing = url.replace("/api/stream_votes", "/api/nothing");
-    assert_eq!(
-        http_get_status(&missing).map(|(status, _)| status),
-        Some(404)
-    );
+    assert_eq!(http_get_status(&missing).map(|(status, _)| status), Some(404));
 }

@@ -19,16 +19,14 @@ pub const MAX_RECORD_BYTES: usize = 1 << 20;
 
 /// The input files under `path`, in path order.
 pub fn list_files(path: &Path) -> Result<Vec<PathBuf>, String> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if meta.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
     let mut files = Vec::new();
     let mut directories = vec![path.to_path_buf()];
     while let Some(directory) = directories.pop() {
-        let entries = std::fs::read_dir(&directory)
-            .map_err(|e| format!("cannot list {}: {e}", directory.display()))?;
+        let entries = std::fs::read_dir(&directory).map_err(|e| format!("cannot list {}: {e}", directory.display()))?;
         for entry in entries {
             let entry = entry.map_err(|e| format!("cannot list {}: {e}", directory.display()))?;
             let name = entry.file_name();
@@ -99,18 +97,8 @@ pub struct FileSource {
 
 impl FileSource {
     /// The splits of worker `index` of `peers`.
-    pub fn new(
-        splits: &[Split],
-        index: usize,
-        peers: usize,
-        progress: Arc<AtomicU64>,
-    ) -> FileSource {
-        let mine: Vec<Split> = splits
-            .iter()
-            .skip(index)
-            .step_by(peers.max(1))
-            .cloned()
-            .collect();
+    pub fn new(splits: &[Split], index: usize, peers: usize, progress: Arc<AtomicU64>) -> FileSource {
+        let mine: Vec<Split> = splits.iter().skip(index).step_by(peers.max(1)).cloned().collect();
         FileSource {
             splits: mine.into_iter(),
             current: None,
@@ -137,9 +125,7 @@ impl SplitReader {
         if split.start > 0 {
             // The line that straddles `start` belongs to the previous split: skip through the
             // first newline at or after `start - 1`.
-            reader
-                .seek(SeekFrom::Start(split.start - 1))
-                .map_err(failed)?;
+            reader.seek(SeekFrom::Start(split.start - 1)).map_err(failed)?;
             let mut skipped = Vec::new();
             at = split.start - 1 + reader.read_until(b'\n', &mut skipped).map_err(failed)? as u64;
         }
@@ -185,14 +171,7 @@ impl Source for FileSource {
                 continue;
             }
             // An over-long line still counts, as one malformed record.
-            batch.push(
-                position,
-                if record.len() > MAX_RECORD_BYTES {
-                    b""
-                } else {
-                    record
-                },
-            );
+            batch.push(position, if record.len() > MAX_RECORD_BYTES { b"" } else { record });
             taken += 1;
         }
         Ok(SourceState::Active)
@@ -220,8 +199,7 @@ mod tests {
     fn any_split_size_reads_every_line_once_at_its_offset() {
         let dir = tempfile::tempdir().unwrap();
         let mut file = File::create(dir.path().join("a.ndjson")).unwrap();
-        file.write_all(b"one\n\ntwo\r\n  \nthree-is-longer\nfour")
-            .unwrap();
+        file.write_all(b"one\n\ntwo\r\n  \nthree-is-longer\nfour").unwrap();
         let files = list_files(dir.path()).unwrap();
         let expected = vec![
             (Position::new(0, 0), b"one".to_vec()),
@@ -232,11 +210,7 @@ mod tests {
         for split_bytes in 1..40 {
             for peers in 1..4 {
                 let splits = plan_splits(&files, split_bytes).unwrap();
-                assert_eq!(
-                    read_all(&splits, peers),
-                    expected,
-                    "split {split_bytes}, peers {peers}"
-                );
+                assert_eq!(read_all(&splits, peers), expected, "split {split_bytes}, peers {peers}");
             }
         }
     }
@@ -245,14 +219,7 @@ mod tests {
     fn directories_are_read_recursively_in_path_order_skipping_hidden_files() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("b/c")).unwrap();
-        for name in [
-            "b/c/2.json",
-            "a.json",
-            "b/1.json",
-            ".hidden",
-            "_tmp",
-            "b/_COPYING_",
-        ] {
+        for name in ["b/c/2.json", "a.json", "b/1.json", ".hidden", "_tmp", "b/_COPYING_"] {
             std::fs::write(dir.path().join(name), "x\n").unwrap();
         }
         let files = list_files(dir.path()).unwrap();
@@ -260,12 +227,7 @@ mod tests {
             .iter()
             .map(|f| f.strip_prefix(dir.path()).unwrap().to_path_buf())
             .collect();
-        assert_eq!(
-            names,
-            ["a.json", "b/1.json", "b/c/2.json"].map(PathBuf::from)
-        );
-        assert!(list_files(&dir.path().join("missing"))
-            .unwrap_err()
-            .contains("missing"));
+        assert_eq!(names, ["a.json", "b/1.json", "b/c/2.json"].map(PathBuf::from));
+        assert!(list_files(&dir.path().join("missing")).unwrap_err().contains("missing"));
     }
 }

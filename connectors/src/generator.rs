@@ -69,8 +69,7 @@ impl Scenario {
 
     /// Reads a table in the format of `president_2020_by_state.csv`.
     pub fn load(path: &Path, scale: f64) -> Result<Scenario, String> {
-        let text =
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let rows = parse_official_results(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         Scenario::new(&rows, scale)
     }
@@ -214,11 +213,7 @@ const AGE_MIX: [(AgeGroup, u64, std::ops::Range<u64>); 4] = [
 ];
 
 /// Genders with their weight (per mille).
-const GENDER_MIX: [(Gender, u64); 3] = [
-    (Gender::Female, 515),
-    (Gender::Male, 475),
-    (Gender::Other, 10),
-];
+const GENDER_MIX: [(Gender, u64); 3] = [(Gender::Female, 515), (Gender::Male, 475), (Gender::Other, 10)];
 
 /// Sixteen-digit-ish voter ids, distinct for distinct slots under one seed: a bijection of the
 /// 53-bit slot space (xor-shifts and odd multiplications are invertible modulo 2^53).
@@ -237,10 +232,7 @@ fn voter_id(k: u64, seed: u64) -> u64 {
 /// A seeded permutation of `0..n` (a Feistel network on the next even power of two, walking
 /// cycles back into range), so slot `k` can find its scenario cell without shuffling a table.
 fn permute(k: u64, n: u64, seed: u64) -> u64 {
-    let bits = (64 - n.saturating_sub(1).leading_zeros())
-        .max(2)
-        .div_ceil(2)
-        * 2;
+    let bits = (64 - n.saturating_sub(1).leading_zeros()).max(2).div_ceil(2) * 2;
     let half = bits / 2;
     let mask = (1u64 << half) - 1;
     let mut x = k;
@@ -305,12 +297,7 @@ pub struct GeneratorSource {
 
 impl GeneratorSource {
     /// `rate` is this worker's share of the records per second, if paced.
-    pub fn new(
-        generator: std::sync::Arc<VoterGenerator>,
-        index: usize,
-        peers: usize,
-        rate: Option<f64>,
-    ) -> Self {
+    pub fn new(generator: std::sync::Arc<VoterGenerator>, index: usize, peers: usize, rate: Option<f64>) -> Self {
         GeneratorSource {
             generator,
             next_slot: index as u64,
@@ -321,11 +308,7 @@ impl GeneratorSource {
 }
 
 impl tally_dataflow::Source for GeneratorSource {
-    fn poll(
-        &mut self,
-        max: usize,
-        batch: &mut RecordBatch,
-    ) -> Result<tally_dataflow::SourceState, String> {
+    fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<tally_dataflow::SourceState, String> {
         use tally_dataflow::SourceState;
         let end = self.generator.voters().unwrap_or(u64::MAX);
         let allowed = match &self.pacer {
@@ -376,9 +359,7 @@ impl Pacer {
     /// How long until the next record may go.
     pub fn wait(&self) -> std::time::Duration {
         let next_at = self.sent as f64 / self.per_second;
-        std::time::Duration::from_secs_f64(
-            (next_at - self.started.elapsed().as_secs_f64()).max(0.0),
-        )
+        std::time::Duration::from_secs_f64((next_at - self.started.elapsed().as_secs_f64()).max(0.0))
     }
 }
 
@@ -424,11 +405,7 @@ mod tests {
             assert!((1_000_000_000_000_000..20_000_000_000_000_000).contains(&ballot.voter));
         }
         // Turnout weighting: California (~10.6% of 2020 votes) far outnumbers Wyoming (~0.2%).
-        let count = |code| {
-            all.iter()
-                .filter(|r| decode(r).unwrap().state.code() == code)
-                .count()
-        };
+        let count = |code| all.iter().filter(|r| decode(r).unwrap().state.code() == code).count();
         assert!(count("CA") > 1500 && count("CA") < 2700, "{}", count("CA"));
         assert!(count("WY") < 120, "{}", count("WY"));
     }
@@ -486,10 +463,7 @@ mod tests {
                 .filter(|b| b.state.code() == state && b.decision == name)
                 .count()
         };
-        assert_eq!(
-            (count("OH", "A"), count("OH", "B"), count("WY", "A")),
-            (123, 77, 2)
-        );
+        assert_eq!((count("OH", "A"), count("OH", "B"), count("WY", "A")), (123, 77, 2));
     }
 
     #[test]

@@ -5,9 +5,7 @@
 //! on. Presence of all five fields is checked first (`missing_field`; `null` counts as missing),
 //! then the fields in the order id, gender, age, state, decision. Unknown fields are ignored.
 
-use crate::model::{
-    AgeGroup, CandidateId, CubeKey, Gender, RejectReason, State, MAX_CANDIDATE_CHARS,
-};
+use crate::model::{AgeGroup, CandidateId, CubeKey, Gender, RejectReason, State, MAX_CANDIDATE_CHARS};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -88,10 +86,7 @@ struct IdOnly<'a> {
 /// The voter id of a record, if it has a valid one, without validating the rest: producers key
 /// records by it so that all of a voter's records land in one partition, in order.
 pub fn voter_id(record: &[u8]) -> Option<u64> {
-    serde_json::from_slice::<IdOnly<'_>>(record)
-        .ok()?
-        .id
-        .and_then(parse_id)
+    serde_json::from_slice::<IdOnly<'_>>(record).ok()?.id.and_then(parse_id)
 }
 
 /// An unsigned 64-bit integer, or a string of ASCII digits that is one.
@@ -119,10 +114,7 @@ fn json_str(raw: &RawValue) -> Option<Cow<'_, str>> {
 
 fn trimmed_candidate(name: Cow<'_, str>) -> Option<Cow<'_, str>> {
     let trimmed = name.trim();
-    if trimmed.is_empty()
-        || trimmed.chars().count() > MAX_CANDIDATE_CHARS
-        || trimmed.chars().any(char::is_control)
-    {
+    if trimmed.is_empty() || trimmed.chars().count() > MAX_CANDIDATE_CHARS || trimmed.chars().any(char::is_control) {
         return None;
     }
     if trimmed.len() == name.len() {
@@ -186,10 +178,7 @@ mod tests {
         assert_eq!(reason("[1,2]"), RejectReason::Malformed);
         assert_eq!(reason(r#"{"id":1,"id":2}"#), RejectReason::Malformed);
         assert_eq!(reason(&format!("{{{ok}}}")), RejectReason::MissingField);
-        assert_eq!(
-            reason(&format!(r#"{{"id":null,{ok}}}"#)),
-            RejectReason::MissingField
-        );
+        assert_eq!(reason(&format!(r#"{{"id":null,{ok}}}"#)), RejectReason::MissingField);
         for id in [
             r#"-1"#,
             r#"1.5"#,
@@ -225,10 +214,7 @@ mod tests {
             let line = format!(r#"{{{head},"age":40,"state":"TX","decision":{decision}}}"#);
             assert_eq!(reason(&line), RejectReason::InvalidDecision, "{decision}");
         }
-        let line = format!(
-            r#"{{{head},"age":40,"state":"TX","decision":"{}"}}"#,
-            "y".repeat(64)
-        );
+        let line = format!(r#"{{{head},"age":40,"state":"TX","decision":"{}"}}"#, "y".repeat(64));
         assert!(decode(line.as_bytes()).is_ok());
     }
 
@@ -252,10 +238,7 @@ mod tests {
         let mut line = Vec::new();
         record.write_json(&mut line);
         let ballot = decode(&line).unwrap();
-        assert_eq!(
-            (ballot.voter, ballot.age, ballot.state.code()),
-            (42, 70, "ME")
-        );
+        assert_eq!((ballot.voter, ballot.age, ballot.state.code()), (42, 70, "ME"));
         assert_eq!(ballot.decision, "Q \"R\"");
     }
 }

@@ -23,12 +23,14 @@ pub type Epoch = u64;
 /// A voter's id, as in the record.
 pub type VoterId = u64;
 
-/// Counts per [`Tally`] from valid ballots, rejected records and candidate names.
+/// Counts per [`Tally`] from valid ballots, rejected records, candidate names and the sources'
+/// progress (`Tally::Offset`, `Tally::Replaying`).
 /// Without `dedup` every valid ballot counts (for measuring what dedup costs).
 pub fn tally_counts<'s>(
     ballots: VecCollection<'s, Epoch, (VoterId, (Position, CubeKey))>,
     rejects: VecCollection<'s, Epoch, RejectReason>,
     names: VecCollection<'s, Epoch, (CandidateId, String)>,
+    progress: VecCollection<'s, Epoch, Tally>,
     dedup: bool,
 ) -> VecCollection<'s, Epoch, (Tally, isize)> {
     let votes = if dedup {
@@ -38,20 +40,17 @@ pub fn tally_counts<'s>(
             let records: isize = ballots.iter().map(|(_, count)| *count).sum();
             first.push(((*cube, records - 1), 1));
         });
-        let later = first.clone().explode(|(_, (_, later))| {
-            (later > 0).then_some((Tally::Rejected(RejectReason::DuplicateVoter), later))
-        });
+        let later = first
+            .clone()
+            .explode(|(_, (_, later))| (later > 0).then_some((Tally::Rejected(RejectReason::DuplicateVoter), later)));
         first.map(|(_, (cube, _))| Tally::Vote(cube)).concat(later)
     } else {
         ballots.map(|(_, (_, cube))| Tally::Vote(cube))
     };
     votes
         .concat(rejects.map(Tally::Rejected))
-        .concat(
-            names
-                .distinct_total()
-                .map(|(id, name)| Tally::Candidate(id, name)),
-        )
+        .concat(names.distinct_total().map(|(id, name)| Tally::Candidate(id, name)))
+        .concat(progress)
         .count_total()
 }
 
@@ -59,11 +58,16 @@ pub fn tally_counts<'s>(
 /// epoch before `epoch`, and whether the input has ended (`complete`).
 pub type Publish = Box<dyn FnMut(&Tallies, Epoch, bool)>;
 
+/// What worker 0 is handed at a checkpoint boundary `C` (a multiple of the checkpoint
+/// interval): the counts of exactly the epochs before `C`.
+pub type Checkpoint = Box<dyn FnMut(&Tallies, Epoch)>;
+
 /// Gathers the counts to worker 0 and calls `publish` there with one consistent state per
 /// completed epoch: updates are held until the frontier has passed their time.
 pub fn publish_on_worker_zero(
     counts: VecCollection<'_, Epoch, (Tally, isize)>,
     mut publish: Publish,
+    mut checkpoint: Option<(Epoch, Checkpoint)>,
 ) {
     let mut tallies = Tallies::default();
     let mut pending: Vec<((Tally, isize), Epoch, isize)> = Vec::new();
@@ -79,6 +83,21 @@ pub fn publish_on_worker_zero(
                 return;
             }
             let through = frontier.frontier().first().copied();
+            // A checkpoint boundary the frontier has just passed: stop there first, so the
+            // checkpoint sees exactly the epochs before it.
+            if let (Some((every, save)), Some(f)) = (&mut checkpoint, through) {
+                let boundary = f / *every * *every;
+                if boundary > 0 && published < Some(boundary) {
+                    pending.retain(|((tally, count), time, diff)| {
+                        let before = *time < boundary;
+                        if before {
+                            tallies.apply(tally, (*count as i64) * (*diff as i64));
+                        }
+                        !before
+                    });
+                    save(&tallies, boundary);
+                }
+            }
             let ready = |time: &Epoch| through.is_none_or(|f| *time < f);
             pending.retain(|((tally, count), time, diff)| {
                 if ready(time) {

@@ -271,10 +271,7 @@ mod tests {
         assert_eq!(State::lookup("Ohio").map(State::code), Some("OH"));
         assert_eq!(State::lookup("oh").map(State::code), Some("OH"));
         assert_eq!(State::lookup(" new YORK ").map(State::code), Some("NY"));
-        assert_eq!(
-            State::lookup("District of Columbia").map(State::code),
-            Some("DC")
-        );
+        assert_eq!(State::lookup("District of Columbia").map(State::code), Some("DC"));
         assert_eq!(State::lookup("Atlantis"), None);
         assert_eq!(State::lookup(""), None);
         assert_eq!(State::lookup(&"x".repeat(100)), None);

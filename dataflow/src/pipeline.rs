@@ -3,9 +3,10 @@
 //! module only knows the trait.
 
 use crate::codec::decode;
-use crate::graph::{publish_on_worker_zero, tally_counts, Epoch, Publish, VoterId};
-use crate::latency::LatencyHistogram;
+use crate::graph::{publish_on_worker_zero, tally_counts, Checkpoint, Epoch, Publish, VoterId};
+use crate::latency::{now_ms, LatencyHistogram};
 use crate::model::{CandidateId, CubeKey, Position, RejectReason};
+use crate::tallies::Tally;
 use differential_dataflow::input::{Input, InputSession};
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -79,6 +80,21 @@ pub trait Source {
     /// Told of every record that failed validation (e.g. to send it to a dead-letter topic).
     /// Duplicates are decided later, in the graph, and are not reported here.
     fn rejected(&mut self, _position: Position, _record: &[u8], _reason: RejectReason) {}
+
+    /// The next offset of every stream this source owns, after the records returned so far.
+    /// They travel through the graph, so a checkpoint's offsets match its counts exactly.
+    fn offsets(&self) -> Vec<(u32, u64)> {
+        Vec::new()
+    }
+
+    /// Called when the records returned so far are all of this source's records before a
+    /// checkpoint boundary (e.g. to seal archive segments there).
+    fn checkpoint(&mut self) {}
+
+    /// True while the source replays stored records (recovery), before reading live ones.
+    fn replaying(&self) -> bool {
+        false
+    }
 }
 
 /// How the worker cuts the input into epochs.
@@ -95,6 +111,9 @@ pub struct PipelineOptions {
     /// Where to record, per timestamped record, the time from its creation to the completion of
     /// its epoch.
     pub latency: Option<Arc<LatencyHistogram>>,
+    /// Take a checkpoint this often. Epochs are then numbered in wall-clock milliseconds, so
+    /// every worker (in every process) agrees on which epoch boundaries are checkpoints.
+    pub checkpoint_every: Option<Duration>,
 }
 
 impl Default for PipelineOptions {
@@ -105,6 +124,7 @@ impl Default for PipelineOptions {
             epoch_records: 100_000,
             epochs_in_flight: 4,
             latency: None,
+            checkpoint_every: None,
         }
     }
 }
@@ -114,7 +134,12 @@ struct Ingest {
     ballots: InputSession<Epoch, (VoterId, (Position, CubeKey)), isize>,
     rejects: InputSession<Epoch, RejectReason, isize>,
     names: InputSession<Epoch, (CandidateId, String), isize>,
+    progress: InputSession<Epoch, Tally, isize>,
     named: HashSet<CandidateId>,
+    /// The offsets last handed to the graph, per stream.
+    reported: std::collections::BTreeMap<u32, u64>,
+    /// Whether this worker last reported itself replaying.
+    replaying: bool,
 }
 
 impl Ingest {
@@ -124,8 +149,7 @@ impl Ingest {
             Ok(ballot) => {
                 let cube = ballot.cube_key();
                 if self.named.insert(cube.candidate) {
-                    self.names
-                        .insert((cube.candidate, ballot.decision.into_owned()));
+                    self.names.insert((cube.candidate, ballot.decision.into_owned()));
                 }
                 self.ballots.insert((ballot.voter, (position, cube)));
                 None
@@ -136,13 +160,32 @@ impl Ingest {
             }
         }
     }
+    /// Hands the source's progress to the graph where it changed: offsets, and whether this
+    /// worker (`worker`) is replaying.
+    fn progress(&mut self, worker: u32, offsets: Vec<(u32, u64)>, replaying: bool) {
+        for (stream, offset) in offsets {
+            match self.reported.insert(stream, offset) {
+                Some(old) if old == offset => continue,
+                Some(old) => self.progress.update(Tally::Offset(stream, old), -1),
+                None => {}
+            }
+            self.progress.insert(Tally::Offset(stream, offset));
+        }
+        if replaying != self.replaying {
+            self.replaying = replaying;
+            self.progress
+                .update(Tally::Replaying(worker), if replaying { 1 } else { -1 });
+        }
+    }
     fn advance_to(&mut self, epoch: Epoch) {
         self.ballots.advance_to(epoch);
         self.rejects.advance_to(epoch);
         self.names.advance_to(epoch);
+        self.progress.advance_to(epoch);
         self.ballots.flush();
         self.rejects.flush();
         self.names.flush();
+        self.progress.flush();
     }
 }
 
@@ -158,10 +201,7 @@ fn record_completed(
     latency: Option<&LatencyHistogram>,
 ) {
     let Some(latency) = latency else { return };
-    while open
-        .front()
-        .is_some_and(|(epoch, _)| !probe.less_than(&(epoch + 1)))
-    {
+    while open.front().is_some_and(|(epoch, _)| !probe.less_than(&(epoch + 1))) {
         if let Some((_, created)) = open.pop_front() {
             latency.record_since(&created);
         }
@@ -176,20 +216,27 @@ pub fn run_worker(
     options: &PipelineOptions,
     stop: &AtomicBool,
     publish: Publish,
+    checkpoint: Option<Checkpoint>,
 ) -> Result<(), String> {
     let dedup = options.dedup;
+    let every_ms = options.checkpoint_every.map(|every| (every.as_millis() as u64).max(1));
+    let worker_index = worker.index() as u32;
     let probe = ProbeHandle::new();
     let mut ingest = worker.dataflow::<Epoch, _, _>(|scope| {
         let (ballots, ballot_stream) = scope.new_collection();
         let (rejects, reject_stream) = scope.new_collection();
         let (names, name_stream) = scope.new_collection();
-        let counts = tally_counts(ballot_stream, reject_stream, name_stream, dedup);
-        publish_on_worker_zero(counts.probe_with(&probe), publish);
+        let (progress, progress_stream) = scope.new_collection();
+        let counts = tally_counts(ballot_stream, reject_stream, name_stream, progress_stream, dedup);
+        publish_on_worker_zero(counts.probe_with(&probe), publish, every_ms.zip(checkpoint));
         Ingest {
             ballots,
             rejects,
             names,
+            progress,
             named: HashSet::new(),
+            reported: Default::default(),
+            replaying: false,
         }
     });
 
@@ -236,7 +283,16 @@ pub fn run_worker(
         if !created.is_empty() {
             open_epochs.push_back((epoch, std::mem::take(&mut created)));
         }
-        epoch += 1;
+        ingest.progress(worker_index, source.offsets(), source.replaying());
+        let next = match every_ms {
+            Some(_) => (now_ms() as u64).max(epoch + 1),
+            None => epoch + 1,
+        };
+        if every_ms.is_some_and(|every| next / every > epoch / every) {
+            // Everything handed over so far is in epochs before the boundary in (epoch, next].
+            source.checkpoint();
+        }
+        epoch = next;
         ingest.advance_to(epoch);
         let behind = epoch.saturating_sub(options.epochs_in_flight);
         worker.step_or_park_while(Some(Duration::from_millis(1)), || probe.less_than(&behind));

@@ -53,9 +53,7 @@ impl FromStr for Apportionment {
         match text {
             "2010" => Ok(Apportionment::Census2010),
             "2020" => Ok(Apportionment::Census2020),
-            other => Err(format!(
-                "unknown apportionment {other:?}: expected 2010 or 2020"
-            )),
+            other => Err(format!("unknown apportionment {other:?}: expected 2010 or 2020")),
         }
     }
 }
@@ -106,8 +104,8 @@ pub fn parse_official_results(csv_text: &[u8]) -> Result<Vec<OfficialRow>, Strin
     for (index, row) in reader.deserialize::<ResultsCsvRow>().enumerate() {
         let line = index + 2;
         let row = row.map_err(|e| format!("line {line}: {e}"))?;
-        let state = State::lookup(&row.state_po)
-            .ok_or_else(|| format!("line {line}: unknown state {:?}", row.state_po))?;
+        let state =
+            State::lookup(&row.state_po).ok_or_else(|| format!("line {line}: unknown state {:?}", row.state_po))?;
         let candidate = row.candidate.trim().to_string();
         if candidate.is_empty() {
             return Err(format!("line {line}: empty candidate"));
@@ -125,8 +123,7 @@ pub fn parse_official_results(csv_text: &[u8]) -> Result<Vec<OfficialRow>, Strin
 pub fn president_2020() -> &'static [OfficialRow] {
     static ROWS: OnceLock<Vec<OfficialRow>> = OnceLock::new();
     ROWS.get_or_init(|| {
-        parse_official_results(PRESIDENT_2020_CSV.as_bytes())
-            .expect("embedded president_2020_by_state.csv is valid")
+        parse_official_results(PRESIDENT_2020_CSV.as_bytes()).expect("embedded president_2020_by_state.csv is valid")
     })
 }
 
@@ -149,23 +146,16 @@ mod tests {
     fn official_2020_results_match_the_fec_national_totals() {
         let rows = president_2020();
         assert_eq!(rows.len(), 153);
-        let total = |name: &str| -> u64 {
-            rows.iter()
-                .filter(|r| r.candidate == name)
-                .map(|r| r.votes)
-                .sum()
-        };
+        let total = |name: &str| -> u64 { rows.iter().filter(|r| r.candidate == name).map(|r| r.votes).sum() };
         assert_eq!(total("Biden"), 81_283_501);
         assert_eq!(total("Trump"), 74_223_975);
     }
 
     #[test]
     fn bad_results_tables_are_reported_with_their_line() {
-        let err = parse_official_results(b"state,state_po,candidate,party,votes\nX,ZZ,A,B,1\n")
-            .unwrap_err();
+        let err = parse_official_results(b"state,state_po,candidate,party,votes\nX,ZZ,A,B,1\n").unwrap_err();
         assert!(err.contains("line 2") && err.contains("ZZ"), "{err}");
-        let err = parse_official_results(b"state,state_po,candidate,party,votes\nX,OH,A,B,many\n")
-            .unwrap_err();
+        let err = parse_official_results(b"state,state_po,candidate,party,votes\nX,OH,A,B,many\n").unwrap_err();
         assert!(err.contains("line 2"), "{err}");
     }
 }

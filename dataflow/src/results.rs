@@ -62,12 +62,7 @@ pub struct StateResult {
 
 impl Results {
     /// The document for `tallies`, complete through `epoch`.
-    pub fn new(
-        tallies: &Tallies,
-        epoch: u64,
-        complete: bool,
-        apportionment: Apportionment,
-    ) -> Results {
+    pub fn new(tallies: &Tallies, epoch: u64, complete: bool, apportionment: Apportionment) -> Results {
         let name_of = |id: &CandidateId| -> String {
             tallies
                 .candidates
@@ -149,11 +144,7 @@ impl Results {
             .map(|(id, &count)| CandidateResult {
                 name: name_of(id),
                 votes: count,
-                share: if votes == 0 {
-                    0.0
-                } else {
-                    count as f64 / votes as f64
-                },
+                share: if votes == 0 { 0.0 } else { count as f64 / votes as f64 },
                 electoral_votes: electoral.get(id).copied().unwrap_or(0),
             })
             .collect();
@@ -172,12 +163,7 @@ impl Results {
             .map(|c| c.name.clone());
         let rejected = RejectReason::ALL
             .iter()
-            .map(|r| {
-                (
-                    r.as_str().to_string(),
-                    tallies.rejected.get(r).copied().unwrap_or(0),
-                )
-            })
+            .map(|r| (r.as_str().to_string(), tallies.rejected.get(r).copied().unwrap_or(0)))
             .collect();
 
         Results {

@@ -15,6 +15,11 @@ pub enum Tally {
     Rejected(RejectReason),
     /// A candidate's name, present once any valid ballot named it.
     Candidate(CandidateId, String),
+    /// The next offset to read in a stream (Kafka partition): the source position these counts
+    /// reflect, carried through the graph so that it is consistent with them at every epoch.
+    Offset(u32, u64),
+    /// A worker still replaying stored records: no checkpoint may be taken while any is.
+    Replaying(u32),
 }
 
 /// Every count at one point: the cube of votes, the rejects by reason, the candidates' names.
@@ -23,6 +28,10 @@ pub struct Tallies {
     pub votes: BTreeMap<CubeKey, u64>,
     pub rejected: BTreeMap<RejectReason, u64>,
     pub candidates: BTreeMap<CandidateId, String>,
+    /// Stream → next offset, for sources that report offsets.
+    pub offsets: BTreeMap<u32, u64>,
+    /// Workers still replaying stored records.
+    pub replaying: std::collections::BTreeSet<u32>,
 }
 
 impl Tallies {
@@ -52,6 +61,21 @@ impl Tallies {
                     self.candidates.remove(id);
                 }
             }
+            Tally::Offset(stream, offset) => {
+                // Within an epoch the new offset may arrive before the old one's retraction.
+                if delta > 0 {
+                    self.offsets.insert(*stream, *offset);
+                } else if self.offsets.get(stream) == Some(offset) {
+                    self.offsets.remove(stream);
+                }
+            }
+            Tally::Replaying(worker) => {
+                if delta > 0 {
+                    self.replaying.insert(*worker);
+                } else {
+                    self.replaying.remove(worker);
+                }
+            }
         }
     }
 
@@ -78,10 +102,7 @@ pub fn fold<'a>(records: impl IntoIterator<Item = (Position, &'a [u8])>, dedup: 
         match decode(record) {
             Ok(ballot) => {
                 let key = ballot.cube_key();
-                tallies.apply(
-                    &Tally::Candidate(key.candidate, ballot.decision.to_string()),
-                    1,
-                );
+                tallies.apply(&Tally::Candidate(key.candidate, ballot.decision.to_string()), 1);
                 if dedup && !voters.insert(ballot.voter) {
                     tallies.apply(&Tally::Rejected(RejectReason::DuplicateVoter), 1);
                 } else {

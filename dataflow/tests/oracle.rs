@@ -9,12 +9,7 @@ use tally_dataflow::graph::Publish;
 use tally_dataflow::{fold, run_worker, MemorySource, PipelineOptions, Position, Tallies};
 
 /// Runs the graph over `records`, dealt round-robin to `workers` workers.
-fn run_graph(
-    records: &[(Position, Vec<u8>)],
-    workers: usize,
-    epoch_records: usize,
-    dedup: bool,
-) -> Tallies {
+fn run_graph(records: &[(Position, Vec<u8>)], workers: usize, epoch_records: usize, dedup: bool) -> Tallies {
     let records = Arc::new(records.to_vec());
     let last: Arc<Mutex<Option<(Tallies, bool)>>> = Arc::new(Mutex::new(None));
     let sink = last.clone();
@@ -24,6 +19,7 @@ fn run_graph(
         tick: Duration::from_secs(60),
         epochs_in_flight: 2,
         latency: None,
+        checkpoint_every: None,
     };
     timely::execute(timely::Config::process(workers), move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
@@ -33,13 +29,7 @@ fn run_graph(
         let publish: Publish = Box::new(move |tallies, _epoch, complete| {
             *sink.lock().unwrap() = Some((tallies.clone(), complete));
         });
-        run_worker(
-            worker,
-            &mut source,
-            &options,
-            &AtomicBool::new(false),
-            publish,
-        )
+        run_worker(worker, &mut source, &options, &AtomicBool::new(false), publish, None)
     })
     .expect("timely starts")
     .join()
@@ -67,8 +57,7 @@ fn record() -> impl Strategy<Value = Vec<u8>> {
         6 => prop::sample::select(vec!["\"Female\"", "\"male\"", "\"Other\""]).prop_map(String::from),
         1 => Just("\"robot\"".to_string()),
     ];
-    let age =
-        prop_oneof![8 => 18u64..=120, 1 => 0u64..18, 1 => 121u64..200].prop_map(|a| a.to_string());
+    let age = prop_oneof![8 => 18u64..=120, 1 => 0u64..18, 1 => 121u64..200].prop_map(|a| a.to_string());
     let state = prop_oneof![
         8 => prop::sample::select(vec!["\"Ohio\"", "\"tx\"", "\"ME\"", "\"Georgia\""]).prop_map(String::from),
         1 => Just("\"Atlantis\"".to_string()),
@@ -77,23 +66,22 @@ fn record() -> impl Strategy<Value = Vec<u8>> {
         8 => prop::sample::select(vec!["\"Ada\"", "\"Grace\"", "\" Ada \"", "\"Émile\""]).prop_map(String::from),
         1 => Just("\"\"".to_string()),
     ];
-    let complete =
-        (id, gender, age, state, decision, 0usize..6).prop_map(|(i, g, a, s, d, drop)| {
-            let fields = [
-                field("id", i),
-                field("gender", g),
-                field("age", a),
-                field("state", s),
-                field("decision", d),
-            ];
-            let kept: Vec<String> = fields
-                .into_iter()
-                .enumerate()
-                .filter(|(n, _)| *n != drop)
-                .filter_map(|(_, f)| f)
-                .collect();
-            format!("{{{}}}", kept.join(",")).into_bytes()
-        });
+    let complete = (id, gender, age, state, decision, 0usize..6).prop_map(|(i, g, a, s, d, drop)| {
+        let fields = [
+            field("id", i),
+            field("gender", g),
+            field("age", a),
+            field("state", s),
+            field("decision", d),
+        ];
+        let kept: Vec<String> = fields
+            .into_iter()
+            .enumerate()
+            .filter(|(n, _)| *n != drop)
+            .filter_map(|(_, f)| f)
+            .collect();
+        format!("{{{}}}", kept.join(",")).into_bytes()
+    });
     prop_oneof![12 => complete, 1 => Just(b"{not json".to_vec()), 1 => Just(b"[]".to_vec())]
 }
 

@@ -16,17 +16,11 @@ pub fn bootstrap() -> String {
 /// Whether a broker answers; if not, says so and (unless `TALLY_REQUIRE_SERVICES` is set, as
 /// `scripts/test.sh` does) lets the test skip.
 pub fn broker_available(test: &str) -> bool {
-    let consumer: BaseConsumer = match ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
-        .create()
-    {
+    let consumer: BaseConsumer = match ClientConfig::new().set("bootstrap.servers", bootstrap()).create() {
         Ok(consumer) => consumer,
         Err(e) => panic!("cannot create a Kafka client: {e}"),
     };
-    if consumer
-        .fetch_metadata(None, Duration::from_secs(5))
-        .is_ok()
-    {
+    if consumer.fetch_metadata(None, Duration::from_secs(5)).is_ok() {
         return true;
     }
     let message = format!(

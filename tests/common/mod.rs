@@ -47,10 +47,7 @@ pub fn expected_results(files: &[PathBuf], apportionment: Apportionment) -> Valu
         }
     }
     let tallies = fold(records, true);
-    without_epoch(
-        serde_json::to_value(Results::new(&tallies, 0, true, apportionment))
-            .expect("results serialize"),
-    )
+    without_epoch(serde_json::to_value(Results::new(&tallies, 0, true, apportionment)).expect("results serialize"))
 }
 
 /// Results JSON with the epoch (which depends on timing) removed.
@@ -114,11 +111,7 @@ pub fn sse_records(url: &str, count: usize) -> Vec<String> {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let mut response = reqwest::Client::new()
-            .get(url)
-            .send()
-            .await
-            .expect("SSE request");
+        let mut response = reqwest::Client::new().get(url).send().await.expect("SSE request");
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         let mut text = String::new();
         let deadline = Instant::now() + Duration::from_secs(30);

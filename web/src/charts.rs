@@ -75,10 +75,7 @@ type Drawn = Result<(), Box<dyn std::error::Error>>;
 /// palette colour fixed by the name, so a candidate keeps its colour as ranks change.
 pub fn candidate_color(name: &str) -> RGBColor {
     let lower = name.to_ascii_lowercase();
-    if ["biden", "harris", "democrat"]
-        .iter()
-        .any(|n| lower.contains(n))
-    {
+    if ["biden", "harris", "democrat"].iter().any(|n| lower.contains(n)) {
         return RGBColor(0x1f, 0x5f, 0xbf);
     }
     if ["trump", "republican"].iter().any(|n| lower.contains(n)) {
@@ -159,11 +156,7 @@ fn candidates(root: &Area<'_>, results: &Results) -> Drawn {
             [(label_w, y), (label_w + len.max(1), y + bar_h)],
             candidate_color(&candidate.name).filled(),
         ))?;
-        let value = format!(
-            "{} ({:.1}%)",
-            thousands(candidate.votes),
-            candidate.share * 100.0
-        );
+        let value = format!("{} ({:.1}%)", thousands(candidate.votes), candidate.share * 100.0);
         area.draw(&Text::new(
             value,
             (label_w + len + 6, y + bar_h / 2),
@@ -184,12 +177,7 @@ fn grouped(
     if results.candidates.is_empty() {
         return no_votes(&area);
     }
-    let names: Vec<&str> = results
-        .candidates
-        .iter()
-        .take(6)
-        .map(|c| c.name.as_str())
-        .collect();
+    let names: Vec<&str> = results.candidates.iter().take(6).map(|c| c.name.as_str()).collect();
     let (w, h) = area.dim_in_pixel();
     let legend_h = 28;
     let block = (h as i32 - legend_h) / groups.len().max(1) as i32;
@@ -291,12 +279,7 @@ fn states(root: &Area<'_>, results: &Results) -> Drawn {
             ))?;
         }
     }
-    let names: Vec<&str> = results
-        .candidates
-        .iter()
-        .take(6)
-        .map(|c| c.name.as_str())
-        .collect();
+    let names: Vec<&str> = results.candidates.iter().take(6).map(|c| c.name.as_str()).collect();
     legend(&area, &names, h as i32 - legend_h / 2)
 }
 
@@ -310,17 +293,12 @@ fn electoral(root: &Area<'_>, results: &Results) -> Drawn {
     let total: u32 = results.states.values().map(|s| s.electoral_votes).sum();
     let area = title(
         root,
-        &format!(
-            "Electoral votes ({} to win)",
-            results.electoral_votes_to_win
-        ),
+        &format!("Electoral votes ({} to win)", results.electoral_votes_to_win),
     )?;
     let (w, h) = area.dim_in_pixel();
     let (left, right) = (20, w as i32 - 20);
     let (top, bottom) = (30, (h as i32 - 40).max(50));
-    let scale = |votes: u32| {
-        left + ((right - left) as f64 * f64::from(votes) / f64::from(total.max(1))) as i32
-    };
+    let scale = |votes: u32| left + ((right - left) as f64 * f64::from(votes) / f64::from(total.max(1))) as i32;
     area.draw(&Rectangle::new(
         [(left, top), (right, bottom)],
         RGBColor(0xee, 0xee, 0xee).filled(),
@@ -386,8 +364,7 @@ mod tests {
     }
 
     fn texts(svg: &str) -> Vec<String> {
-        let document =
-            roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("not XML: {e}\n{svg}"));
+        let document = roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("not XML: {e}\n{svg}"));
         document
             .descendants()
             .filter_map(|n| n.text())
@@ -418,11 +395,7 @@ mod tests {
         let results = results(&[]);
         for chart in [Chart::Candidates, Chart::Gender, Chart::Age] {
             let svg = render(chart, &results, (300, 200)).unwrap();
-            assert!(
-                texts(&svg).iter().any(|t| t == "No votes yet"),
-                "{}",
-                chart.name()
-            );
+            assert!(texts(&svg).iter().any(|t| t == "No votes yet"), "{}", chart.name());
         }
         let svg = render(Chart::Electoral, &results, (300, 200)).unwrap();
         assert!(texts(&svg).iter().any(|t| t.contains("undecided 538")));

@@ -6,10 +6,7 @@ use tally_dataflow::Results;
 
 /// Escapes a label value (backslash, double quote, newline).
 pub fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -43,12 +40,7 @@ pub fn render(results: &Results, ingest_rate: f64, out: &mut String) {
         "Results include every epoch before this one.",
     );
     let _ = writeln!(out, "tally_epoch {}", results.epoch);
-    family(
-        out,
-        "tally_results_complete",
-        "gauge",
-        "1 once the input has ended.",
-    );
+    family(out, "tally_results_complete", "gauge", "1 once the input has ended.");
     let _ = writeln!(out, "tally_results_complete {}", u8::from(results.complete));
     family(
         out,
@@ -57,12 +49,7 @@ pub fn render(results: &Results, ingest_rate: f64, out: &mut String) {
         "Records published per second, over the last second.",
     );
     let _ = writeln!(out, "tally_ingest_records_per_second {ingest_rate:.1}");
-    family(
-        out,
-        "tally_candidate_votes",
-        "gauge",
-        "Votes per candidate.",
-    );
+    family(out, "tally_candidate_votes", "gauge", "Votes per candidate.");
     for candidate in &results.candidates {
         let _ = writeln!(
             out,
@@ -120,11 +107,7 @@ pub fn render_latency(latency: &LatencyHistogram, out: &mut String) {
     );
     for q in [0.5, 0.9, 0.99, 0.999] {
         if let Some(ms) = latency.quantile(q) {
-            let _ = writeln!(
-                out,
-                "{quantiles}{{quantile=\"{q}\"}} {}",
-                ms as f64 / 1000.0
-            );
+            let _ = writeln!(out, "{quantiles}{{quantile=\"{q}\"}} {}", ms as f64 / 1000.0);
         }
     }
 }

@@ -44,10 +44,7 @@ pub struct WebState {
 }
 
 impl WebState {
-    pub fn new(
-        results: watch::Receiver<Arc<Results>>,
-        status: Arc<dyn JobStatus>,
-    ) -> Arc<WebState> {
+    pub fn new(results: watch::Receiver<Arc<Results>>, status: Arc<dyn JobStatus>) -> Arc<WebState> {
         Arc::new(WebState {
             results,
             status,
@@ -85,8 +82,7 @@ async fn measure_ingest_rate(state: Arc<WebState>) {
     loop {
         tick.tick().await;
         let now = (Instant::now(), state.latest().records());
-        let rate = now.1.saturating_sub(last.1) as f64
-            / now.0.duration_since(last.0).as_secs_f64().max(1e-3);
+        let rate = now.1.saturating_sub(last.1) as f64 / now.0.duration_since(last.0).as_secs_f64().max(1e-3);
         state.ingest_rate.store(rate.to_bits(), Ordering::Relaxed);
         last = now;
     }
@@ -121,9 +117,7 @@ struct ErrorBody {
 const SIZES: std::ops::RangeInclusive<u32> = 100..=4000;
 
 /// Every route, with errors turned into JSON.
-pub fn routes(
-    state: Arc<WebState>,
-) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let with_state = warp::any().map(move || state.clone());
 
     let dashboard = warp::path::end().map(|| warp::reply::html(include_str!("dashboard.html")));
@@ -139,22 +133,16 @@ pub fn routes(
                 serde_json::to_string(&*results)
             };
             match body {
-                Ok(body) => {
-                    warp::reply::with_header(body, header::CONTENT_TYPE, "application/json")
-                        .into_response()
-                }
+                Ok(body) => warp::reply::with_header(body, header::CONTENT_TYPE, "application/json").into_response(),
                 Err(e) => error_reply(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
             }
         });
 
-    let events =
-        warp::path!("api" / "events")
-            .and(with_state.clone())
-            .map(|state: Arc<WebState>| {
-                warp::sse::reply(
-                    warp::sse::keep_alive().stream(result_events(state.results.clone())),
-                )
-            });
+    let events = warp::path!("api" / "events")
+        .and(with_state.clone())
+        .map(|state: Arc<WebState>| {
+            warp::sse::reply(warp::sse::keep_alive().stream(result_events(state.results.clone())))
+        });
 
     let charts = warp::path!("charts" / String)
         .and(warp::query::<ChartQuery>())
@@ -184,14 +172,7 @@ pub fn routes(
     });
 
     warp::get()
-        .and(
-            dashboard
-                .or(results)
-                .or(events)
-                .or(charts)
-                .or(metrics)
-                .or(health),
-        )
+        .and(dashboard.or(results).or(events).or(charts).or(metrics).or(health))
         .recover(recover)
 }
 
@@ -206,10 +187,7 @@ async fn chart(
         .and_then(Chart::from_name)
         .ok_or_else(|| warp::reject::custom(NotFound(format!("no chart {file:?}"))))?;
     let (default_w, default_h) = chart.default_size();
-    let (width, height) = (
-        query.width.unwrap_or(default_w),
-        query.height.unwrap_or(default_h),
-    );
+    let (width, height) = (query.width.unwrap_or(default_w), query.height.unwrap_or(default_h));
     if !SIZES.contains(&width) || !SIZES.contains(&height) {
         return Err(warp::reject::custom(BadRequest(format!(
             "width and height must be within {}..={} pixels",
@@ -225,34 +203,22 @@ async fn chart(
         chart.name()
     );
     if if_none_match.as_deref() == Some(etag.as_str()) {
-        return Ok(
-            warp::reply::with_status(warp::reply(), StatusCode::NOT_MODIFIED).into_response(),
-        );
+        return Ok(warp::reply::with_status(warp::reply(), StatusCode::NOT_MODIFIED).into_response());
     }
     let key = (chart, width, height);
-    let cached = state
-        .charts
-        .lock()
-        .ok()
-        .and_then(|cache| cache.get(&key).cloned());
+    let cached = state.charts.lock().ok().and_then(|cache| cache.get(&key).cloned());
     let svg = match cached {
         Some((epoch, svg)) if epoch == results.epoch => svg,
         _ => {
-            let svg = Arc::new(
-                render(chart, &results, (width, height))
-                    .map_err(|e| warp::reject::custom(BadRequest(e)))?,
-            );
+            let svg =
+                Arc::new(render(chart, &results, (width, height)).map_err(|e| warp::reject::custom(BadRequest(e)))?);
             if let Ok(mut cache) = state.charts.lock() {
                 cache.insert(key, (results.epoch, svg.clone()));
             }
             svg
         }
     };
-    let reply = warp::reply::with_header(
-        svg.as_str().to_string(),
-        header::CONTENT_TYPE,
-        "image/svg+xml",
-    );
+    let reply = warp::reply::with_header(svg.as_str().to_string(), header::CONTENT_TYPE, "image/svg+xml");
     let reply = warp::reply::with_header(reply, header::ETAG, etag);
     Ok(warp::reply::with_header(reply, header::CACHE_CONTROL, "no-cache").into_response())
 }
@@ -268,10 +234,7 @@ fn result_events(
         }
         let latest = results.borrow_and_update().clone();
         let json = serde_json::to_string(&*latest).ok()?;
-        Some((
-            Ok(Event::default().event("results").data(json)),
-            (results, false),
-        ))
+        Some((Ok(Event::default().event("results").data(json)), (results, false)))
     })
 }
 
@@ -293,10 +256,7 @@ async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infallib
     } else if let Some(e) = rejection.find::<warp::reject::InvalidQuery>() {
         (StatusCode::BAD_REQUEST, e.to_string())
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-        (
-            StatusCode::METHOD_NOT_ALLOWED,
-            "only GET is served".to_string(),
-        )
+        (StatusCode::METHOD_NOT_ALLOWED, "only GET is served".to_string())
     } else {
         (StatusCode::BAD_REQUEST, format!("{rejection:?}"))
     };

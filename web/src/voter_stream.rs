@@ -15,15 +15,11 @@ pub type RecordStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = String
 /// Makes the record stream for one new client.
 pub type RecordStreams = Arc<dyn Fn() -> RecordStream + Send + Sync>;
 
-pub fn routes(
-    streams: RecordStreams,
-) -> impl Filter<Extract = (impl Reply,), Error = warp::Rejection> + Clone {
-    warp::path!("api" / "stream_votes")
-        .and(warp::get())
-        .map(move || {
-            let events = streams().map(|record| Ok::<_, Infallible>(Event::default().data(record)));
-            warp::sse::reply(events)
-        })
+pub fn routes(streams: RecordStreams) -> impl Filter<Extract = (impl Reply,), Error = warp::Rejection> + Clone {
+    warp::path!("api" / "stream_votes").and(warp::get()).map(move || {
+        let events = streams().map(|record| Ok::<_, Infallible>(Event::default().data(record)));
+        warp::sse::reply(events)
+    })
 }
 
 /// Serves the voter API on `listener` until `shutdown` resolves; other routes answer 404.
@@ -33,8 +29,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     let not_found = warp::any().map(|| {
-        let body =
-            serde_json::json!({ "error": "no such route; try /api/stream_votes", "status": 404 });
+        let body = serde_json::json!({ "error": "no such route; try /api/stream_votes", "status": 404 });
         warp::reply::with_status(warp::reply::json(&body), warp::http::StatusCode::NOT_FOUND)
     });
     warp::serve(routes(streams).or(not_found))

@@ -47,10 +47,7 @@ impl KafkaMetrics {
     /// `Err(reason)` while the brokers are unreachable.
     pub fn health(&self) -> Result<(), String> {
         match self.unreachable.lock().ok().and_then(|u| u.clone()) {
-            Some((since, reason)) => Err(format!(
-                "Kafka unreachable for {:.0?}: {reason}",
-                since.elapsed()
-            )),
+            Some((since, reason)) => Err(format!("Kafka unreachable for {:.0?}: {reason}", since.elapsed())),
             None => Ok(()),
         }
     }
@@ -71,10 +68,7 @@ impl KafkaMetrics {
                 "tally_kafka_consumed_offset{{topic=\"{topic}\",partition=\"{partition}\"}} {next}"
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP tally_kafka_lag Records in the partition not yet consumed."
-        );
+        let _ = writeln!(out, "# HELP tally_kafka_lag Records in the partition not yet consumed.");
         let _ = writeln!(out, "# TYPE tally_kafka_lag gauge");
         for (partition, (next, high)) in partitions.iter() {
             let lag = (high - next).max(0);
@@ -84,6 +78,9 @@ impl KafkaMetrics {
             );
         }
         let up = u8::from(self.health().is_ok());
-        let _ = writeln!(out, "# HELP tally_kafka_up 1 while the brokers answer.\n# TYPE tally_kafka_up gauge\ntally_kafka_up {up}");
+        let _ = writeln!(
+            out,
+            "# HELP tally_kafka_up 1 while the brokers answer.\n# TYPE tally_kafka_up gauge\ntally_kafka_up {up}"
+        );
     }
 }

@@ -31,16 +31,12 @@ impl FromStr for KafkaUrl {
             .ok_or_else(|| format!("{url:?} names no topic (kafka://host:port/topic)"))?;
         let valid_topic = !topic.is_empty()
             && topic.len() <= 249
-            && topic
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            && topic.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
         if !valid_topic {
             return Err(format!("{topic:?} is not a valid Kafka topic name"));
         }
         if brokers.is_empty() || brokers.split(',').any(|b| !b.contains(':')) {
-            return Err(format!(
-                "{brokers:?} is not a comma-separated list of host:port"
-            ));
+            return Err(format!("{brokers:?} is not a comma-separated list of host:port"));
         }
         Ok(KafkaUrl {
             brokers: brokers.to_string(),
@@ -58,19 +54,13 @@ impl fmt::Display for KafkaUrl {
 /// A `key=value` librdkafka property.
 pub fn parse_property(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
-        Some((key, value)) if !key.trim().is_empty() => {
-            Ok((key.trim().to_string(), value.to_string()))
-        }
+        Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_string(), value.to_string())),
         _ => Err(format!("{text:?} is not key=value")),
     }
 }
 
 /// A client configuration: our defaults, then the user's properties (which win).
-fn client_config(
-    brokers: &str,
-    defaults: &[(&str, &str)],
-    extra: &[(String, String)],
-) -> ClientConfig {
+fn client_config(brokers: &str, defaults: &[(&str, &str)], extra: &[(String, String)]) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", brokers);
     for (key, value) in defaults {
@@ -92,20 +82,11 @@ mod tests {
         assert_eq!(url.brokers, "a:1,b:2");
         assert_eq!(url.topic, "voter_data");
         assert_eq!(url.to_string(), "kafka://a:1,b:2/voter_data");
-        assert!("http://a:1/t"
-            .parse::<KafkaUrl>()
-            .unwrap_err()
-            .contains("kafka://"));
-        assert!("kafka://a:1"
-            .parse::<KafkaUrl>()
-            .unwrap_err()
-            .contains("no topic"));
+        assert!("http://a:1/t".parse::<KafkaUrl>().unwrap_err().contains("kafka://"));
+        assert!("kafka://a:1".parse::<KafkaUrl>().unwrap_err().contains("no topic"));
         assert!("kafka://a:1/bad topic".parse::<KafkaUrl>().is_err());
         assert!("kafka://a/t".parse::<KafkaUrl>().is_err());
-        assert_eq!(
-            parse_property("acks=all").unwrap(),
-            ("acks".into(), "all".into())
-        );
+        assert_eq!(parse_property("acks=all").unwrap(), ("acks".into(), "all".into()));
         assert!(parse_property("=x").is_err());
         assert!(parse_property("novalue").is_err());
     }

@@ -109,9 +109,7 @@ impl VoteProducer {
                 .ok()
                 .and_then(|e| e.clone())
                 .unwrap_or_default();
-            return Err(format!(
-                "{failed} records were not delivered (first error: {first})"
-            ));
+            return Err(format!("{failed} records were not delivered (first error: {first})"));
         }
         Ok(report.delivered.load(Ordering::Relaxed))
     }

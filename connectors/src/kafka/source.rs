@@ -8,6 +8,7 @@
 
 use super::metrics::KafkaMetrics;
 use super::{client_config, KafkaUrl};
+use crate::archive::{ArchiveWriter, SegmentBuilder};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Message, OwnedHeaders};
@@ -49,6 +50,26 @@ pub struct KafkaSourceConfig {
     pub dead_letter_topic: Option<String>,
     /// Next offset per partition to resume from (recovery); others start at `start`.
     pub resume_from: BTreeMap<i32, i64>,
+    /// Archive every record read (segments of at most this many bytes or this age).
+    pub archive: Option<ArchiveConfig>,
+}
+
+/// Where and how the source archives what it reads.
+#[derive(Clone)]
+pub struct ArchiveConfig {
+    pub writer: Arc<ArchiveWriter>,
+    pub segment_bytes: usize,
+    pub segment_age: Duration,
+}
+
+impl std::fmt::Debug for ArchiveConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ArchiveConfig {{ segment_bytes: {}, segment_age: {:?} }}",
+            self.segment_bytes, self.segment_age
+        )
+    }
 }
 
 /// Consumer defaults: no group management, no commits (offsets live in tally's snapshots),
@@ -103,6 +124,9 @@ enum Phase {
 
 pub struct KafkaSource {
     config: Arc<KafkaSourceConfig>,
+    archive: Option<(SegmentBuilder, Arc<ArchiveWriter>)>,
+    /// Scratch space for a record whose line breaks are replaced.
+    flattened: Vec<u8>,
     consumer: BaseConsumer<SourceContext>,
     dead_letters: Option<BaseProducer>,
     index: usize,
@@ -141,8 +165,14 @@ impl KafkaSource {
             ),
             None => None,
         };
+        let archive = config.archive.as_ref().map(|archive| {
+            let builder = SegmentBuilder::new(&config.url.topic, archive.segment_bytes, archive.segment_age);
+            (builder, archive.writer.clone())
+        });
         Ok(KafkaSource {
             config,
+            archive,
+            flattened: Vec::new(),
             consumer,
             dead_letters,
             index,
@@ -164,18 +194,14 @@ impl KafkaSource {
         let topic = &self.config.url.topic;
         let partitions = match self.consumer.fetch_metadata(Some(topic), CONNECT_TIMEOUT) {
             Ok(metadata) => match metadata.topics().iter().find(|t| t.name() == topic) {
-                Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
-                    t.partitions().len() as i32
-                }
+                Some(t) if t.error().is_none() && !t.partitions().is_empty() => t.partitions().len() as i32,
                 _ => {
-                    self.metrics
-                        .unreachable(format!("topic {topic} does not exist (yet)"));
+                    self.metrics.unreachable(format!("topic {topic} does not exist (yet)"));
                     return;
                 }
             },
             Err(e) => {
-                self.metrics
-                    .unreachable(format!("metadata request failed: {e}"));
+                self.metrics.unreachable(format!("metadata request failed: {e}"));
                 return;
             }
         };
@@ -186,25 +212,19 @@ impl KafkaSource {
         let mut end = BTreeMap::new();
         let mut assignment = TopicPartitionList::new();
         for &partition in &owned {
-            let (low, high) =
-                match self
-                    .consumer
-                    .fetch_watermarks(topic, partition, CONNECT_TIMEOUT)
-                {
-                    Ok(marks) => marks,
-                    Err(e) => {
-                        self.metrics
-                            .unreachable(format!("watermark request failed: {e}"));
-                        return;
-                    }
-                };
+            let (low, high) = match self.consumer.fetch_watermarks(topic, partition, CONNECT_TIMEOUT) {
+                Ok(marks) => marks,
+                Err(e) => {
+                    self.metrics.unreachable(format!("watermark request failed: {e}"));
+                    return;
+                }
+            };
             let start = match (self.config.resume_from.get(&partition), self.config.start) {
                 (Some(&offset), _) => offset.max(low),
                 (None, StartAt::Earliest) => low,
                 (None, StartAt::Latest) => high,
             };
-            if let Err(e) = assignment.add_partition_offset(topic, partition, Offset::Offset(start))
-            {
+            if let Err(e) = assignment.add_partition_offset(topic, partition, Offset::Offset(start)) {
                 self.metrics
                     .unreachable(format!("cannot assign partition {partition}: {e}"));
                 return;
@@ -236,6 +256,15 @@ impl Source for KafkaSource {
         let Phase::Consuming { next, end } = &mut self.phase else {
             return Ok(SourceState::Idle);
         };
+        if let Some((builder, writer)) = &mut self.archive {
+            for segment in builder.due() {
+                writer.segment(segment);
+            }
+            if writer.backlogged() {
+                // The archive is behind (storage slow or down): pause ingest, drop nothing.
+                return Ok(SourceState::Idle);
+            }
+        }
         let mut taken = 0;
         let mut moved = false;
         while taken < max {
@@ -254,10 +283,24 @@ impl Source for KafkaSource {
                         continue;
                     }
                     let position = Position::new(partition as u32, offset as u64);
-                    let payload = message.payload().unwrap_or_default();
+                    let mut payload = message.payload().unwrap_or_default();
+                    if payload.iter().any(|b| *b == b'\n' || *b == b'\r') {
+                        // One record, one line, live and in the archive alike. Inside JSON a
+                        // line break can only be insignificant whitespace, so a space keeps
+                        // its meaning.
+                        self.flattened.clear();
+                        self.flattened
+                            .extend(payload.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
+                        payload = &self.flattened;
+                    }
                     match message.timestamp().to_millis() {
                         Some(created) => batch.push_timestamped(position, created, payload),
                         None => batch.push(position, payload),
+                    }
+                    if let Some((builder, writer)) = &mut self.archive {
+                        if let Some(segment) = builder.append(position.stream, position.offset, payload) {
+                            writer.segment(segment);
+                        }
                     }
                     *slot = offset + 1;
                     taken += 1;
@@ -270,9 +313,7 @@ impl Source for KafkaSource {
                 self.metrics.consumed(*partition, *offset);
             }
         }
-        let finished = end
-            .as_ref()
-            .is_some_and(|end| next.iter().all(|(p, n)| *n >= end[p]));
+        let finished = end.as_ref().is_some_and(|end| next.iter().all(|(p, n)| *n >= end[p]));
         Ok(if finished {
             SourceState::Exhausted
         } else if taken == 0 {
@@ -282,9 +323,29 @@ impl Source for KafkaSource {
         })
     }
 
+    fn offsets(&self) -> Vec<(u32, u64)> {
+        match &self.phase {
+            Phase::Consuming { next, .. } => next.iter().map(|(p, o)| (*p as u32, *o as u64)).collect(),
+            Phase::Connecting { .. } => self
+                .config
+                .resume_from
+                .iter()
+                .filter(|(p, _)| **p as usize % self.peers == self.index)
+                .map(|(p, o)| (*p as u32, *o as u64))
+                .collect(),
+        }
+    }
+
+    fn checkpoint(&mut self) {
+        if let Some((builder, writer)) = &mut self.archive {
+            for segment in builder.seal() {
+                writer.segment(segment);
+            }
+        }
+    }
+
     fn rejected(&mut self, position: Position, record: &[u8], reason: RejectReason) {
-        let (Some(producer), Some(topic)) = (&self.dead_letters, &self.config.dead_letter_topic)
-        else {
+        let (Some(producer), Some(topic)) = (&self.dead_letters, &self.config.dead_letter_topic) else {
             return;
         };
         let partition = position.stream.to_string();
@@ -306,9 +367,7 @@ impl Source for KafkaSource {
                 key: "tally.source_offset",
                 value: Some(offset.as_str()),
             });
-        let mut message = BaseRecord::<(), [u8]>::to(topic)
-            .payload(record)
-            .headers(headers);
+        let mut message = BaseRecord::<(), [u8]>::to(topic).payload(record).headers(headers);
         // Waits (rarely) while the local queue is full rather than dropping a dead letter.
         for _ in 0..1000 {
             match producer.send(message) {

@@ -1,0 +1,286 @@
+//! Durable storage behind one small interface, chosen by URL: `hdfs://host:port/path` (HDFS, via
+//! hdfs-native) or `file:///path` (a local directory; a plain path means the same). The archive,
+//! the snapshots and replay use only this, so none of them knows which it is.
+//!
+//! Writes are atomic: a file is written under a temporary name starting with `_` (which readers
+//! skip) and renamed into place, so it is either whole or absent. Every HDFS call has a timeout:
+//! a dead NameNode otherwise makes calls hang for minutes on the client's own retries.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The longest any one HDFS call may take.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub enum Storage {
+    Local {
+        root: PathBuf,
+    },
+    Hdfs {
+        client: hdfs_native::Client,
+        root: String,
+        url: String,
+    },
+}
+
+impl Storage {
+    /// Opens `url` (no I/O yet for HDFS: connections are made by the first call).
+    pub fn open(url: &str) -> Result<Storage, String> {
+        if let Some(rest) = url.strip_prefix("hdfs://") {
+            let (authority, path) = rest
+                .split_once('/')
+                .map(|(a, p)| (a, format!("/{p}")))
+                .unwrap_or((rest, "/".to_string()));
+            if authority.is_empty() {
+                return Err(format!("{url:?} names no NameNode (hdfs://host:port/path)"));
+            }
+            let client = hdfs_native::ClientBuilder::new()
+                .with_url(format!("hdfs://{authority}"))
+                .with_config([
+                    ("dfs.client.failover.max.attempts", "1"),
+                    ("ipc.client.connect.max.retries", "1"),
+                ])
+                .build()
+                .map_err(|e| format!("cannot open {url}: {e}"))?;
+            let root = path.trim_end_matches('/').to_string();
+            return Ok(Storage::Hdfs {
+                client,
+                root,
+                url: url.to_string(),
+            });
+        }
+        let path = url.strip_prefix("file://").unwrap_or(url);
+        if path.is_empty() {
+            return Err("empty storage path".to_string());
+        }
+        Ok(Storage::Local {
+            root: PathBuf::from(path),
+        })
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Storage::Local { root } => format!("file://{}", root.display()),
+            Storage::Hdfs { url, .. } => url.clone(),
+        }
+    }
+
+    fn hdfs_path(root: &str, relative: &str) -> String {
+        if relative.is_empty() {
+            if root.is_empty() {
+                "/".to_string()
+            } else {
+                root.to_string()
+            }
+        } else {
+            format!("{root}/{}", relative.trim_start_matches('/'))
+        }
+    }
+
+    /// Writes `bytes` at `relative`, atomically, replacing any file there.
+    pub async fn write_atomic(&self, relative: &str, bytes: Vec<u8>) -> Result<(), String> {
+        let (directory, name) = relative.rsplit_once('/').unwrap_or(("", relative));
+        let temporary = if directory.is_empty() {
+            format!("_{name}.tmp")
+        } else {
+            format!("{directory}/_{name}.tmp")
+        };
+        match self {
+            Storage::Local { root } => {
+                let (target, staging) = (root.join(relative), root.join(&temporary));
+                let failed = |e: std::io::Error| format!("cannot write {}: {e}", target.display());
+                if let Some(parent) = target.parent() {
+                    tokio::fs::create_dir_all(parent).await.map_err(failed)?;
+                }
+                let write = async {
+                    use tokio::io::AsyncWriteExt;
+                    let mut file = tokio::fs::File::create(&staging).await?;
+                    file.write_all(&bytes).await?;
+                    file.sync_all().await
+                };
+                write.await.map_err(failed)?;
+                tokio::fs::rename(&staging, &target).await.map_err(failed)
+            }
+            Storage::Hdfs { client, root, .. } => {
+                let (target, staging) = (Self::hdfs_path(root, relative), Self::hdfs_path(root, &temporary));
+                let write = async {
+                    let options = hdfs_native::WriteOptions::default().overwrite(true).create_parent(true);
+                    let mut writer = client.create(&staging, options).await?;
+                    writer.write_bytes(bytes.into()).await?;
+                    writer.close().await?;
+                    client.rename(&staging, &target, true).await
+                };
+                timed(&target, write).await
+            }
+        }
+    }
+
+    pub async fn read(&self, relative: &str) -> Result<Vec<u8>, String> {
+        match self {
+            Storage::Local { root } => {
+                let path = root.join(relative);
+                tokio::fs::read(&path)
+                    .await
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            }
+            Storage::Hdfs { client, root, .. } => {
+                let path = Self::hdfs_path(root, relative);
+                let read = async {
+                    let reader = client.read(&path).await?;
+                    let length = reader.file_length();
+                    Ok::<_, hdfs_native::HdfsError>(reader.read_range(0, length).await?.to_vec())
+                };
+                timed(&path, read).await
+            }
+        }
+    }
+
+    /// Files under `relative` (recursively), as `(relative path, length)`, in path order.
+    /// Names starting with `.` or `_` (temporary files) are skipped; a missing directory is empty.
+    pub async fn list(&self, relative: &str) -> Result<Vec<(String, u64)>, String> {
+        let hidden = |path: &str| path.split('/').any(|part| part.starts_with(['.', '_']));
+        let mut files = match self {
+            Storage::Local { root } => {
+                let base = root.join(relative);
+                let listing = tokio::task::spawn_blocking(move || list_local(&base))
+                    .await
+                    .map_err(|e| e.to_string())??;
+                listing
+                    .into_iter()
+                    .map(|(path, len)| (join(relative, &path), len))
+                    .collect::<Vec<_>>()
+            }
+            Storage::Hdfs { client, root, .. } => {
+                let base = Self::hdfs_path(root, relative);
+                let listing = match timed(&base, client.list_status(&base, true)).await {
+                    Ok(listing) => listing,
+                    Err(e) if e.contains("FileNotFound") || e.contains("not found") => Vec::new(),
+                    Err(e) => return Err(e),
+                };
+                listing
+                    .into_iter()
+                    .filter(|status| !status.isdir)
+                    .map(|status| {
+                        let inner = status
+                            .path
+                            .strip_prefix(&base)
+                            .unwrap_or(&status.path)
+                            .trim_start_matches('/');
+                        (join(relative, inner), status.length as u64)
+                    })
+                    .collect()
+            }
+        };
+        files.retain(|(path, _)| !hidden(path.strip_prefix(relative).unwrap_or(path)));
+        files.sort();
+        Ok(files)
+    }
+
+    /// Deletes the file at `relative`, if there is one.
+    pub async fn delete(&self, relative: &str) -> Result<(), String> {
+        match self {
+            Storage::Local { root } => match tokio::fs::remove_file(root.join(relative)).await {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("cannot delete {relative}: {e}")),
+                _ => Ok(()),
+            },
+            Storage::Hdfs { client, root, .. } => {
+                let path = Self::hdfs_path(root, relative);
+                timed(&path, client.delete(&path, false)).await.map(|_| ())
+            }
+        }
+    }
+}
+
+fn join(directory: &str, name: &str) -> String {
+    if directory.is_empty() {
+        name.to_string()
+    } else {
+        format!("{}/{name}", directory.trim_end_matches('/'))
+    }
+}
+
+async fn timed<T>(
+    path: &str,
+    call: impl std::future::Future<Output = Result<T, hdfs_native::HdfsError>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(format!("HDFS {path}: {e:?}")),
+        Err(_) => Err(format!("HDFS {path}: no answer within {CALL_TIMEOUT:?}")),
+    }
+}
+
+fn list_local(base: &Path) -> Result<Vec<(String, u64)>, String> {
+    if !base.exists() {
+        return Ok(Vec::new());
+    }
+    let mut files = Vec::new();
+    let mut directories = vec![base.to_path_buf()];
+    while let Some(directory) = directories.pop() {
+        let entries = std::fs::read_dir(&directory).map_err(|e| format!("cannot list {}: {e}", directory.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("cannot list {}: {e}", directory.display()))?;
+            let path = entry.path();
+            let kind = entry
+                .file_type()
+                .map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+            if kind.is_dir() {
+                directories.push(path);
+            } else if kind.is_file() {
+                let length = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                let relative = path.strip_prefix(base).unwrap_or(&path).to_string_lossy().into_owned();
+                files.push((relative, length));
+            }
+        }
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn local_storage_writes_atomically_lists_reads_and_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(&format!("file://{}", dir.path().display())).unwrap();
+        assert_eq!(storage.list("raw").await.unwrap(), vec![]);
+        storage
+            .write_atomic("raw/t/00001/b.ndjson", b"two\n".to_vec())
+            .await
+            .unwrap();
+        storage
+            .write_atomic("raw/t/00000/a.ndjson", b"one\n".to_vec())
+            .await
+            .unwrap();
+        storage
+            .write_atomic("raw/t/00000/a.ndjson", b"one!\n".to_vec())
+            .await
+            .unwrap();
+        std::fs::write(dir.path().join("raw/t/00000/_partial.tmp"), "x").unwrap();
+        let listing = storage.list("raw").await.unwrap();
+        assert_eq!(
+            listing,
+            vec![
+                ("raw/t/00000/a.ndjson".to_string(), 5),
+                ("raw/t/00001/b.ndjson".to_string(), 4)
+            ]
+        );
+        assert_eq!(storage.read("raw/t/00000/a.ndjson").await.unwrap(), b"one!\n");
+        storage.delete("raw/t/00000/a.ndjson").await.unwrap();
+        storage.delete("raw/t/00000/a.ndjson").await.unwrap();
+        assert_eq!(storage.list("raw/t").await.unwrap().len(), 1);
+        assert!(storage.read("missing").await.unwrap_err().contains("missing"));
+    }
+
+    #[test]
+    fn urls_choose_the_backend() {
+        assert!(matches!(Storage::open("file:///tmp/x").unwrap(), Storage::Local { .. }));
+        assert!(matches!(Storage::open("./tally-data").unwrap(), Storage::Local { .. }));
+        assert!(matches!(
+            Storage::open("hdfs://127.0.0.1:9000/tally").unwrap(),
+            Storage::Hdfs { .. }
+        ));
+        assert!(Storage::open("hdfs:///x").is_err());
+    }
+}
