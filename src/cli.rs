@@ -41,6 +41,26 @@ pub struct RunArgs {
     /// With a Kafka source: send records that fail validation to this topic, reason in a header.
     #[arg(long)]
     pub dead_letter_topic: Option<String>,
+    /// With a Kafka source: where the raw archive and the snapshots live, `hdfs://host:port/path`
+    /// or `file:///path` (a plain path is a local directory). On start the job recovers from the
+    /// latest snapshot there.
+    #[arg(long, default_value = "./tally-data")]
+    pub storage: String,
+    /// How often to take a snapshot (results plus the Kafka offsets they reflect).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub checkpoint_interval: std::time::Duration,
+    /// Snapshots kept; older ones are deleted.
+    #[arg(long, default_value_t = 5)]
+    pub keep_snapshots: usize,
+    /// An archive segment closes at this many MiB…
+    #[arg(long, default_value_t = 64)]
+    pub segment_mib: usize,
+    /// …or at this age, whichever comes first (and at every snapshot).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub segment_age: std::time::Duration,
+    /// Archive bytes held while storage is slow or down; past this, ingest pauses.
+    #[arg(long, default_value_t = 256)]
+    pub archive_buffer_mib: u64,
     #[command(flatten)]
     pub kafka: KafkaArgs,
     /// Address the dashboard and API listen on (port 0 picks a free port).
@@ -87,8 +107,9 @@ pub struct GenerateArgs {
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
-    /// An NDJSON file, or a directory of them (read recursively, in path order).
-    pub input: PathBuf,
+    /// An NDJSON file, or a directory of them (read recursively, in path order): a local path or
+    /// an `hdfs://host:port/path` URL.
+    pub input: String,
     #[command(flatten)]
     pub graph: GraphArgs,
 }

@@ -1,20 +1,26 @@
 //! Wiring: a source spec for every worker, the timely workers, and where results go.
 
 use crate::cli::{GenerateArgs, GraphArgs, MixArgs, ReplayArgs, RunArgs};
+use crate::durable::Durable;
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use tally_connectors::archive::{ArchiveWriter, Snapshot};
 use tally_connectors::files::{self, FileSource, Split};
 use tally_connectors::generator::{GeneratorConfig, GeneratorSource, Pacer, Scenario, VoterGenerator};
 use tally_connectors::kafka::metrics::KafkaMetrics;
 use tally_connectors::kafka::producer::VoteProducer;
-use tally_connectors::kafka::source::{KafkaSource, KafkaSourceConfig};
+use tally_connectors::kafka::source::{ArchiveConfig, KafkaSource, KafkaSourceConfig};
 use tally_connectors::kafka::KafkaUrl;
+use tally_connectors::storage::Storage;
+use tally_connectors::stored::{Positions, Recovering, StoredFile, StoredFileSource};
+use tally_dataflow::graph::Checkpoint;
 use tally_dataflow::graph::Publish;
 use tally_dataflow::latency::LatencyHistogram;
 use tally_dataflow::{run_worker, PipelineOptions, RecordBatch, Results, Source};
+use tally_dataflow::{Apportionment, Tallies};
 use tally_web::{JobStatus, NoStatus, WebState};
 use tokio::sync::watch;
 
@@ -23,6 +29,13 @@ enum SourceSpec {
     Kafka {
         config: Arc<KafkaSourceConfig>,
         metrics: Arc<KafkaMetrics>,
+        durable: Option<Arc<Durable>>,
+    },
+    Stored {
+        storage: Arc<Storage>,
+        runtime: tokio::runtime::Handle,
+        files: Vec<StoredFile>,
+        progress: Arc<AtomicU64>,
     },
     Generator {
         generator: Arc<VoterGenerator>,
@@ -52,8 +65,35 @@ impl SourceSpec {
                 Box::new(GeneratorSource::new(generator.clone(), index, peers, share))
             }
             SourceSpec::Files { splits, progress } => Box::new(FileSource::new(splits, index, peers, progress.clone())),
-            SourceSpec::Kafka { config, metrics } => {
-                Box::new(KafkaSource::new(config.clone(), index, peers, metrics.clone())?)
+            SourceSpec::Kafka {
+                config,
+                metrics,
+                durable,
+            } => {
+                let live = KafkaSource::new(config.clone(), index, peers, metrics.clone())?;
+                let replay = durable.as_ref().map(|d| d.replay_for(index, peers)).unwrap_or_default();
+                match durable {
+                    Some(durable) if !replay.is_empty() => {
+                        let handle = durable.runtime.handle().clone();
+                        let stored = StoredFileSource::new(durable.storage.clone(), handle, replay, Arc::default());
+                        Box::new(Recovering::new(stored, live))
+                    }
+                    _ => Box::new(live),
+                }
+            }
+            SourceSpec::Stored {
+                storage,
+                runtime,
+                files,
+                progress,
+            } => {
+                let mine = files.iter().skip(index).step_by(peers).cloned().collect();
+                Box::new(StoredFileSource::new(
+                    storage.clone(),
+                    runtime.clone(),
+                    mine,
+                    progress.clone(),
+                ))
             }
         })
     }
@@ -85,14 +125,19 @@ fn pipeline_options(graph: &GraphArgs, latency: Option<Arc<LatencyHistogram>>) -
 
 /// Runs the graph over `spec` on `graph.workers` threads; worker 0 hands every completed
 /// epoch's results to `on_results`.
+/// Makes worker 0's checkpoint callback.
+type Checkpoints = Arc<dyn Fn() -> Checkpoint + Send + Sync>;
+
 fn run_graph(
     spec: SourceSpec,
     graph: &GraphArgs,
     latency: Option<Arc<LatencyHistogram>>,
+    checkpoints: Option<(std::time::Duration, Checkpoints)>,
     stop: Arc<AtomicBool>,
     on_results: Arc<dyn Fn(Results) + Send + Sync>,
 ) -> Result<()> {
-    let options = pipeline_options(graph, latency);
+    let mut options = pipeline_options(graph, latency);
+    options.checkpoint_every = checkpoints.as_ref().map(|(every, _)| *every);
     let apportionment = graph.apportionment;
     let spec = Arc::new(spec);
     let guards = timely::execute(timely::Config::process(graph.workers), move |worker| {
@@ -101,7 +146,8 @@ fn run_graph(
         let publish: Publish = Box::new(move |tallies, epoch, complete| {
             on_results(Results::new(tallies, epoch, complete, apportionment));
         });
-        run_worker(worker, source.as_mut(), &options, &stop, publish, None)
+        let checkpoint = checkpoints.as_ref().map(|(_, make)| make());
+        run_worker(worker, source.as_mut(), &options, &stop, publish, checkpoint)
     })
     .map_err(|e| anyhow!("cannot start workers: {e}"))?;
     for outcome in guards.join() {
@@ -121,31 +167,65 @@ pub fn run(args: RunArgs) -> Result<()> {
             rate,
         }
     } else if args.source.starts_with("kafka://") {
+        let url: KafkaUrl = args.source.parse().map_err(|e: String| anyhow!(e))?;
+        let buffer = args.archive_buffer_mib << 20;
+        let durable = Arc::new(Durable::prepare(
+            &args.storage,
+            &url.topic,
+            args.keep_snapshots,
+            buffer,
+        )?);
         let config = KafkaSourceConfig {
-            url: args.source.parse().map_err(|e: String| anyhow!(e))?,
+            url,
             start: args.start,
             stop_at_end: args.stop_at_end,
             properties: args.kafka.properties.clone(),
             dead_letter_topic: args.dead_letter_topic.clone(),
-            resume_from: Default::default(),
-            archive: None,
+            resume_from: durable.resume.iter().map(|(p, o)| (*p as i32, *o as i64)).collect(),
+            archive: Some(ArchiveConfig {
+                writer: durable.writer.clone(),
+                segment_bytes: args.segment_mib.max(1) << 20,
+                segment_age: args.segment_age,
+            }),
         };
         SourceSpec::Kafka {
             config: Arc::new(config),
             metrics: Arc::default(),
+            durable: Some(durable),
         }
     } else {
         SourceSpec::files(Path::new(&args.source))?.0
     };
     let latency = matches!(spec, SourceSpec::Kafka { .. }).then(|| Arc::new(LatencyHistogram::default()));
     let status: Arc<dyn JobStatus> = match &spec {
-        SourceSpec::Kafka { config, metrics } => Arc::new(KafkaStatus {
+        SourceSpec::Kafka {
+            config,
+            metrics,
+            durable,
+        } => Arc::new(KafkaStatus {
             topic: config.url.topic.clone(),
             metrics: metrics.clone(),
             latency: latency.clone(),
+            archive: durable.as_ref().map(|d| d.writer.clone()),
         }),
         _ => Arc::new(NoStatus),
     };
+    let durable = match &spec {
+        SourceSpec::Kafka {
+            durable: Some(durable),
+            config,
+            ..
+        } => Some((durable.clone(), config.url.topic.clone())),
+        _ => None,
+    };
+    let checkpoints = durable.as_ref().map(|(durable, topic)| {
+        let (writer, topic, apportionment) = (durable.writer.clone(), topic.clone(), args.graph.apportionment);
+        let make: Checkpoints = Arc::new(move || {
+            let (writer, topic) = (writer.clone(), topic.clone());
+            Box::new(move |tallies: &Tallies, epoch| take_snapshot(&writer, &topic, tallies, epoch, apportionment))
+        });
+        (args.checkpoint_interval, make)
+    });
     let (sender, receiver) = watch::channel(Arc::new(Results::empty(args.graph.apportionment)));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -184,7 +264,11 @@ pub fn run(args: RunArgs) -> Result<()> {
             sender.send_replace(Arc::new(results));
         })
     };
-    run_graph(spec, &args.graph, latency, stop.clone(), publish)?;
+    let outcome = run_graph(spec, &args.graph, latency, checkpoints, stop.clone(), publish);
+    if let Some((durable, _)) = &durable {
+        durable.writer.finish(std::time::Duration::from_secs(30));
+    }
+    outcome?;
 
     let final_results = sender.borrow().clone();
     if args.stop_at_end || stop.load(Ordering::Relaxed) {
@@ -205,9 +289,43 @@ pub fn run(args: RunArgs) -> Result<()> {
 
 /// `tally replay`.
 pub fn replay(args: ReplayArgs) -> Result<()> {
-    let (spec, total_bytes) = SourceSpec::files(&args.input)?;
+    // Keeps the storage runtime alive while the workers read through it.
+    let mut storage_runtime = None;
+    let (spec, total_bytes) = if args.input.starts_with("hdfs://") {
+        let storage = Arc::new(Storage::open(&args.input).map_err(|e| anyhow!(e))?);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let listing = runtime.block_on(storage.list("")).map_err(|e| anyhow!(e))?;
+        if listing.is_empty() {
+            bail!("no files under {}", args.input);
+        }
+        let total = listing.iter().map(|(_, len)| len).sum();
+        let files = listing
+            .into_iter()
+            .enumerate()
+            .map(|(i, (path, _))| StoredFile {
+                path,
+                positions: Positions::Bytes { stream: i as u32 },
+            })
+            .collect();
+        let handle = runtime.handle().clone();
+        storage_runtime = Some(runtime);
+        (
+            SourceSpec::Stored {
+                storage,
+                runtime: handle,
+                files,
+                progress: Arc::default(),
+            },
+            total,
+        )
+    } else {
+        SourceSpec::files(Path::new(args.input.strip_prefix("file://").unwrap_or(&args.input)))?
+    };
     let progress = match &spec {
-        SourceSpec::Files { progress, .. } => progress.clone(),
+        SourceSpec::Files { progress, .. } | SourceSpec::Stored { progress, .. } => progress.clone(),
         _ => unreachable!("replay reads files"),
     };
     let last: Arc<Mutex<Option<Results>>> = Arc::default();
@@ -224,7 +342,8 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
         let done = done.clone();
         move || show_progress(&progress, total_bytes, &done)
     });
-    let outcome = run_graph(spec, &args.graph, None, Arc::new(AtomicBool::new(false)), keep);
+    let outcome = run_graph(spec, &args.graph, None, None, Arc::new(AtomicBool::new(false)), keep);
+    drop(storage_runtime);
     done.store(true, Ordering::Relaxed);
     let _ = bar.join();
     outcome?;
@@ -350,19 +469,45 @@ fn produce(generator: &VoterGenerator, url: &KafkaUrl, properties: &[(String, St
     Ok(())
 }
 
+/// Hands worker 0's state at a checkpoint boundary to the writer, unless a worker is still
+/// replaying the archive (the counts would not yet match the offsets).
+fn take_snapshot(writer: &ArchiveWriter, topic: &str, tallies: &Tallies, epoch: u64, apportionment: Apportionment) {
+    if !tallies.replaying.is_empty() {
+        return;
+    }
+    let results = Results::new(tallies, epoch, false, apportionment);
+    match serde_json::to_value(&results) {
+        Ok(results) => writer.snapshot(Snapshot {
+            epoch,
+            topic: topic.to_string(),
+            offsets: tallies.offsets.clone(),
+            results,
+        }),
+        Err(e) => tracing::error!("cannot encode snapshot {epoch}: {e}"),
+    }
+}
+
 /// What a Kafka-fed job adds to `/healthz` and `/metrics`.
 struct KafkaStatus {
     topic: String,
     metrics: Arc<KafkaMetrics>,
     latency: Option<Arc<LatencyHistogram>>,
+    archive: Option<Arc<ArchiveWriter>>,
 }
 
 impl JobStatus for KafkaStatus {
     fn health(&self) -> std::result::Result<String, String> {
-        self.metrics.health().map(|()| "ok".to_string())
+        self.metrics.health()?;
+        if let Some(archive) = &self.archive {
+            archive.health()?;
+        }
+        Ok("ok".to_string())
     }
     fn metrics(&self, out: &mut String) {
         self.metrics.render(&self.topic, out);
+        if let Some(archive) = &self.archive {
+            archive.metrics(out);
+        }
         if let Some(latency) = &self.latency {
             tally_web::metrics::render_latency(latency, out);
         }

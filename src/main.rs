@@ -2,6 +2,7 @@
 //! graph) to `tally-web` (results for people and programs). See README.md.
 
 mod cli;
+mod durable;
 mod job;
 mod serve;
 

@@ -9,3 +9,4 @@ pub mod files;
 pub mod generator;
 pub mod kafka;
 pub mod storage;
+pub mod stored;

@@ -115,7 +115,11 @@ pub fn publish_on_worker_zero(
                 }
                 None => {
                     finished = true;
-                    publish(&tallies, published.map_or(0, |e| e + 1), true);
+                    let last = published.map_or(0, |e| e + 1);
+                    if let Some((_, save)) = &mut checkpoint {
+                        save(&tallies, last);
+                    }
+                    publish(&tallies, last, true);
                 }
                 _ => {}
             }

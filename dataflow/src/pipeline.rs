@@ -298,6 +298,9 @@ pub fn run_worker(
         worker.step_or_park_while(Some(Duration::from_millis(1)), || probe.less_than(&behind));
         record_completed(&mut open_epochs, &probe, options.latency.as_deref());
     }
+    // Everything read is in the graph: seal it (the final checkpoint follows when it completes).
+    ingest.progress(worker_index, source.offsets(), source.replaying());
+    source.checkpoint();
     drop(ingest);
     worker.step_or_park_while(Some(Duration::from_millis(1)), || !probe.done());
     Ok(())
