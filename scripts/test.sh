@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test tally has: formatting, lints, then all test suites against real services.
-# It installs what the tests need (kcat), starts a real Kafka broker (scripts/kafka.sh), and
-# stops it on exit, whether the tests pass or fail.
+# It installs what the tests need (kcat), starts a real Kafka broker (scripts/kafka.sh) and a
+# real HDFS (scripts/hdfs.sh), and stops both on exit, whether the tests pass or fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,7 @@ cleanup() {
     local status=$?
     step "stopping services"
     scripts/kafka.sh stop || true
+    scripts/hdfs.sh stop || true
     rm -f "$log"
     exit "$status"
 }
@@ -33,14 +34,15 @@ fi
 step "building"
 cargo test --workspace --no-run
 
-step "starting Kafka"
+step "starting Kafka and HDFS"
 scripts/kafka.sh start
+scripts/hdfs.sh start
 
 step "cargo test"
 # Tests that need a service fail (rather than skip) when it is missing.
 export TALLY_REQUIRE_SERVICES=1
 tests=0
-cargo test --workspace 2>&1 | tee "$log" || tests=$?
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log" || tests=$?
 
 # One closing line over every suite (cargo's own last line is only the last suite's).
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "\ntally: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"

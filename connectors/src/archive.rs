@@ -60,6 +60,7 @@ pub struct SegmentBuilder {
     max_bytes: usize,
     max_age: Duration,
     open: BTreeMap<u32, OpenSegment>,
+    open_bytes: usize,
 }
 
 impl SegmentBuilder {
@@ -69,7 +70,13 @@ impl SegmentBuilder {
             max_bytes,
             max_age,
             open: BTreeMap::new(),
+            open_bytes: 0,
         }
+    }
+
+    /// Bytes in open segments (not yet handed to the writer).
+    pub fn open_bytes(&self) -> usize {
+        self.open_bytes
     }
 
     /// Appends a record (no line breaks in it); returns the segment if this filled it.
@@ -83,6 +90,7 @@ impl SegmentBuilder {
         segment.last = offset;
         segment.bytes.extend_from_slice(record);
         segment.bytes.push(b'\n');
+        self.open_bytes += record.len() + 1;
         (segment.bytes.len() >= self.max_bytes)
             .then(|| self.close(partition))
             .flatten()
@@ -90,6 +98,7 @@ impl SegmentBuilder {
 
     fn close(&mut self, partition: u32) -> Option<Segment> {
         let open = self.open.remove(&partition)?;
+        self.open_bytes -= open.bytes.len();
         Some(Segment {
             topic: self.topic.clone(),
             partition,
@@ -128,26 +137,51 @@ pub struct Snapshot {
     pub results: serde_json::Value,
 }
 
-enum Job {
-    Segment(Segment),
-    Snapshot(Snapshot),
-}
-
 #[derive(Default)]
 struct WriterState {
     queued_bytes: AtomicU64,
-    segments: AtomicU64,
+    /// Segments handed to the writer, and segments written: a snapshot waits for the former
+    /// (as of its request) to be reached by the latter.
+    submitted: AtomicU64,
+    written: AtomicU64,
     snapshots: AtomicU64,
     last_snapshot: AtomicU64,
+    /// The newest snapshot not yet written, with the segment count it depends on. A newer one
+    /// replaces it: after an outage only the latest state is worth writing.
+    pending: Mutex<Option<(Snapshot, u64)>>,
     failing: Mutex<Option<(Instant, String)>>,
 }
 
 /// The single writer of the archive and the snapshots.
 pub struct ArchiveWriter {
-    jobs: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+    segments: Mutex<Option<std::sync::mpsc::Sender<Segment>>>,
     state: Arc<WriterState>,
     limit_bytes: u64,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Runs `job` until it succeeds, recording failures for /healthz.
+fn until_done(state: &WriterState, runtime: &tokio::runtime::Handle, job: impl Fn() -> Result<(), String>) {
+    let mut backoff = Duration::from_millis(100);
+    let _enter = runtime.enter();
+    loop {
+        match job() {
+            Ok(()) => break,
+            Err(e) => {
+                let mut failing = state.failing.lock().unwrap_or_else(|p| p.into_inner());
+                if failing.is_none() {
+                    tracing::warn!("storage write failed, retrying until it succeeds: {e}");
+                }
+                failing.get_or_insert((Instant::now(), e));
+                drop(failing);
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+    if let Some((since, _)) = state.failing.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        tracing::info!(after = ?since.elapsed(), "storage writes succeed again");
+    }
 }
 
 impl ArchiveWriter {
@@ -158,77 +192,76 @@ impl ArchiveWriter {
         keep_snapshots: usize,
         limit_bytes: u64,
     ) -> Arc<ArchiveWriter> {
-        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let (segments, queue) = std::sync::mpsc::channel::<Segment>();
         let state = Arc::new(WriterState::default());
         let thread_state = state.clone();
         let thread = std::thread::Builder::new()
             .name("tally-archive".to_string())
             .spawn(move || {
-                for job in queue {
-                    let mut backoff = Duration::from_millis(100);
-                    loop {
-                        match runtime.block_on(run_job(&storage, &job, keep_snapshots)) {
-                            Ok(()) => break,
-                            Err(e) => {
-                                let mut failing = thread_state.failing.lock().unwrap_or_else(|p| p.into_inner());
-                                if failing.is_none() {
-                                    tracing::warn!("storage write failed, retrying until it succeeds: {e}");
-                                }
-                                failing.get_or_insert((Instant::now(), e));
-                                drop(failing);
-                                std::thread::sleep(backoff);
-                                backoff = (backoff * 2).min(Duration::from_secs(2));
-                            }
-                        }
-                    }
-                    if let Some((since, _)) = thread_state.failing.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                        tracing::info!(after = ?since.elapsed(), "storage writes succeed again");
-                    }
-                    match job {
-                        Job::Segment(segment) => {
-                            thread_state
+                let state = thread_state;
+                let mut open = true;
+                while open || state.pending.lock().map(|p| p.is_some()).unwrap_or(false) {
+                    match queue.recv_timeout(Duration::from_millis(50)) {
+                        Ok(segment) => {
+                            until_done(&state, &runtime, || {
+                                runtime.block_on(storage.write_atomic(&segment.path(), segment.bytes.clone()))
+                            });
+                            state
                                 .queued_bytes
                                 .fetch_sub(segment.bytes.len() as u64, Ordering::Relaxed);
-                            thread_state.segments.fetch_add(1, Ordering::Relaxed);
+                            state.written.fetch_add(1, Ordering::Relaxed);
                         }
-                        Job::Snapshot(snapshot) => {
-                            thread_state.snapshots.fetch_add(1, Ordering::Relaxed);
-                            thread_state.last_snapshot.store(snapshot.epoch, Ordering::Relaxed);
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => open = false,
+                    }
+                    let ready = {
+                        let mut pending = state.pending.lock().unwrap_or_else(|p| p.into_inner());
+                        match pending.as_ref() {
+                            Some((_, after)) if *after <= state.written.load(Ordering::Relaxed) => pending.take(),
+                            _ => None,
                         }
+                    };
+                    if let Some((snapshot, _)) = ready {
+                        until_done(&state, &runtime, || {
+                            runtime.block_on(write_snapshot(&storage, &snapshot, keep_snapshots))
+                        });
+                        state.snapshots.fetch_add(1, Ordering::Relaxed);
+                        state.last_snapshot.store(snapshot.epoch, Ordering::Relaxed);
                     }
                 }
             })
             .expect("spawning the archive writer thread");
         Arc::new(ArchiveWriter {
-            jobs: Mutex::new(Some(jobs)),
+            segments: Mutex::new(Some(segments)),
             state,
             limit_bytes,
             thread: Mutex::new(Some(thread)),
         })
     }
 
-    fn send(&self, job: Job) {
-        if let Ok(jobs) = self.jobs.lock() {
-            if let Some(jobs) = jobs.as_ref() {
-                let _ = jobs.send(job);
-            }
-        }
-    }
-
     pub fn segment(&self, segment: Segment) {
         self.state
             .queued_bytes
             .fetch_add(segment.bytes.len() as u64, Ordering::Relaxed);
-        self.send(Job::Segment(segment));
+        self.state.submitted.fetch_add(1, Ordering::Relaxed);
+        if let Ok(segments) = self.segments.lock() {
+            if let Some(segments) = segments.as_ref() {
+                let _ = segments.send(segment);
+            }
+        }
     }
 
+    /// Queues `snapshot`, to be written once every segment handed over before it is written.
     pub fn snapshot(&self, snapshot: Snapshot) {
-        self.send(Job::Snapshot(snapshot));
+        let after = self.state.submitted.load(Ordering::Relaxed);
+        if let Ok(mut pending) = self.state.pending.lock() {
+            *pending = Some((snapshot, after));
+        }
     }
-
-    /// True while queued segments exceed the bound: sources pause rather than buffer more.
-    pub fn backlogged(&self) -> bool {
-        self.state.queued_bytes.load(Ordering::Relaxed) >= self.limit_bytes
+    /// True while queued segments plus `open` bytes not yet handed over reach the bound:
+    /// sources pause rather than buffer more.
+    pub fn backlogged(&self, open: usize) -> bool {
+        self.state.queued_bytes.load(Ordering::Relaxed) + open as u64 >= self.limit_bytes
     }
 
     /// `Err` while writes are failing.
@@ -249,7 +282,7 @@ impl ArchiveWriter {
         let _ = writeln!(
             out,
             "# TYPE tally_archive_segments_total counter\ntally_archive_segments_total {}",
-            s.segments.load(Ordering::Relaxed)
+            s.written.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,
@@ -275,8 +308,8 @@ impl ArchiveWriter {
 
     /// Writes everything queued, waiting at most `limit`; false if it could not.
     pub fn finish(&self, limit: Duration) -> bool {
-        if let Ok(mut jobs) = self.jobs.lock() {
-            jobs.take();
+        if let Ok(mut segments) = self.segments.lock() {
+            segments.take();
         }
         let deadline = Instant::now() + limit;
         let Some(thread) = self.thread.lock().ok().and_then(|mut t| t.take()) else {
@@ -294,27 +327,23 @@ impl ArchiveWriter {
     }
 }
 
-async fn run_job(storage: &Storage, job: &Job, keep: usize) -> Result<(), String> {
-    match job {
-        Job::Segment(segment) => storage.write_atomic(&segment.path(), segment.bytes.clone()).await,
-        Job::Snapshot(snapshot) => {
-            let name = format!("{:020}.json", snapshot.epoch);
-            let body = serde_json::to_vec(snapshot).map_err(|e| e.to_string())?;
-            storage.write_atomic(&format!("snapshots/{name}"), body).await?;
-            storage.write_atomic("snapshots/LATEST", name.into_bytes()).await?;
-            let listing = storage.list("snapshots").await?;
-            let mut snapshots: Vec<&String> = listing
-                .iter()
-                .map(|(p, _)| p)
-                .filter(|p| p.ends_with(".json"))
-                .collect();
-            snapshots.sort();
-            for old in snapshots.iter().rev().skip(keep.max(1)) {
-                storage.delete(old).await?;
-            }
-            Ok(())
-        }
+/// Writes `snapshot`, points `LATEST` at it, and deletes all but the newest `keep`.
+async fn write_snapshot(storage: &Storage, snapshot: &Snapshot, keep: usize) -> Result<(), String> {
+    let name = format!("{:020}.json", snapshot.epoch);
+    let body = serde_json::to_vec(snapshot).map_err(|e| e.to_string())?;
+    storage.write_atomic(&format!("snapshots/{name}"), body).await?;
+    storage.write_atomic("snapshots/LATEST", name.into_bytes()).await?;
+    let listing = storage.list("snapshots").await?;
+    let mut snapshots: Vec<&String> = listing
+        .iter()
+        .map(|(p, _)| p)
+        .filter(|p| p.ends_with(".json"))
+        .collect();
+    snapshots.sort();
+    for old in snapshots.iter().rev().skip(keep.max(1)) {
+        storage.delete(old).await?;
     }
+    Ok(())
 }
 
 /// The newest readable snapshot, if any (`LATEST` first, then older ones if it is damaged).
@@ -400,7 +429,7 @@ mod tests {
     }
 
     #[test]
-    fn snapshots_wait_for_their_segments_and_old_ones_are_pruned() {
+    fn snapshots_wait_for_their_segments_coalesce_and_are_pruned() {
         let dir = tempfile::tempdir().unwrap();
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let storage = Arc::new(Storage::open(dir.path().to_str().unwrap()).unwrap());
@@ -424,8 +453,11 @@ mod tests {
         assert!(writer.finish(Duration::from_secs(10)));
         let latest = runtime.block_on(latest_snapshot(&storage)).unwrap().unwrap();
         assert_eq!((latest.epoch, latest.offsets[&0]), (4, 50));
+        // Snapshots queued faster than they are written coalesce to the newest; at most
+        // `keep` (2) remain.
         let kept = runtime.block_on(storage.list("snapshots")).unwrap();
-        assert_eq!(kept.iter().filter(|(p, _)| p.ends_with(".json")).count(), 2);
+        let kept = kept.iter().filter(|(p, _)| p.ends_with(".json")).count();
+        assert!((1..=2).contains(&kept), "{kept}");
         let archived = runtime.block_on(segments(&storage, "t")).unwrap();
         assert_eq!(archived.len(), 4);
         let removed = runtime

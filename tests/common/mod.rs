@@ -152,6 +152,7 @@ pub fn write_file(dir: &Path, name: &str, text: &[u8]) -> PathBuf {
     path
 }
 
+pub mod hdfs;
 pub mod kafka;
 
 /// A blocking GET; `None` on any failure (for polling).

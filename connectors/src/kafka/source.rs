@@ -260,7 +260,7 @@ impl Source for KafkaSource {
             for segment in builder.due() {
                 writer.segment(segment);
             }
-            if writer.backlogged() {
+            if writer.backlogged(builder.open_bytes()) {
                 // The archive is behind (storage slow or down): pause ingest, drop nothing.
                 return Ok(SourceState::Idle);
             }
@@ -297,14 +297,20 @@ impl Source for KafkaSource {
                         Some(created) => batch.push_timestamped(position, created, payload),
                         None => batch.push(position, payload),
                     }
+                    let mut backlogged = false;
                     if let Some((builder, writer)) = &mut self.archive {
                         if let Some(segment) = builder.append(position.stream, position.offset, payload) {
                             writer.segment(segment);
                         }
+                        backlogged = writer.backlogged(builder.open_bytes());
                     }
                     *slot = offset + 1;
                     taken += 1;
                     moved = true;
+                    if backlogged {
+                        // The archive buffer is full: stop reading until storage catches up.
+                        break;
+                    }
                 }
             }
         }

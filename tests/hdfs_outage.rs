@@ -1,0 +1,134 @@
+//! HDFS stopped and started under a running job: ingest and serving go on until the archive
+//! buffer is full, then ingest pauses (nothing is dropped); /healthz reports the degraded state;
+//! when HDFS is back the archive catches up and every record is counted exactly once. Its own
+//! test binary: it stops the shared HDFS.
+
+mod common;
+
+use common::hdfs::*;
+use common::kafka::*;
+use common::*;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use tally_dataflow::Apportionment;
+
+/// Starts HDFS again however the test ends, so later tests find it up.
+struct HdfsBack;
+impl Drop for HdfsBack {
+    fn drop(&mut self) {
+        hdfs_sh(&["start"]);
+    }
+}
+
+fn results(base: &str) -> Option<Value> {
+    let mut results: Value = serde_json::from_str(&http_get(&format!("{base}/api/results"))?).ok()?;
+    let object = results.as_object_mut()?;
+    object.remove("epoch");
+    object.remove("complete");
+    Some(results)
+}
+
+fn records(results: &Value) -> u64 {
+    results["votes"].as_u64().unwrap_or(0)
+        + results["rejected"]
+            .as_object()
+            .map_or(0, |r| r.values().filter_map(Value::as_u64).sum())
+}
+
+fn expected(files: &[std::path::PathBuf]) -> Value {
+    let mut expected = expected_results(files, Apportionment::Census2020);
+    expected.as_object_mut().unwrap().remove("complete");
+    expected
+}
+
+fn health(base: &str) -> Option<u16> {
+    http_get_status(&format!("{base}/healthz")).map(|(status, _)| status)
+}
+
+#[test]
+fn the_job_rides_out_an_hdfs_outage_pausing_at_the_bound_and_losing_nothing() {
+    if !broker_available("the_job_rides_out_an_hdfs_outage") || !hdfs_available("the_job_rides_out_an_hdfs_outage") {
+        return;
+    }
+    let topic = fresh_topic("hdfs-outage", 2);
+    let url = format!("kafka://{}/{topic}", bootstrap());
+    let root = fresh_root("outage");
+    let dir = tempfile::tempdir().unwrap();
+    let batch = |name: &str, seed: &'static str, count: &'static str| {
+        let mix = [
+            "--count",
+            count,
+            "--seed",
+            seed,
+            "--invalid-rate",
+            "0.05",
+            "--duplicate-rate",
+            "0.1",
+        ];
+        (
+            write_file(dir.path(), name, &run_ok(&[&["generate"][..], &mix].concat())),
+            mix,
+        )
+    };
+    let (first, first_mix) = batch("a.ndjson", "1", "5000");
+    let (second, second_mix) = batch("b.ndjson", "2", "30000");
+    let limit = Duration::from_secs(120);
+    let (_job, base) = start_server(&[
+        "--source",
+        &url,
+        "--storage",
+        &root,
+        "--checkpoint-interval",
+        "250ms",
+        "--segment-age",
+        "100ms",
+        "--archive-buffer-mib",
+        "1",
+        "--workers",
+        "2",
+    ]);
+
+    run_ok(&[&["generate", "--to", &url][..], &first_mix].concat());
+    let after_first = expected(std::slice::from_ref(&first));
+    wait_for("the first batch", limit, || {
+        (results(&base)? == after_first).then_some(())
+    });
+    wait_for("a healthy job", limit, || (health(&base)? == 200).then_some(()));
+
+    let _back = HdfsBack;
+    hdfs_sh(&["stop"]);
+    run_ok(&[&["generate", "--to", &url][..], &second_mix].concat());
+    let after_both = expected(&[first, second]);
+    let total = records(&after_both);
+    wait_for("/healthz to report the storage outage", limit, || {
+        (health(&base)? == 503).then_some(())
+    });
+    // Ingest goes on until the archive buffer (1 MiB) is full, then pauses rather than drops.
+    let mut last = (Instant::now(), records(&results(&base).expect("results are served")));
+    let paused = wait_for("ingest to pause at the buffer bound", limit, || {
+        let now = records(&results(&base)?);
+        if now != last.1 {
+            last = (Instant::now(), now);
+        }
+        (last.0.elapsed() > Duration::from_secs(2)).then_some(now)
+    });
+    assert!(
+        paused > records(&after_first) && paused < total,
+        "paused at {paused} of {total} records"
+    );
+
+    hdfs_sh(&["start"]);
+    wait_for("every record counted exactly once", limit, || {
+        (results(&base)? == after_both).then_some(())
+    });
+    wait_for("/healthz to recover", limit, || (health(&base)? == 200).then_some(()));
+    // The archive caught up: replaying it gives the same numbers.
+    let replayed = wait_for("the archive to catch up", limit, || {
+        let output = run(&["replay", &format!("{root}/raw/{topic}")]);
+        let replayed = without_epoch(serde_json::from_slice(&output.stdout).ok()?);
+        let mut replayed = replayed;
+        replayed.as_object_mut()?.remove("complete");
+        (replayed == after_both).then_some(replayed)
+    });
+    assert_eq!(records(&replayed), total);
+}
