@@ -42,10 +42,13 @@ fn produced_records_count_exactly_as_the_sequential_fold_for_any_worker_count() 
     let expected = expected_results(&[file], Apportionment::Census2020);
     assert!(expected["rejected"]["duplicate_voter"].as_u64().unwrap() > 5000);
     for workers in ["1", "3"] {
+        let storage = tempfile::tempdir().unwrap();
         let args = [
             "run",
             "--source",
             &url(&topic),
+            "--storage",
+            storage.path().to_str().unwrap(),
             "--stop-at-end",
             "--listen",
             "127.0.0.1:0",
@@ -110,10 +113,13 @@ fn records_from_a_third_party_client_count_too() {
     }
     assert!(child.wait().expect("kcat ends").success());
 
+    let storage = tempfile::tempdir().unwrap();
     let args = [
         "run",
         "--source",
         &url(&topic),
+        "--storage",
+        storage.path().to_str().unwrap(),
         "--stop-at-end",
         "--listen",
         "127.0.0.1:0",
@@ -152,10 +158,13 @@ fn rejected_records_go_to_the_dead_letter_topic_with_their_reason() {
     let dead = fresh_topic("dlq", 1);
     let mix = ["--count", "2000", "--seed", "41", "--invalid-rate", "0.2"];
     run_ok(&[&["generate", "--to", &url(&topic)][..], &mix].concat());
+    let storage = tempfile::tempdir().unwrap();
     let args = [
         "run",
         "--source",
         &url(&topic),
+        "--storage",
+        storage.path().to_str().unwrap(),
         "--dead-letter-topic",
         &dead,
         "--stop-at-end",
@@ -202,7 +211,9 @@ fn a_live_job_reports_offsets_lag_and_latency() {
         return;
     }
     let topic = fresh_topic("metrics", 2);
-    let (_server, base) = start_server(&["--source", &url(&topic), "--workers", "2"]);
+    let storage = tempfile::tempdir().unwrap();
+    let store = storage.path().to_str().unwrap();
+    let (_server, base) = start_server(&["--source", &url(&topic), "--storage", store, "--workers", "2"]);
     run_ok(&["generate", "--to", &url(&topic), "--count", "500", "--seed", "3"]);
     let metrics = wait_for("metrics of 500 votes", Duration::from_secs(60), || {
         let text = http_get(&format!("{base}/metrics"))?;

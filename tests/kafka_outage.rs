@@ -71,7 +71,9 @@ fn the_job_rides_out_broker_outages_without_loss_or_double_counting() {
 
     let _back = BrokerBack;
     kafka_sh("stop");
-    let (_job, base) = start_server(&["--source", &url, "--workers", "2"]);
+    let storage = tempfile::tempdir().unwrap();
+    let store = storage.path().to_str().unwrap();
+    let (_job, base) = start_server(&["--source", &url, "--storage", store, "--workers", "2"]);
     wait_for("/healthz to report the broker missing", limit, || {
         (health(&base)? == 503).then_some(())
     });
