@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Kafka benchmarks (not tests), against the local broker of scripts/kafka.sh:
 #   1. producer: records/s from `tally generate --to kafka://…` (N records, default 10M);
-#   2. consumer: records/s from Kafka to published results (`tally run --stop-at-end`) over those
-#      N records, with 1 and 2 workers;
+#   2. consumer: records/s from Kafka to published results (`tally run --stop-at-end`, without
+#      the archive: scripts/bench-replay.sh measures its cost) over those N records, 1 and 2 workers;
 #   3. end-to-end latency p50/p99 at steady 10k and 100k records/s.
 # Each throughput figure is the median of RUNS runs (default 3). Prints a Markdown report.
 #   scripts/bench-kafka.sh [N] [RUNS]
@@ -46,7 +46,7 @@ for workers in 1 2; do
     rates=()
     for run in $(seq 1 "$runs"); do
         t0=$(now)
-        TALLY_LOG=warn $tally run --source "kafka://$bootstrap/bench-1-$$" --stop-at-end --listen 127.0.0.1:0 \
+        TALLY_LOG=warn $tally run --source "kafka://$bootstrap/bench-1-$$" --storage none --stop-at-end --listen 127.0.0.1:0 \
             --workers "$workers" > /tmp/tally-bench-results.json
         t1=$(now)
         rates+=("$(echo "$records / ($t1 - $t0)" | bc -l)")
@@ -68,7 +68,7 @@ for rate in 10000 100000; do
     TALLY_LOG=warn $tally generate --rate "$rate" --count $((rate * 25)) --seed 7 --to "kafka://$bootstrap/$topic" &
     producer=$!
     sleep 3
-    TALLY_LOG=warn $tally run --source "kafka://$bootstrap/$topic" --start latest --listen 127.0.0.1:18089 \
+    TALLY_LOG=warn $tally run --source "kafka://$bootstrap/$topic" --storage none --start latest --listen 127.0.0.1:18089 \
         --workers 2 > /dev/null 2>&1 &
     job=$!
     wait "$producer"

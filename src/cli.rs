@@ -43,7 +43,7 @@ pub struct RunArgs {
     pub dead_letter_topic: Option<String>,
     /// With a Kafka source: where the raw archive and the snapshots live, `hdfs://host:port/path`
     /// or `file:///path` (a plain path is a local directory). On start the job recovers from the
-    /// latest snapshot there.
+    /// latest snapshot there. `none`: no archive, no snapshots, no recovery.
     #[arg(long, default_value = "./tally-data")]
     pub storage: String,
     /// How often to take a snapshot (results plus the Kafka offsets they reflect).

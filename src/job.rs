@@ -169,20 +169,26 @@ pub fn run(args: RunArgs) -> Result<()> {
     } else if args.source.starts_with("kafka://") {
         let url: KafkaUrl = args.source.parse().map_err(|e: String| anyhow!(e))?;
         let buffer = args.archive_buffer_mib << 20;
-        let durable = Arc::new(Durable::prepare(
-            &args.storage,
-            &url.topic,
-            args.keep_snapshots,
-            buffer,
-        )?);
+        let durable = match args.storage.as_str() {
+            "none" => None,
+            storage => Some(Arc::new(Durable::prepare(
+                storage,
+                &url.topic,
+                args.keep_snapshots,
+                buffer,
+            )?)),
+        };
         let config = KafkaSourceConfig {
             url,
             start: args.start,
             stop_at_end: args.stop_at_end,
             properties: args.kafka.properties.clone(),
             dead_letter_topic: args.dead_letter_topic.clone(),
-            resume_from: durable.resume.iter().map(|(p, o)| (*p as i32, *o as i64)).collect(),
-            archive: Some(ArchiveConfig {
+            resume_from: durable
+                .iter()
+                .flat_map(|d| d.resume.iter().map(|(p, o)| (*p as i32, *o as i64)))
+                .collect(),
+            archive: durable.as_ref().map(|durable| ArchiveConfig {
                 writer: durable.writer.clone(),
                 segment_bytes: args.segment_mib.max(1) << 20,
                 segment_age: args.segment_age,
@@ -191,7 +197,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         SourceSpec::Kafka {
             config: Arc::new(config),
             metrics: Arc::default(),
-            durable: Some(durable),
+            durable,
         }
     } else {
         SourceSpec::files(Path::new(&args.source))?.0
