@@ -10,7 +10,6 @@ use common::kafka::*;
 use common::*;
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use tally_dataflow::Apportionment;
 
 /// Starts HDFS again however the test ends, so later tests find it up.
 struct HdfsBack;
@@ -20,29 +19,11 @@ impl Drop for HdfsBack {
     }
 }
 
-fn results(base: &str) -> Option<Value> {
-    let mut results: Value = serde_json::from_str(&http_get(&format!("{base}/api/results"))?).ok()?;
-    let object = results.as_object_mut()?;
-    object.remove("epoch");
-    object.remove("complete");
-    Some(results)
-}
-
 fn records(results: &Value) -> u64 {
     results["votes"].as_u64().unwrap_or(0)
         + results["rejected"]
             .as_object()
             .map_or(0, |r| r.values().filter_map(Value::as_u64).sum())
-}
-
-fn expected(files: &[std::path::PathBuf]) -> Value {
-    let mut expected = expected_results(files, Apportionment::Census2020);
-    expected.as_object_mut().unwrap().remove("complete");
-    expected
-}
-
-fn health(base: &str) -> Option<u16> {
-    http_get_status(&format!("{base}/healthz")).map(|(status, _)| status)
 }
 
 #[test]
@@ -89,24 +70,27 @@ fn the_job_rides_out_an_hdfs_outage_pausing_at_the_bound_and_losing_nothing() {
     ]);
 
     run_ok(&[&["generate", "--to", &url][..], &first_mix].concat());
-    let after_first = expected(std::slice::from_ref(&first));
+    let after_first = expected_live(std::slice::from_ref(&first));
     wait_for("the first batch", limit, || {
-        (results(&base)? == after_first).then_some(())
+        (live_results(&base)? == after_first).then_some(())
     });
     wait_for("a healthy job", limit, || (health(&base)? == 200).then_some(()));
 
     let _back = HdfsBack;
     hdfs_sh(&["stop"]);
     run_ok(&[&["generate", "--to", &url][..], &second_mix].concat());
-    let after_both = expected(&[first, second]);
+    let after_both = expected_live(&[first, second]);
     let total = records(&after_both);
     wait_for("/healthz to report the storage outage", limit, || {
         (health(&base)? == 503).then_some(())
     });
     // Ingest goes on until the archive buffer (1 MiB) is full, then pauses rather than drops.
-    let mut last = (Instant::now(), records(&results(&base).expect("results are served")));
+    let mut last = (
+        Instant::now(),
+        records(&live_results(&base).expect("results are served")),
+    );
     let paused = wait_for("ingest to pause at the buffer bound", limit, || {
-        let now = records(&results(&base)?);
+        let now = records(&live_results(&base)?);
         if now != last.1 {
             last = (Instant::now(), now);
         }
@@ -119,7 +103,7 @@ fn the_job_rides_out_an_hdfs_outage_pausing_at_the_bound_and_losing_nothing() {
 
     hdfs_sh(&["start"]);
     wait_for("every record counted exactly once", limit, || {
-        (results(&base)? == after_both).then_some(())
+        (live_results(&base)? == after_both).then_some(())
     });
     wait_for("/healthz to recover", limit, || (health(&base)? == 200).then_some(()));
     // The archive caught up: replaying it gives the same numbers.

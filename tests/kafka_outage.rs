@@ -6,9 +6,7 @@ mod common;
 
 use common::kafka::*;
 use common::*;
-use serde_json::Value;
 use std::time::Duration;
-use tally_dataflow::Apportionment;
 
 fn kafka_sh(action: &str) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh");
@@ -25,22 +23,6 @@ impl Drop for BrokerBack {
     fn drop(&mut self) {
         kafka_sh("start");
     }
-}
-
-fn results_without_timing(base: &str) -> Option<Value> {
-    let mut results = without_epoch(serde_json::from_str(&http_get(&format!("{base}/api/results"))?).ok()?);
-    results.as_object_mut()?.remove("complete");
-    Some(results)
-}
-
-fn expected(files: &[std::path::PathBuf]) -> Value {
-    let mut expected = expected_results(files, Apportionment::Census2020);
-    expected.as_object_mut().unwrap().remove("complete");
-    expected
-}
-
-fn health(base: &str) -> Option<u16> {
-    http_get_status(&format!("{base}/healthz")).map(|(status, _)| status)
 }
 
 #[test]
@@ -77,14 +59,14 @@ fn the_job_rides_out_broker_outages_without_loss_or_double_counting() {
     wait_for("/healthz to report the broker missing", limit, || {
         (health(&base)? == 503).then_some(())
     });
-    let empty = results_without_timing(&base).expect("results are served without a broker");
+    let empty = live_results(&base).expect("results are served without a broker");
     assert_eq!(empty["votes"], 0);
 
     kafka_sh("start");
     run_ok(&[&["generate", "--to", &url][..], &first_mix].concat());
-    let after_first = expected(std::slice::from_ref(&first));
+    let after_first = expected_live(std::slice::from_ref(&first));
     wait_for("the first batch to be counted", limit, || {
-        (results_without_timing(&base)? == after_first).then_some(())
+        (live_results(&base)? == after_first).then_some(())
     });
     wait_for("/healthz to recover", limit, || (health(&base)? == 200).then_some(()));
 
@@ -93,16 +75,16 @@ fn the_job_rides_out_broker_outages_without_loss_or_double_counting() {
         (health(&base)? == 503).then_some(())
     });
     assert_eq!(
-        results_without_timing(&base),
+        live_results(&base),
         Some(after_first),
         "the last results are still served"
     );
 
     kafka_sh("start");
     run_ok(&[&["generate", "--to", &url][..], &second_mix].concat());
-    let after_both = expected(&[first, second]);
+    let after_both = expected_live(&[first, second]);
     wait_for("both batches to be counted exactly once", limit, || {
-        (results_without_timing(&base)? == after_both).then_some(())
+        (live_results(&base)? == after_both).then_some(())
     });
     wait_for("/healthz to recover", limit, || (health(&base)? == 200).then_some(()));
 }

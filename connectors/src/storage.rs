@@ -210,30 +210,22 @@ async fn timed<T>(
     }
 }
 
+/// A local directory's files as `(path relative to it, length)`; a missing directory is empty.
 fn list_local(base: &Path) -> Result<Vec<(String, u64)>, String> {
     if !base.exists() {
         return Ok(Vec::new());
     }
-    let mut files = Vec::new();
-    let mut directories = vec![base.to_path_buf()];
-    while let Some(directory) = directories.pop() {
-        let entries = std::fs::read_dir(&directory).map_err(|e| format!("cannot list {}: {e}", directory.display()))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| format!("cannot list {}: {e}", directory.display()))?;
-            let path = entry.path();
-            let kind = entry
-                .file_type()
-                .map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
-            if kind.is_dir() {
-                directories.push(path);
-            } else if kind.is_file() {
-                let length = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                let relative = path.strip_prefix(base).unwrap_or(&path).to_string_lossy().into_owned();
-                files.push((relative, length));
-            }
-        }
-    }
-    Ok(files)
+    let files = crate::files::list_files(base)?;
+    Ok(files
+        .into_iter()
+        .map(|path| {
+            let length = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            (
+                path.strip_prefix(base).unwrap_or(&path).to_string_lossy().into_owned(),
+                length,
+            )
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -155,21 +155,9 @@ pub fn write_file(dir: &Path, name: &str, text: &[u8]) -> PathBuf {
 pub mod hdfs;
 pub mod kafka;
 
-/// A blocking GET; `None` on any failure (for polling).
+/// A blocking GET's body; `None` on any failure (for polling).
 pub fn http_get(url: &str) -> Option<String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .ok()?;
-    runtime.block_on(async {
-        let response = reqwest::Client::new()
-            .get(url)
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .ok()?;
-        response.text().await.ok()
-    })
+    http_get_status(url).map(|(_, body)| body)
 }
 
 /// A blocking GET's status code and body.
@@ -188,4 +176,27 @@ pub fn http_get_status(url: &str) -> Option<(u16, String)> {
         let status = response.status().as_u16();
         Some((status, response.text().await.ok()?))
     })
+}
+
+/// A running job's results with the fields that depend on timing (`epoch`, `complete`) removed.
+pub fn live_results(base: &str) -> Option<Value> {
+    let mut results: Value = serde_json::from_str(&http_get(&format!("{base}/api/results"))?).ok()?;
+    let object = results.as_object_mut()?;
+    object.remove("epoch");
+    object.remove("complete");
+    Some(results)
+}
+
+/// The fold's results over `files` in the form of [`live_results`].
+pub fn expected_live(files: &[PathBuf]) -> Value {
+    let mut expected = expected_results(files, Apportionment::Census2020);
+    if let Some(object) = expected.as_object_mut() {
+        object.remove("complete");
+    }
+    expected
+}
+
+/// `/healthz`'s status code.
+pub fn health(base: &str) -> Option<u16> {
+    http_get_status(&format!("{base}/healthz")).map(|(status, _)| status)
 }
