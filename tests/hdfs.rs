@@ -13,13 +13,6 @@ use std::time::{Duration, Instant};
 use tally_connectors::archive::{latest_snapshot, parse_segment_path, segments};
 use tally_dataflow::Apportionment;
 
-fn without_timing(mut results: Value) -> Value {
-    let object = results.as_object_mut().unwrap();
-    object.remove("epoch");
-    object.remove("complete");
-    results
-}
-
 #[test]
 fn the_archive_and_snapshots_on_hdfs_replay_to_the_same_numbers() {
     if !broker_available("the_archive_and_snapshots_on_hdfs") || !hdfs_available("the_archive_and_snapshots_on_hdfs") {
@@ -51,16 +44,7 @@ fn the_archive_and_snapshots_on_hdfs_replay_to_the_same_numbers() {
     let mut files = Vec::new();
     let mut live = Value::Null;
     for (name, seed, count) in [("a.ndjson", "12", "12000"), ("b.ndjson", "13", "8000")] {
-        let mix = [
-            "--count",
-            count,
-            "--seed",
-            seed,
-            "--invalid-rate",
-            "0.05",
-            "--duplicate-rate",
-            "0.1",
-        ];
+        let mix = mixed(count, seed);
         run_ok(&[&["generate", "--to", &url][..], &mix].concat());
         files.push(write_file(
             dir.path(),

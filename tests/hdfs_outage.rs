@@ -36,16 +36,7 @@ fn the_job_rides_out_an_hdfs_outage_pausing_at_the_bound_and_losing_nothing() {
     let root = fresh_root("outage");
     let dir = tempfile::tempdir().unwrap();
     let batch = |name: &str, seed: &'static str, count: &'static str| {
-        let mix = [
-            "--count",
-            count,
-            "--seed",
-            seed,
-            "--invalid-rate",
-            "0.05",
-            "--duplicate-rate",
-            "0.1",
-        ];
+        let mix = mixed(count, seed);
         (
             write_file(dir.path(), name, &run_ok(&[&["generate"][..], &mix].concat())),
             mix,

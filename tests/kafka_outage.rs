@@ -34,16 +34,7 @@ fn the_job_rides_out_broker_outages_without_loss_or_double_counting() {
     let url = format!("kafka://{}/{topic}", bootstrap());
     let dir = tempfile::tempdir().unwrap();
     let batch = |name: &str, seed: &'static str| {
-        let mix = [
-            "--count",
-            "4000",
-            "--seed",
-            seed,
-            "--invalid-rate",
-            "0.05",
-            "--duplicate-rate",
-            "0.1",
-        ];
+        let mix = mixed("4000", seed);
         let file = write_file(dir.path(), name, &run_ok(&[&["generate"][..], &mix].concat()));
         (file, mix)
     };

@@ -178,13 +178,35 @@ pub fn http_get_status(url: &str) -> Option<(u16, String)> {
     })
 }
 
-/// A running job's results with the fields that depend on timing (`epoch`, `complete`) removed.
+/// Results without the fields that depend on timing (`epoch`, `complete`).
+pub fn without_timing(mut results: Value) -> Value {
+    if let Some(object) = results.as_object_mut() {
+        object.remove("epoch");
+        object.remove("complete");
+    }
+    results
+}
+
+/// A running job's results, without timing fields.
 pub fn live_results(base: &str) -> Option<Value> {
-    let mut results: Value = serde_json::from_str(&http_get(&format!("{base}/api/results"))?).ok()?;
-    let object = results.as_object_mut()?;
-    object.remove("epoch");
-    object.remove("complete");
-    Some(results)
+    Some(without_timing(
+        serde_json::from_str(&http_get(&format!("{base}/api/results"))?).ok()?,
+    ))
+}
+
+/// `tally generate` arguments for `count` voters from `seed`, with 5% invalid records and 10%
+/// duplicates mixed in.
+pub fn mixed(count: &'static str, seed: &'static str) -> [&'static str; 8] {
+    [
+        "--count",
+        count,
+        "--seed",
+        seed,
+        "--invalid-rate",
+        "0.05",
+        "--duplicate-rate",
+        "0.1",
+    ]
 }
 
 /// The fold's results over `files` in the form of [`live_results`].
