@@ -83,6 +83,9 @@ pub fn publish_on_worker_zero(
                 return;
             }
             let through = frontier.frontier().first().copied();
+            // Apply in time order: counts are unsigned, and a retraction must never come before
+            // the update it retracts. (Stable, so same-time updates keep their order.)
+            pending.sort_by_key(|(_, time, _)| *time);
             // A checkpoint boundary the frontier has just passed: stop there first, so the
             // checkpoint sees exactly the epochs before it.
             if let (Some((every, save)), Some(f)) = (&mut checkpoint, through) {
