@@ -79,19 +79,6 @@ impl Scenario {
         self.cumulative.last().copied().unwrap_or(0)
     }
 
-    /// Records the scenario gives `(state, candidate)`.
-    pub fn expected(&self, state: State, candidate: &str) -> u64 {
-        let mut previous = 0;
-        let mut sum = 0;
-        for ((cell_state, name), &upto) in self.cells.iter().zip(&self.cumulative) {
-            if *cell_state == state && name == candidate {
-                sum += upto - previous;
-            }
-            previous = upto;
-        }
-        sum
-    }
-
     fn cell(&self, index: u64) -> &(State, String) {
         let at = self.cumulative.partition_point(|&upto| upto <= index);
         &self.cells[at]

@@ -13,14 +13,8 @@ use std::time::Duration;
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub enum Storage {
-    Local {
-        root: PathBuf,
-    },
-    Hdfs {
-        client: hdfs_native::Client,
-        root: String,
-        url: String,
-    },
+    Local { root: PathBuf },
+    Hdfs { client: hdfs_native::Client, root: String },
 }
 
 impl Storage {
@@ -43,11 +37,7 @@ impl Storage {
                 .build()
                 .map_err(|e| format!("cannot open {url}: {e}"))?;
             let root = path.trim_end_matches('/').to_string();
-            return Ok(Storage::Hdfs {
-                client,
-                root,
-                url: url.to_string(),
-            });
+            return Ok(Storage::Hdfs { client, root });
         }
         let path = url.strip_prefix("file://").unwrap_or(url);
         if path.is_empty() {
@@ -56,13 +46,6 @@ impl Storage {
         Ok(Storage::Local {
             root: PathBuf::from(path),
         })
-    }
-
-    pub fn url(&self) -> String {
-        match self {
-            Storage::Local { root } => format!("file://{}", root.display()),
-            Storage::Hdfs { url, .. } => url.clone(),
-        }
     }
 
     fn hdfs_path(root: &str, relative: &str) -> String {
@@ -101,7 +84,7 @@ impl Storage {
                 write.await.map_err(failed)?;
                 tokio::fs::rename(&staging, &target).await.map_err(failed)
             }
-            Storage::Hdfs { client, root, .. } => {
+            Storage::Hdfs { client, root } => {
                 let (target, staging) = (Self::hdfs_path(root, relative), Self::hdfs_path(root, &temporary));
                 let write = async {
                     let options = hdfs_native::WriteOptions::default().overwrite(true).create_parent(true);
@@ -123,7 +106,7 @@ impl Storage {
                     .await
                     .map_err(|e| format!("cannot read {}: {e}", path.display()))
             }
-            Storage::Hdfs { client, root, .. } => {
+            Storage::Hdfs { client, root } => {
                 let path = Self::hdfs_path(root, relative);
                 let read = async {
                     let reader = client.read(&path).await?;
@@ -150,7 +133,7 @@ impl Storage {
                     .map(|(path, len)| (join(relative, &path), len))
                     .collect::<Vec<_>>()
             }
-            Storage::Hdfs { client, root, .. } => {
+            Storage::Hdfs { client, root } => {
                 let base = Self::hdfs_path(root, relative);
                 let listing = match timed(&base, client.list_status(&base, true)).await {
                     Ok(listing) => listing,
@@ -183,7 +166,7 @@ impl Storage {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("cannot delete {relative}: {e}")),
                 _ => Ok(()),
             },
-            Storage::Hdfs { client, root, .. } => {
+            Storage::Hdfs { client, root } => {
                 let path = Self::hdfs_path(root, relative);
                 timed(&path, client.delete(&path, false)).await.map(|_| ())
             }
