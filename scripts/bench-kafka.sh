@@ -8,6 +8,8 @@
 #   scripts/bench-kafka.sh [N] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 records=${1:-10000000}
 runs=${2:-3}
 bootstrap=127.0.0.1:${KAFKA_PORT:-9092}
@@ -23,8 +25,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-now() { date +%s.%N; }
 topic_for() { KAFKA_TOPIC=$1 KAFKA_PARTITIONS=8 scripts/kafka.sh start > /dev/null 2>&1; }
 
 echo "## Kafka ($records records, 8 partitions; median of $runs)"

@@ -6,6 +6,8 @@
 #   scripts/bench-replay.sh [N] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 records=${1:-10000000}
 runs=${2:-3}
 bootstrap=127.0.0.1:${KAFKA_PORT:-9092}
@@ -22,8 +24,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-now() { date +%s.%N; }
 topic=replay-bench-$$
 KAFKA_TOPIC=$topic KAFKA_PARTITIONS=8 scripts/kafka.sh start > /dev/null 2>&1
 # --count is voters; 1% invalid and 1% duplicate records come on top.

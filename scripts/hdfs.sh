@@ -21,6 +21,8 @@ state=${TALLY_HDFS_DIR:-${TMPDIR:-/tmp}/tally-hdfs}
 conf=$state/conf
 export HADOOP_USER_NAME=${HADOOP_USER_NAME:-tally}
 
+# shellcheck source=scripts/lib.sh
+source "$here/lib.sh"
 log() { echo "hdfs.sh: $*" >&2; }
 
 # Hadoop's own Java 17 module flags (hadoop_finalize_jpms_opts).
@@ -130,21 +132,11 @@ start() {
 }
 
 stop() {
-    local stopped=0
+    local stopped=1
     for daemon in datanode namenode; do
-        local pidfile=$state/$daemon.pid
-        [ -f "$pidfile" ] || continue
-        local pid
-        pid=$(cat "$pidfile")
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-            for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-            kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-        fi
-        rm -f "$pidfile"
-        stopped=1
+        stop_group "$state/$daemon.pid" && stopped=0
     done
-    [ $stopped = 1 ] && log "stopped"
+    [ $stopped = 0 ] && log "stopped"
     return 0
 }
 

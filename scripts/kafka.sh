@@ -24,6 +24,8 @@ state=${TALLY_KAFKA_DIR:-${TMPDIR:-/tmp}/tally-kafka}
 bootstrap=127.0.0.1:$port
 pidfile=$state/kafka.pid
 
+# shellcheck source=scripts/lib.sh
+source "$here/lib.sh"
 log() { echo "kafka.sh: $*" >&2; }
 
 fetch() {
@@ -99,17 +101,8 @@ start() {
 }
 
 stop() {
-    if [ -f "$pidfile" ]; then
-        local pid
-        pid=$(cat "$pidfile")
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-            for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-            kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-        fi
-        rm -f "$pidfile"
-        log "stopped"
-    fi
+    stop_group "$pidfile" && log "stopped"
+    return 0
 }
 
 case "${1:-}" in

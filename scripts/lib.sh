@@ -1,0 +1,21 @@
+# Helpers shared by tally's scripts (sourced, not run).
+
+# Stops the process group led by the process in PIDFILE (started with setsid): TERM, up to 30 s
+# to exit, then KILL; removes PIDFILE. Returns 1 if there was no PIDFILE.
+stop_group() {
+    local pidfile=$1 pid
+    [ -f "$pidfile" ] || return 1
+    pid=$(cat "$pidfile")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+}
+
+# The median of the numbers on standard input, one per line.
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# Seconds since the epoch, with nanoseconds.
+now() { date +%s.%N; }
