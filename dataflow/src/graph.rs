@@ -1,22 +1,26 @@
 //! The differential-dataflow graph: one vote per voter, then one count per [`Tally`].
 //!
 //! ```text
-//! ballots (voter, (position, cube)) ──reduce: least position──► Vote(cube) ─┐
-//!                                          └── later records ──► Rejected(duplicate_voter)
-//! rejects (reason) ─────────────────────────────────────────► Rejected(reason) ├─► count_total
-//! names (candidate id, name) ──distinct────────────────────► Candidate(id, name) ┘
+//! ballots (voter, position, cube) ──first ballot per voter──► Vote(cube) ──────────┐
+//!                                      └── later records ───► Rejected(duplicate_voter)
+//! rejects (reason) ───────────────────────────────────────► Rejected(reason) ├─► count_total
+//! names (candidate id, name) ──distinct──────────────────► Candidate(id, name) ┘
+//! progress (offsets, replaying markers) ─────────────────────────────────────┘
 //! ```
 //!
 //! Every marginal the job publishes (national, by gender, age group, state, electoral votes) is
 //! derived from these few thousand counts when an epoch completes ([`crate::Results`]), so the
-//! graph's hot path is exactly one exchange by voter id and one by count key.
+//! graph's hot path is one exchange by voter id into [`first_ballots`], whose output is already
+//! consolidated per epoch.
 
-use crate::model::{CandidateId, CubeKey, Position, RejectReason};
+use crate::dedup::{first_ballots, Ballot};
+use crate::model::{CandidateId, RejectReason};
 use crate::tallies::{Tallies, Tally};
 use differential_dataflow::operators::{CountTotal, ThresholdTotal};
 use differential_dataflow::VecCollection;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
+use timely::dataflow::Stream;
 
 /// Logical time: epochs advance on a short tick or a record budget, whichever comes first.
 pub type Epoch = u64;
@@ -27,27 +31,13 @@ pub type VoterId = u64;
 /// progress (`Tally::Offset`, `Tally::Replaying`).
 /// Without `dedup` every valid ballot counts (for measuring what dedup costs).
 pub fn tally_counts<'s>(
-    ballots: VecCollection<'s, Epoch, (VoterId, (Position, CubeKey))>,
+    ballots: Stream<'s, Epoch, Vec<Ballot>>,
     rejects: VecCollection<'s, Epoch, RejectReason>,
     names: VecCollection<'s, Epoch, (CandidateId, String)>,
     progress: VecCollection<'s, Epoch, Tally>,
     dedup: bool,
 ) -> VecCollection<'s, Epoch, (Tally, isize)> {
-    let votes = if dedup {
-        let first = ballots.reduce(|_voter, ballots, first| {
-            // Values arrive sorted, so the least position, the voter's first record, leads.
-            let (_, cube) = ballots[0].0;
-            let records: isize = ballots.iter().map(|(_, count)| *count).sum();
-            first.push(((*cube, records - 1), 1));
-        });
-        let later = first
-            .clone()
-            .explode(|(_, (_, later))| (later > 0).then_some((Tally::Rejected(RejectReason::DuplicateVoter), later)));
-        first.map(|(_, (cube, _))| Tally::Vote(cube)).concat(later)
-    } else {
-        ballots.map(|(_, (_, cube))| Tally::Vote(cube))
-    };
-    votes
+    first_ballots(ballots, dedup)
         .concat(rejects.map(Tally::Rejected))
         .concat(names.distinct_total().map(|(id, name)| Tally::Candidate(id, name)))
         .concat(progress)

@@ -1,7 +1,8 @@
 //! # tally-dataflow
 //!
 //! The election as a differential-dataflow computation, and nothing else: the domain model
-//! ([`model`]), the seed record format ([`codec`]), the graph ([`graph`]), the counts it
+//! ([`model`]), the seed record format ([`codec`]), the graph ([`graph`]) with its one-vote-per-voter
+//! operator ([`dedup`]), the counts it
 //! maintains ([`tallies`]), the published document derived from them ([`results`]) and the
 //! loop that drives one worker ([`pipeline`]).
 //!
@@ -11,6 +12,7 @@
 //! epoch size and number of workers.
 
 pub mod codec;
+pub mod dedup;
 pub mod graph;
 pub mod latency;
 pub mod model;

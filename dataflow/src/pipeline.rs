@@ -3,16 +3,19 @@
 //! module only knows the trait.
 
 use crate::codec::decode;
-use crate::graph::{publish_on_worker_zero, tally_counts, Checkpoint, Epoch, Publish, VoterId};
+use crate::dedup::Ballot;
+use crate::graph::{publish_on_worker_zero, tally_counts, Checkpoint, Epoch, Publish};
 use crate::latency::{now_ms, LatencyHistogram};
-use crate::model::{CandidateId, CubeKey, Position, RejectReason};
+use crate::model::{CandidateId, Position, RejectReason};
 use crate::tallies::Tally;
 use differential_dataflow::input::{Input, InputSession};
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use timely::dataflow::ProbeHandle;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::operators::Input as _;
+use timely::dataflow::{InputHandle, ProbeHandle};
 use timely::worker::Worker;
 
 /// Raw records with their positions (and, where the source has them, creation times in
@@ -131,7 +134,8 @@ impl Default for PipelineOptions {
 
 /// The graph's inputs on one worker, and the decoding in front of them.
 struct Ingest {
-    ballots: InputSession<Epoch, (VoterId, (Position, CubeKey)), isize>,
+    /// Ballots only ever arrive, so they are a plain timely stream, not a collection.
+    ballots: InputHandle<Epoch, CapacityContainerBuilder<Vec<Ballot>>>,
     rejects: InputSession<Epoch, RejectReason, isize>,
     names: InputSession<Epoch, (CandidateId, String), isize>,
     progress: InputSession<Epoch, Tally, isize>,
@@ -151,7 +155,7 @@ impl Ingest {
                 if self.named.insert(cube.candidate) {
                     self.names.insert((cube.candidate, ballot.decision.into_owned()));
                 }
-                self.ballots.insert((ballot.voter, (position, cube)));
+                self.ballots.send((ballot.voter, position, cube));
                 None
             }
             Err(reason) => {
@@ -223,7 +227,7 @@ pub fn run_worker(
     let worker_index = worker.index() as u32;
     let probe = ProbeHandle::new();
     let mut ingest = worker.dataflow::<Epoch, _, _>(|scope| {
-        let (ballots, ballot_stream) = scope.new_collection();
+        let (ballots, ballot_stream) = scope.new_input();
         let (rejects, reject_stream) = scope.new_collection();
         let (names, name_stream) = scope.new_collection();
         let (progress, progress_stream) = scope.new_collection();
