@@ -157,6 +157,29 @@ pub struct GraphArgs {
     /// Count every valid record, not one per voter (only to measure what dedup costs).
     #[arg(long, hide = true)]
     pub no_dedup: bool,
+    /// Run as one process of a cluster: every process's HOST:PORT for timely's connections,
+    /// comma-separated, in process order, the same list on every process (scripts/cluster.sh
+    /// sets it). The job then has (processes × --workers) workers.
+    #[arg(long, value_delimiter = ',', value_name = "HOST:PORT,…")]
+    pub peers: Vec<String>,
+    /// This process's index in --peers. Process 0 serves results and writes snapshots; each
+    /// other process serves only /healthz and /metrics, on the --listen port plus its index.
+    #[arg(long, default_value_t = 0, requires = "peers")]
+    pub process: usize,
+    /// How long a cluster process waits for the others to connect.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub connect_timeout: Duration,
+}
+
+impl GraphArgs {
+    pub fn topology(&self) -> crate::cluster::Topology {
+        crate::cluster::Topology {
+            peers: self.peers.clone(),
+            process: self.process,
+            workers: self.workers,
+            connect_timeout: self.connect_timeout,
+        }
+    }
 }
 
 fn default_workers() -> usize {

@@ -20,8 +20,11 @@ pub struct Durable {
 }
 
 impl Durable {
-    /// Opens `url` and plans recovery for `topic`.
-    pub fn prepare(url: &str, topic: &str, keep_snapshots: usize, buffer_bytes: u64) -> Result<Durable> {
+    /// Opens `url` and plans recovery for `topic`. Only one process (`discard`) removes the
+    /// segments beyond the snapshot; in a cluster every process plans before any worker starts
+    /// (the workers start only once all processes have connected), so none reads what another
+    /// is about to remove or writes what another removes.
+    pub fn prepare(url: &str, topic: &str, keep_snapshots: usize, buffer_bytes: u64, discard: bool) -> Result<Durable> {
         let storage = Arc::new(Storage::open(url).map_err(|e| anyhow!(e))?);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -42,14 +45,20 @@ impl Durable {
             Some(snapshot) => snapshot.offsets.clone(),
             None => BTreeMap::new(),
         };
-        let discarded = runtime
-            .block_on(archive::discard_beyond(&storage, topic, &resume))
-            .map_err(|e| anyhow!(e))?;
+        let discarded = match discard {
+            true => runtime
+                .block_on(archive::discard_beyond(&storage, topic, &resume))
+                .map_err(|e| anyhow!(e))?,
+            false => 0,
+        };
         let segments = runtime
             .block_on(archive::segments(&storage, topic))
             .map_err(|e| anyhow!(e))?;
+        // Only what the snapshot covers: segments beyond it may still be listed here while
+        // another process discards them.
         let replay: Vec<(u32, StoredFile)> = segments
             .into_iter()
+            .filter(|(partition, first, _, _)| *first < resume.get(partition).copied().unwrap_or(0))
             .map(|(partition, first, _, path)| {
                 (
                     partition,

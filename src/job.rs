@@ -3,6 +3,7 @@
 use crate::cli::{GenerateArgs, GraphArgs, MixArgs, ReplayArgs, RunArgs};
 use crate::durable::Durable;
 use anyhow::{anyhow, bail, Context, Result};
+use std::collections::VecDeque;
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -123,33 +124,48 @@ fn pipeline_options(graph: &GraphArgs, latency: Option<Arc<LatencyHistogram>>) -
     }
 }
 
-/// Runs the graph over `spec` on `graph.workers` threads; worker 0 hands every completed
-/// epoch's results to `on_results`.
-/// Makes worker 0's checkpoint callback.
-type Checkpoints = Arc<dyn Fn() -> Checkpoint + Send + Sync>;
-
+/// Runs the graph over `spec` on `graph.workers` threads (of every process, in a cluster);
+/// worker 0 hands every completed epoch's results to `on_results`, and checkpoint states to
+/// `snapshots`.
 fn run_graph(
     spec: SourceSpec,
     graph: &GraphArgs,
     latency: Option<Arc<LatencyHistogram>>,
-    checkpoints: Option<(std::time::Duration, Checkpoints)>,
+    snapshots: Option<(std::time::Duration, Arc<SnapshotGate>)>,
     stop: Arc<AtomicBool>,
     on_results: Arc<dyn Fn(Results) + Send + Sync>,
 ) -> Result<()> {
     let mut options = pipeline_options(graph, latency);
-    options.checkpoint_every = checkpoints.as_ref().map(|(every, _)| *every);
+    options.checkpoint_every = snapshots.as_ref().map(|(every, _)| *every);
     let apportionment = graph.apportionment;
+    let topology = graph.topology();
+    let cluster = topology.is_cluster();
     let spec = Arc::new(spec);
-    let guards = timely::execute(timely::Config::process(graph.workers), move |worker| {
-        let mut source = spec.for_worker(worker.index(), worker.peers())?;
-        let on_results = on_results.clone();
-        let publish: Publish = Box::new(move |tallies, epoch, complete| {
-            on_results(Results::new(tallies, epoch, complete, apportionment));
-        });
-        let checkpoint = checkpoints.as_ref().map(|(_, make)| make());
-        run_worker(worker, source.as_mut(), &options, &stop, publish, checkpoint)
-    })
-    .map_err(|e| anyhow!("cannot start workers: {e}"))?;
+    let guards = crate::cluster::execute(&topology, move |worker| {
+        let outcome = (|| {
+            let mut source = spec.for_worker(worker.index(), worker.peers())?;
+            let on_results = on_results.clone();
+            let gate = snapshots.as_ref().map(|(_, gate)| gate.clone());
+            let publish: Publish = Box::new(move |tallies, epoch, complete| {
+                if let Some(gate) = &gate {
+                    gate.release(tallies);
+                }
+                on_results(Results::new(tallies, epoch, complete, apportionment));
+            });
+            let checkpoint = snapshots.as_ref().map(|(_, gate)| {
+                let gate = gate.clone();
+                Box::new(move |tallies: &Tallies, epoch| gate.offer(tallies, epoch)) as Checkpoint
+            });
+            run_worker(worker, source.as_mut(), &options, &stop, publish, checkpoint)
+        })();
+        if let (Err(e), true) = (&outcome, cluster) {
+            // The other processes would wait for this worker forever: end the process, so that
+            // they see the lost connection and end too.
+            eprintln!("tally: worker {} failed: {e}", worker.index());
+            std::process::exit(1);
+        }
+        outcome
+    })?;
     for outcome in guards.join() {
         outcome
             .map_err(|e| anyhow!("worker failed: {e}"))?
@@ -160,6 +176,8 @@ fn run_graph(
 
 /// `tally run`.
 pub fn run(args: RunArgs) -> Result<()> {
+    let topology = args.graph.topology();
+    topology.validate()?;
     let spec = if args.source == "generator" {
         let rate = (args.rate > 0.0).then_some(args.rate);
         SourceSpec::Generator {
@@ -176,6 +194,7 @@ pub fn run(args: RunArgs) -> Result<()> {
                 &url.topic,
                 args.keep_snapshots,
                 buffer,
+                topology.is_first(),
             )?)),
         };
         let config = KafkaSourceConfig {
@@ -224,15 +243,22 @@ pub fn run(args: RunArgs) -> Result<()> {
         } => Some((durable.clone(), config.url.topic.clone())),
         _ => None,
     };
-    let checkpoints = durable.as_ref().map(|(durable, topic)| {
-        let (writer, topic, apportionment) = (durable.writer.clone(), topic.clone(), args.graph.apportionment);
-        let make: Checkpoints = Arc::new(move || {
-            let (writer, topic) = (writer.clone(), topic.clone());
-            Box::new(move |tallies: &Tallies, epoch| take_snapshot(&writer, &topic, tallies, epoch, apportionment))
-        });
-        (args.checkpoint_interval, make)
+    // Only process 0 has worker 0, the one that sees whole states and writes snapshots.
+    let snapshots = durable.as_ref().map(|(durable, topic)| {
+        let gate = SnapshotGate {
+            writer: durable.writer.clone(),
+            topic: topic.clone(),
+            apportionment: args.graph.apportionment,
+            waiting: Mutex::default(),
+        };
+        (args.checkpoint_interval, Arc::new(gate))
     });
     let (sender, receiver) = watch::channel(Arc::new(Results::empty(args.graph.apportionment)));
+    let mut listen = args.listen;
+    if listen.port() != 0 {
+        // Several processes of a cluster may share a host.
+        listen.set_port(listen.port() + topology.process as u16);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("tally-web")
@@ -240,14 +266,23 @@ pub fn run(args: RunArgs) -> Result<()> {
         .build()
         .context("cannot start the HTTP runtime")?;
     let listener = runtime
-        .block_on(tokio::net::TcpListener::bind(args.listen))
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+        .block_on(tokio::net::TcpListener::bind(listen))
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr().context("listening socket has no address")?;
-    eprintln!("tally: dashboard at http://{address}/");
+    let state = if topology.is_first() {
+        eprintln!("tally: dashboard at http://{address}/");
+        WebState::new(receiver, status)
+    } else {
+        eprintln!(
+            "tally: process {} of {}: /healthz and /metrics at http://{address}/",
+            topology.process,
+            topology.processes()
+        );
+        WebState::status_only(status)
+    };
 
     let stop = Arc::new(AtomicBool::new(false));
     let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
-    let state = WebState::new(receiver, status);
     let server = runtime.spawn(tally_web::serve(listener, state, async {
         let _ = shutdown_rx.await;
     }));
@@ -270,7 +305,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             sender.send_replace(Arc::new(results));
         })
     };
-    let outcome = run_graph(spec, &args.graph, latency, checkpoints, stop.clone(), publish);
+    let outcome = run_graph(spec, &args.graph, latency, snapshots, stop.clone(), publish);
     if let Some((durable, _)) = &durable {
         durable.writer.finish(std::time::Duration::from_secs(30));
     }
@@ -278,7 +313,7 @@ pub fn run(args: RunArgs) -> Result<()> {
 
     let final_results = sender.borrow().clone();
     if args.stop_at_end || stop.load(Ordering::Relaxed) {
-        if args.stop_at_end {
+        if args.stop_at_end && topology.is_first() {
             print_json(&final_results)?;
         }
     } else {
@@ -295,6 +330,8 @@ pub fn run(args: RunArgs) -> Result<()> {
 
 /// `tally replay`.
 pub fn replay(args: ReplayArgs) -> Result<()> {
+    let topology = args.graph.topology();
+    topology.validate()?;
     // Keeps the storage runtime alive while the workers read through it.
     let mut storage_runtime = None;
     let (spec, total_bytes) = if args.input.starts_with("hdfs://") {
@@ -353,6 +390,10 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
     done.store(true, Ordering::Relaxed);
     let _ = bar.join();
     outcome?;
+    if !topology.is_first() {
+        // Worker 0, on process 0, has the results and prints them.
+        return Ok(());
+    }
     let results = last
         .lock()
         .ok()
@@ -475,21 +516,55 @@ fn produce(generator: &VoterGenerator, url: &KafkaUrl, properties: &[(String, St
     Ok(())
 }
 
-/// Hands worker 0's state at a checkpoint boundary to the writer, unless a worker is still
-/// replaying the archive (the counts would not yet match the offsets).
-fn take_snapshot(writer: &ArchiveWriter, topic: &str, tallies: &Tallies, epoch: u64, apportionment: Apportionment) {
-    if !tallies.replaying.is_empty() {
-        return;
+/// Worker 0's snapshots on their way to storage. A checkpoint's state is held here until the
+/// archive is durable up to its offsets (`Tallies::durable`, reported through the graph by every
+/// worker of every process). At most two wait: the oldest, which the archive reaches first, and
+/// the newest, which replaces any later checkpoint. (Keeping only the newest would starve
+/// while the archive lags by more than a checkpoint interval.)
+struct SnapshotGate {
+    writer: Arc<ArchiveWriter>,
+    topic: String,
+    apportionment: Apportionment,
+    waiting: Mutex<VecDeque<Snapshot>>,
+}
+
+impl SnapshotGate {
+    /// The state at a checkpoint boundary; skipped while a worker is still replaying the
+    /// archive (the counts would not yet match the offsets).
+    fn offer(&self, tallies: &Tallies, epoch: u64) {
+        if !tallies.replaying.is_empty() {
+            return;
+        }
+        let results = Results::new(tallies, epoch, false, self.apportionment);
+        match serde_json::to_value(&results) {
+            Ok(results) => {
+                let snapshot = Snapshot {
+                    epoch,
+                    topic: self.topic.clone(),
+                    offsets: tallies.offsets.clone(),
+                    results,
+                };
+                if let Ok(mut waiting) = self.waiting.lock() {
+                    if waiting.len() == 2 {
+                        waiting.pop_back();
+                    }
+                    waiting.push_back(snapshot);
+                }
+            }
+            Err(e) => tracing::error!("cannot encode snapshot {epoch}: {e}"),
+        }
     }
-    let results = Results::new(tallies, epoch, false, apportionment);
-    match serde_json::to_value(&results) {
-        Ok(results) => writer.snapshot(Snapshot {
-            epoch,
-            topic: topic.to_string(),
-            offsets: tallies.offsets.clone(),
-            results,
-        }),
-        Err(e) => tracing::error!("cannot encode snapshot {epoch}: {e}"),
+
+    /// Called with every published state: hands the newest waiting snapshot that the archive
+    /// covers to the writer, and drops the older ones.
+    fn release(&self, tallies: &Tallies) {
+        let Ok(mut waiting) = self.waiting.lock() else { return };
+        if let Some(newest) = waiting.iter().rposition(|s| tallies.durable_through(&s.offsets)) {
+            let mut covered: Vec<Snapshot> = waiting.drain(..=newest).collect();
+            if let Some(snapshot) = covered.pop() {
+                self.writer.snapshot(snapshot);
+            }
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! graph) to `tally-web` (results for people and programs). See README.md.
 
 mod cli;
+mod cluster;
 mod durable;
 mod job;
 mod serve;
@@ -27,6 +28,8 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colours only for people: cluster and service logs go to files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,warp=warn,hyper=warn")),

@@ -7,10 +7,11 @@
 //! always fall between segments. A snapshot `snapshots/<epoch>.json` holds the results and, per
 //! partition, the next offset; it is written only after the segments that cover those offsets.
 //!
-//! All writes go through one writer thread, in submission order: segments sealed at a boundary
-//! are queued by the workers before the boundary can complete, so by the time the snapshot of
-//! that boundary reaches the writer, every segment it depends on has been written. Failed writes
-//! are retried (storage down) while the queue grows to a byte bound; at the bound sources pause.
+//! Each process has one writer thread. It records, per partition, the offset before which its
+//! segments are durable; sources report that through the graph (`Tally::Durable`), and the job
+//! hands a snapshot to the writer of process 0 only once every partition is durable up to the
+//! snapshot's offsets, whichever process archived it. Failed writes are retried (storage down)
+//! while the queue grows to a byte bound; at the bound sources pause.
 
 use crate::storage::Storage;
 use serde::{Deserialize, Serialize};
@@ -140,15 +141,14 @@ pub struct Snapshot {
 #[derive(Default)]
 struct WriterState {
     queued_bytes: AtomicU64,
-    /// Segments handed to the writer, and segments written: a snapshot waits for the former
-    /// (as of its request) to be reached by the latter.
-    submitted: AtomicU64,
     written: AtomicU64,
+    /// Partition → the offset before which this writer has made every segment durable.
+    durable: Mutex<BTreeMap<u32, u64>>,
     snapshots: AtomicU64,
     last_snapshot: AtomicU64,
-    /// The newest snapshot not yet written, with the segment count it depends on. A newer one
-    /// replaces it: after an outage only the latest state is worth writing.
-    pending: Mutex<Option<(Snapshot, u64)>>,
+    /// The newest snapshot not yet written. A newer one replaces it: after an outage only the
+    /// latest state is worth writing.
+    pending: Mutex<Option<Snapshot>>,
     failing: Mutex<Option<(Instant, String)>>,
 }
 
@@ -210,18 +210,15 @@ impl ArchiveWriter {
                                 .queued_bytes
                                 .fetch_sub(segment.bytes.len() as u64, Ordering::Relaxed);
                             state.written.fetch_add(1, Ordering::Relaxed);
+                            let mut durable = state.durable.lock().unwrap_or_else(|p| p.into_inner());
+                            let through = durable.entry(segment.partition).or_default();
+                            *through = (*through).max(segment.last + 1);
                         }
                         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                         Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => open = false,
                     }
-                    let ready = {
-                        let mut pending = state.pending.lock().unwrap_or_else(|p| p.into_inner());
-                        match pending.as_ref() {
-                            Some((_, after)) if *after <= state.written.load(Ordering::Relaxed) => pending.take(),
-                            _ => None,
-                        }
-                    };
-                    if let Some((snapshot, _)) = ready {
+                    let ready = state.pending.lock().unwrap_or_else(|p| p.into_inner()).take();
+                    if let Some(snapshot) = ready {
                         until_done(&state, &runtime, || {
                             runtime.block_on(write_snapshot(&storage, &snapshot, keep_snapshots))
                         });
@@ -243,7 +240,6 @@ impl ArchiveWriter {
         self.state
             .queued_bytes
             .fetch_add(segment.bytes.len() as u64, Ordering::Relaxed);
-        self.state.submitted.fetch_add(1, Ordering::Relaxed);
         if let Ok(segments) = self.segments.lock() {
             if let Some(segments) = segments.as_ref() {
                 let _ = segments.send(segment);
@@ -251,12 +247,19 @@ impl ArchiveWriter {
         }
     }
 
-    /// Queues `snapshot`, to be written once every segment handed over before it is written.
+    /// Queues `snapshot` (replacing one not yet written). The caller makes sure the archive
+    /// already holds the records before its offsets: they may have been written by other
+    /// processes (see `Tally::Durable`).
     pub fn snapshot(&self, snapshot: Snapshot) {
-        let after = self.state.submitted.load(Ordering::Relaxed);
         if let Ok(mut pending) = self.state.pending.lock() {
-            *pending = Some((snapshot, after));
+            *pending = Some(snapshot);
         }
+    }
+
+    /// The offset before which this writer has made every segment of `partition` durable.
+    pub fn durable_through(&self, partition: u32) -> Option<u64> {
+        let durable = self.state.durable.lock().unwrap_or_else(|p| p.into_inner());
+        durable.get(&partition).copied()
     }
     /// True while queued segments plus `open` bytes not yet handed over reach the bound:
     /// sources pause rather than buffer more.
@@ -429,7 +432,7 @@ mod tests {
     }
 
     #[test]
-    fn snapshots_wait_for_their_segments_coalesce_and_are_pruned() {
+    fn segments_become_durable_and_snapshots_coalesce_and_are_pruned() {
         let dir = tempfile::tempdir().unwrap();
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let storage = Arc::new(Storage::open(dir.path().to_str().unwrap()).unwrap());
@@ -451,6 +454,8 @@ mod tests {
             });
         }
         assert!(writer.finish(Duration::from_secs(10)));
+        assert_eq!(writer.durable_through(0), Some(50));
+        assert_eq!(writer.durable_through(1), None);
         let latest = runtime.block_on(latest_snapshot(&storage)).unwrap().unwrap();
         assert_eq!((latest.epoch, latest.offsets[&0]), (4, 50));
         // Snapshots queued faster than they are written coalesce to the newest; at most

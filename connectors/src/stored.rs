@@ -145,6 +145,13 @@ impl<S: Source> Source for Recovering<S> {
     fn replaying(&self) -> bool {
         self.replay.is_some()
     }
+    fn durable(&self) -> Vec<(u32, u64)> {
+        // Replayed records are in the archive already.
+        self.live.durable()
+    }
+    fn settle(&mut self) {
+        self.live.settle();
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::latency::{now_ms, LatencyHistogram};
 use crate::model::{CandidateId, Position, RejectReason};
 use crate::tallies::Tally;
 use differential_dataflow::input::{Input, InputSession};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -98,6 +98,16 @@ pub trait Source {
     fn replaying(&self) -> bool {
         false
     }
+
+    /// For sources that archive what they read: per stream, the offset before which every
+    /// record is durable. Empty for sources that do not archive.
+    fn durable(&self) -> Vec<(u32, u64)> {
+        Vec::new()
+    }
+
+    /// Called once at the end, after the last `checkpoint`: waits (boundedly) until everything
+    /// returned is durable, so that the final state can be saved.
+    fn settle(&mut self) {}
 }
 
 /// How the worker cuts the input into epochs.
@@ -141,7 +151,9 @@ struct Ingest {
     progress: InputSession<Epoch, Tally, isize>,
     named: HashSet<CandidateId>,
     /// The offsets last handed to the graph, per stream.
-    reported: std::collections::BTreeMap<u32, u64>,
+    reported: BTreeMap<u32, u64>,
+    /// The durable offsets last handed to the graph, per stream.
+    reported_durable: BTreeMap<u32, u64>,
     /// Whether this worker last reported itself replaying.
     replaying: bool,
 }
@@ -164,16 +176,26 @@ impl Ingest {
             }
         }
     }
-    /// Hands the source's progress to the graph where it changed: offsets, and whether this
-    /// worker (`worker`) is replaying.
-    fn progress(&mut self, worker: u32, offsets: Vec<(u32, u64)>, replaying: bool) {
-        for (stream, offset) in offsets {
-            match self.reported.insert(stream, offset) {
-                Some(old) if old == offset => continue,
-                Some(old) => self.progress.update(Tally::Offset(stream, old), -1),
+    /// Hands the source's progress to the graph where it changed: offsets, durable offsets,
+    /// and whether this worker (`worker`) is replaying.
+    fn progress(&mut self, worker: u32, source: &dyn Source) {
+        let replaying = source.replaying();
+        let offsets = source.offsets();
+        let durable = source.durable();
+        let session = &mut self.progress;
+        let mut report = |reported: &mut BTreeMap<u32, u64>, tally: fn(u32, u64) -> Tally, stream, offset| {
+            match reported.insert(stream, offset) {
+                Some(old) if old == offset => return,
+                Some(old) => session.update(tally(stream, old), -1),
                 None => {}
             }
-            self.progress.insert(Tally::Offset(stream, offset));
+            session.insert(tally(stream, offset));
+        };
+        for (stream, offset) in offsets {
+            report(&mut self.reported, Tally::Offset, stream, offset);
+        }
+        for (stream, offset) in durable {
+            report(&mut self.reported_durable, Tally::Durable, stream, offset);
         }
         if replaying != self.replaying {
             self.replaying = replaying;
@@ -240,6 +262,7 @@ pub fn run_worker(
             progress,
             named: HashSet::new(),
             reported: Default::default(),
+            reported_durable: Default::default(),
             replaying: false,
         }
     });
@@ -287,7 +310,7 @@ pub fn run_worker(
         if !created.is_empty() {
             open_epochs.push_back((epoch, std::mem::take(&mut created)));
         }
-        ingest.progress(worker_index, source.offsets(), source.replaying());
+        ingest.progress(worker_index, &*source);
         let next = match every_ms {
             Some(_) => (now_ms() as u64).max(epoch + 1),
             None => epoch + 1,
@@ -302,9 +325,11 @@ pub fn run_worker(
         worker.step_or_park_while(Some(Duration::from_millis(1)), || probe.less_than(&behind));
         record_completed(&mut open_epochs, &probe, options.latency.as_deref());
     }
-    // Everything read is in the graph: seal it (the final checkpoint follows when it completes).
-    ingest.progress(worker_index, source.offsets(), source.replaying());
+    // Everything read is in the graph: seal it, wait until it is durable, and report that (the
+    // final checkpoint follows when the graph completes).
     source.checkpoint();
+    source.settle();
+    ingest.progress(worker_index, &*source);
     drop(ingest);
     worker.step_or_park_while(Some(Duration::from_millis(1)), || !probe.done());
     Ok(())

@@ -20,6 +20,10 @@ pub enum Tally {
     Offset(u32, u64),
     /// A worker still replaying stored records: no checkpoint may be taken while any is.
     Replaying(u32),
+    /// Every record of a stream before this offset is durable in the archive. A snapshot may be
+    /// written once these reach its offsets; carried through the graph so that a process writing
+    /// snapshots learns it from the processes that archive.
+    Durable(u32, u64),
 }
 
 /// Every count at one point: the cube of votes, the rejects by reason, the candidates' names.
@@ -32,6 +36,8 @@ pub struct Tallies {
     pub offsets: BTreeMap<u32, u64>,
     /// Workers still replaying stored records.
     pub replaying: std::collections::BTreeSet<u32>,
+    /// Stream → offset before which every record is archived, for sources that archive.
+    pub durable: BTreeMap<u32, u64>,
 }
 
 impl Tallies {
@@ -61,14 +67,8 @@ impl Tallies {
                     self.candidates.remove(id);
                 }
             }
-            Tally::Offset(stream, offset) => {
-                // Within an epoch the new offset may arrive before the old one's retraction.
-                if delta > 0 {
-                    self.offsets.insert(*stream, *offset);
-                } else if self.offsets.get(stream) == Some(offset) {
-                    self.offsets.remove(stream);
-                }
-            }
+            Tally::Offset(stream, offset) => set_offset(&mut self.offsets, *stream, *offset, delta),
+            Tally::Durable(stream, offset) => set_offset(&mut self.durable, *stream, *offset, delta),
             Tally::Replaying(worker) => {
                 if delta > 0 {
                     self.replaying.insert(*worker);
@@ -79,6 +79,13 @@ impl Tallies {
         }
     }
 
+    /// True when the archive holds every record before `offsets` (stream → next offset).
+    pub fn durable_through(&self, offsets: &BTreeMap<u32, u64>) -> bool {
+        offsets
+            .iter()
+            .all(|(stream, offset)| self.durable.get(stream).is_some_and(|durable| durable >= offset))
+    }
+
     /// Valid votes counted.
     pub fn total_votes(&self) -> u64 {
         self.votes.values().sum()
@@ -87,6 +94,16 @@ impl Tallies {
     /// Records seen: votes plus rejects of every reason.
     pub fn total_records(&self) -> u64 {
         self.total_votes() + self.rejected.values().sum::<u64>()
+    }
+}
+
+/// One offset per stream, replaced by an update and its retraction. Within an epoch the new
+/// offset may arrive before the old one's retraction.
+fn set_offset(offsets: &mut BTreeMap<u32, u64>, stream: u32, offset: u64, delta: i64) {
+    if delta > 0 {
+        offsets.insert(stream, offset);
+    } else if offsets.get(&stream) == Some(&offset) {
+        offsets.remove(&stream);
     }
 }
 

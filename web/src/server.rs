@@ -41,6 +41,9 @@ pub struct WebState {
     charts: ChartCache,
     /// Records per second as an `f64`'s bits, updated once a second.
     ingest_rate: AtomicU64,
+    /// False on the processes of a cluster other than process 0: they have no results and
+    /// serve only `/healthz` and `/metrics`, their own.
+    serves_results: bool,
 }
 
 impl WebState {
@@ -50,6 +53,19 @@ impl WebState {
             status,
             charts: Mutex::default(),
             ingest_rate: AtomicU64::new(0),
+            serves_results: true,
+        })
+    }
+
+    /// For a cluster process other than process 0: only `/healthz` and `/metrics`.
+    pub fn status_only(status: Arc<dyn JobStatus>) -> Arc<WebState> {
+        let (_, results) = watch::channel(Arc::new(Results::empty(Default::default())));
+        Arc::new(WebState {
+            results,
+            status,
+            charts: Mutex::default(),
+            ingest_rate: AtomicU64::new(0),
+            serves_results: false,
         })
     }
 
@@ -120,6 +136,20 @@ const SIZES: std::ops::RangeInclusive<u32> = 100..=4000;
 pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let with_state = warp::any().map(move || state.clone());
 
+    // Results live on process 0 of a cluster; the other processes say so.
+    let has_results = with_state
+        .clone()
+        .and_then(|state: Arc<WebState>| async move {
+            if state.serves_results {
+                Ok(())
+            } else {
+                Err(warp::reject::custom(NotFound(
+                    "this cluster process serves only /healthz and /metrics; results are on process 0".to_string(),
+                )))
+            }
+        })
+        .untuple_one();
+
     let dashboard = warp::path::end().map(|| warp::reply::html(include_str!("dashboard.html")));
 
     let results = warp::path!("api" / "results")
@@ -154,7 +184,9 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
         .and(with_state.clone())
         .map(|state: Arc<WebState>| {
             let mut body = String::new();
-            crate::metrics::render(&state.latest(), state.ingest_rate(), &mut body);
+            if state.serves_results {
+                crate::metrics::render(&state.latest(), state.ingest_rate(), &mut body);
+            }
             state.status.metrics(&mut body);
             warp::reply::with_header(body, header::CONTENT_TYPE, "text/plain; version=0.0.4")
         });
@@ -165,14 +197,22 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
             Ok(detail) => ("ok", StatusCode::OK, detail),
             Err(detail) => ("degraded", StatusCode::SERVICE_UNAVAILABLE, detail),
         };
-        let body = serde_json::json!({
-            "status": status, "detail": detail, "epoch": results.epoch, "complete": results.complete,
-        });
+        let body = if state.serves_results {
+            serde_json::json!({
+                "status": status, "detail": detail, "epoch": results.epoch, "complete": results.complete,
+            })
+        } else {
+            serde_json::json!({ "status": status, "detail": detail })
+        };
         warp::reply::with_status(warp::reply::json(&body), code)
     });
 
     warp::get()
-        .and(dashboard.or(results).or(events).or(charts).or(metrics).or(health))
+        .and(
+            metrics
+                .or(health)
+                .or(has_results.and(dashboard.or(results).or(events).or(charts))),
+        )
         .recover(recover)
 }
 

@@ -119,8 +119,10 @@ impl ConsumerContext for SourceContext {}
 enum Phase {
     /// Waiting for the brokers to tell the partition count (and end offsets).
     Connecting { last_attempt: Option<Instant> },
-    /// Assigned; `next` is the next offset per owned partition, `end` where to stop.
+    /// Assigned; `start` is where reading began per owned partition, `next` the next offset,
+    /// `end` where to stop.
     Consuming {
+        start: BTreeMap<i32, i64>,
         next: BTreeMap<i32, i64>,
         end: Option<BTreeMap<i32, i64>>,
     },
@@ -138,6 +140,9 @@ pub struct KafkaSource {
     phase: Phase,
     metrics: Arc<KafkaMetrics>,
 }
+
+/// How long the end of a run waits for its archive to become durable.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a metadata or watermark request may block the worker while connecting.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -245,6 +250,7 @@ impl KafkaSource {
         self.metrics.reachable();
         tracing::info!(worker = self.index, partitions = ?owned, "consuming {}", self.config.url);
         self.phase = Phase::Consuming {
+            start: next.clone(),
             next,
             end: self.config.stop_at_end.then_some(end),
         };
@@ -257,7 +263,7 @@ impl Source for KafkaSource {
             producer.poll(Duration::ZERO);
         }
         self.connect();
-        let Phase::Consuming { next, end } = &mut self.phase else {
+        let Phase::Consuming { next, end, .. } = &mut self.phase else {
             return Ok(SourceState::Idle);
         };
         if let Some((builder, writer)) = &mut self.archive {
@@ -351,6 +357,38 @@ impl Source for KafkaSource {
             for segment in builder.seal() {
                 writer.segment(segment);
             }
+        }
+    }
+
+    /// Records before the start offsets need no archiving (they were archived before the
+    /// snapshot this run resumed from, or precede a fresh start); after them, what the writer
+    /// has made durable.
+    fn durable(&self) -> Vec<(u32, u64)> {
+        let Some((_, writer)) = &self.archive else {
+            return Vec::new();
+        };
+        match &self.phase {
+            Phase::Consuming { start, .. } => start
+                .iter()
+                .map(|(p, s)| {
+                    let written = writer.durable_through(*p as u32).unwrap_or(0);
+                    (*p as u32, written.max(*s as u64))
+                })
+                .collect(),
+            Phase::Connecting { .. } => self.offsets(),
+        }
+    }
+
+    fn settle(&mut self) {
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        let offsets: BTreeMap<u32, u64> = self.offsets().into_iter().collect();
+        let settled = |durable: Vec<(u32, u64)>| durable.iter().all(|(p, d)| offsets.get(p).is_none_or(|o| d >= o));
+        while self.archive.is_some() && !settled(self.durable()) {
+            if Instant::now() >= deadline {
+                tracing::error!("archive not durable after {SETTLE_TIMEOUT:?}; the final snapshot is not written");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 

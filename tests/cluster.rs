@@ -1,0 +1,376 @@
+//! Timely's cluster mode, on one machine: several tally processes give exactly the answers of
+//! one; a process that loses a peer exits promptly; a supervised cluster that loses a process
+//! recovers to exactly the sequential fold.
+
+mod common;
+
+use common::kafka::*;
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn cluster_sh() -> Command {
+    let mut command = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster.sh"));
+    command
+        .env("TALLY_BIN", env!("CARGO_BIN_EXE_tally"))
+        .env("TALLY_LOG", "info");
+    command
+}
+
+/// `scripts/cluster.sh options… -- tally-args…`, expecting success.
+fn cluster_ok(options: &[&str], tally_args: &[&str]) -> Output {
+    let output = cluster_sh()
+        .args(options)
+        .arg("--")
+        .args(tally_args)
+        .output()
+        .expect("cluster.sh runs");
+    assert!(
+        output.status.success(),
+        "cluster.sh {options:?} -- {tally_args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Results JSON as printed, without the line that depends on timing (the epoch).
+fn without_epoch_line(stdout: &[u8]) -> String {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("\"epoch\""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Two free TCP ports on 127.0.0.1, for a two-process cluster.
+fn two_peers() -> String {
+    let a = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let b = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    format!("{},{}", a.local_addr().expect("bound"), b.local_addr().expect("bound"))
+}
+
+#[test]
+fn one_process_or_two_with_any_workers_print_byte_identical_results() {
+    if !broker_available("one_process_or_two_with_any_workers") {
+        return;
+    }
+    let topic = fresh_topic("cluster", 8);
+    let url = format!("kafka://{}/{topic}", bootstrap());
+    let mix = mixed("20000", "41");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(
+        dir.path(),
+        "records.ndjson",
+        &run_ok(&[&["generate"][..], &mix].concat()),
+    );
+    run_ok(&[&["generate", "--to", &url][..], &mix].concat());
+    let expected = expected_results(&[file], tally_dataflow::Apportionment::Census2020);
+    let job = ["run", "--source", &url, "--stop-at-end", "--listen", "127.0.0.1:0"];
+
+    let one_by_one = run_ok(&[&job[..], &["--storage", "none", "--workers", "1"]].concat());
+    assert_eq!(parse_results(&one_by_one), expected, "1 × 1 equals the fold");
+    let one_by_two = run_ok(&[&job[..], &["--storage", "none", "--workers", "2"]].concat());
+    // 2 processes × 2 workers, archiving into one shared directory, with snapshots.
+    let storage = tempfile::tempdir().unwrap();
+    let storage_path = storage.path().to_str().unwrap();
+    let two_by_two = cluster_ok(
+        &["--local", "2", "--workers", "2"],
+        &[&job[..], &["--storage", storage_path, "--checkpoint-interval", "200ms"]].concat(),
+    );
+    assert_eq!(
+        without_epoch_line(&one_by_two),
+        without_epoch_line(&one_by_one),
+        "1 × 2"
+    );
+    assert_eq!(
+        without_epoch_line(&two_by_two.stdout),
+        without_epoch_line(&one_by_one),
+        "2 × 2: {}",
+        String::from_utf8_lossy(&two_by_two.stderr)
+    );
+
+    // Process 0 wrote the final snapshot only once both processes' archives covered it: its
+    // offsets are the topic's end, and replaying the archive gives the same results.
+    let latest = std::fs::read_to_string(storage.path().join("snapshots/LATEST")).expect("a snapshot was written");
+    let snapshot: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(storage.path().join("snapshots").join(latest.trim())).unwrap()).unwrap();
+    let consumed: u64 = snapshot["offsets"]
+        .as_object()
+        .expect("offsets")
+        .values()
+        .map(|o| o.as_u64().unwrap())
+        .sum();
+    let records = expected["votes"].as_u64().unwrap()
+        + expected["rejected"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_u64().unwrap())
+            .sum::<u64>();
+    assert_eq!(consumed, records, "the snapshot's offsets are the end of the topic");
+    assert_eq!(
+        without_timing(snapshot["results"].clone()),
+        without_timing(expected.clone())
+    );
+    let archive = storage.path().join("raw").join(&topic);
+    let replayed = run_ok(&["replay", archive.to_str().unwrap(), "--workers", "2"]);
+    assert_eq!(parse_results(&replayed), expected, "the two processes' archive replays");
+}
+
+#[test]
+fn replay_over_two_processes_equals_replay_over_one() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, seed) in [("a.ndjson", "1"), ("b/c.ndjson", "2"), ("b/d.ndjson", "3")] {
+        std::fs::create_dir_all(dir.path().join("b")).unwrap();
+        let records = run_ok(&[&["generate"][..], &mixed("15000", seed)].concat());
+        write_file(dir.path(), name, &records);
+    }
+    let input = dir.path().to_str().unwrap();
+    let one = run_ok(&["replay", input, "--workers", "1"]);
+    let files: Vec<PathBuf> = ["a.ndjson", "b/c.ndjson", "b/d.ndjson"]
+        .iter()
+        .map(|f| dir.path().join(f))
+        .collect();
+    assert_eq!(
+        parse_results(&one),
+        expected_results(&files, tally_dataflow::Apportionment::Census2020)
+    );
+    let two = cluster_ok(&["--local", "2", "--workers", "1"], &["replay", input]);
+    assert_eq!(without_epoch_line(&two.stdout), without_epoch_line(&one));
+}
+
+/// Starts one cluster process of the embedded generator job; returns it with the URL it serves.
+fn start_process(peers: &str, process: &str, workers: &str, marker: &'static str) -> (ChildGuard, String) {
+    let args = [
+        "run",
+        "--listen",
+        "127.0.0.1:0",
+        "--rate",
+        "2000",
+        "--peers",
+        peers,
+        "--process",
+        process,
+        "--workers",
+        workers,
+        "--connect-timeout",
+        "20s",
+    ];
+    let (child, url) = start_tally(&args, marker);
+    (child, url.trim_end_matches('/').to_string())
+}
+
+/// Waits for `child` to exit within `limit`; returns its status and standard error.
+fn exit_within(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    wait_for("the process to exit", limit, || child.try_wait().ok().flatten())
+}
+
+#[test]
+fn process_zero_serves_results_the_others_only_health_and_a_lost_peer_ends_the_process() {
+    let peers = two_peers();
+    // Process 1 first: process 0 must wait for it, not fail.
+    let (mut second, second_url) = start_process(&peers, "1", "1", "/metrics at ");
+    let (mut first, first_url) = start_process(&peers, "0", "1", "dashboard at ");
+    let votes = wait_for("process 0 to count votes", Duration::from_secs(30), || {
+        live_results(&first_url).filter(|r| r["votes"].as_u64() > Some(500))
+    });
+    assert!(votes["votes"].as_u64().is_some());
+    assert_eq!(health(&second_url), Some(200));
+    let (status, body) = http_get_status(&format!("{second_url}/api/results")).expect("process 1 answers");
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("process 0"), "{body}");
+    let (status, _) = http_get_status(&format!("{second_url}/metrics")).expect("process 1 answers");
+    assert_eq!(status, 200);
+
+    second.0.kill().expect("SIGKILL process 1");
+    let _ = second.0.wait();
+    let started = Instant::now();
+    let status = exit_within(&mut first.0, Duration::from_secs(15));
+    assert!(!status.success(), "process 0 exits non-zero after losing its peer");
+    eprintln!("process 0 exited {:?} after the peer's loss", started.elapsed());
+}
+
+#[test]
+fn processes_started_with_different_shapes_refuse_each_other() {
+    let peers = two_peers();
+    let spawn = |process: &str, workers: &str| {
+        tally()
+            .args([
+                "run",
+                "--listen",
+                "127.0.0.1:0",
+                "--peers",
+                &peers,
+                "--process",
+                process,
+            ])
+            .args(["--workers", workers, "--connect-timeout", "20s"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map(ChildGuard)
+            .expect("tally starts")
+    };
+    let mut first = spawn("0", "1");
+    let mut second = spawn("1", "2");
+    for child in [&mut first, &mut second] {
+        let status = exit_within(&mut child.0, Duration::from_secs(30));
+        assert!(!status.success());
+        let mut stderr = String::new();
+        use std::io::Read;
+        child
+            .0
+            .stderr
+            .take()
+            .expect("piped")
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert!(stderr.contains("same --peers and --workers"), "{stderr}");
+    }
+}
+
+/// The cluster script's standard error, collected as it runs.
+fn collect_lines(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+/// The last dashboard URL process 0 logged (it logs a new one on every start).
+fn dashboard(logs: &Path) -> Option<String> {
+    let log = std::fs::read_to_string(logs.join("process-0.log")).ok()?;
+    let line = log.lines().rev().find(|l| l.contains("dashboard at "))?;
+    Some(
+        line.split("dashboard at ")
+            .nth(1)?
+            .trim()
+            .trim_end_matches('/')
+            .to_string(),
+    )
+}
+
+#[test]
+fn a_supervised_cluster_that_loses_a_process_ends_in_exactly_the_sequential_fold() {
+    if !broker_available("a_supervised_cluster_that_loses_a_process") {
+        return;
+    }
+    let topic = fresh_topic("supervised", 4);
+    let url = format!("kafka://{}/{topic}", bootstrap());
+    let mix = mixed("40000", "43");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(
+        dir.path(),
+        "records.ndjson",
+        &run_ok(&[&["generate"][..], &mix].concat()),
+    );
+    let expected = expected_live(&[file]);
+    let mut producer = ChildGuard(
+        tally()
+            .args([&["generate", "--to", &url, "--rate", "10000"][..], &mix].concat())
+            .spawn()
+            .expect("producer starts"),
+    );
+    let storage = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let mut script = ChildGuard(
+        cluster_sh()
+            .args(["--local", "2", "--workers", "1", "--supervise", "--logs"])
+            .arg(logs.path())
+            .args(["--", "run", "--source", &url, "--listen", "127.0.0.1:0", "--storage"])
+            .arg(storage.path())
+            .args(["--checkpoint-interval", "250ms", "--segment-age", "100ms"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cluster.sh starts"),
+    );
+    let lines = collect_lines(&mut script.0);
+    let base = wait_for("process 0's dashboard", Duration::from_secs(60), || {
+        dashboard(logs.path())
+    });
+    wait_for("votes to be counted", Duration::from_secs(60), || {
+        live_results(&base).filter(|r| r["votes"].as_u64() > Some(2000))
+    });
+    // Once a snapshot exists (so the restart must recover rather than start over), kill
+    // process 1 without warning, mid-stream.
+    wait_for("a snapshot", Duration::from_secs(60), || {
+        storage.path().join("snapshots/LATEST").exists().then_some(())
+    });
+    let pid_of_second = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .find_map(|l| {
+            l.strip_prefix("cluster.sh: process 1 at ")?
+                .split("(pid ")
+                .nth(1)?
+                .split(')')
+                .next()
+                .map(String::from)
+        })
+        .expect("the script names process 1's pid");
+    assert!(Command::new("kill")
+        .args(["-KILL", &pid_of_second])
+        .status()
+        .expect("kill runs")
+        .success());
+    wait_for("the supervisor to restart the cluster", Duration::from_secs(30), || {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("restarting the cluster"))
+            .then_some(())
+    });
+    wait_for(
+        "process 0 to recover from the snapshot",
+        Duration::from_secs(60),
+        || {
+            let log = std::fs::read_to_string(logs.path().join("process-0.log")).ok()?;
+            let restarted = log.rsplit("=== ").next()?;
+            restarted.contains("recovering from the snapshot").then_some(())
+        },
+    );
+    assert!(producer.0.wait().expect("producer ends").success());
+    // The restarted cluster replays its archive and reads on to the end of the topic.
+    wait_for(
+        "the recovered counts to equal the fold",
+        Duration::from_secs(120),
+        || {
+            let base = dashboard(logs.path())?;
+            (live_results(&base)? == expected).then_some(())
+        },
+    );
+    // Ctrl-C stops every process.
+    assert!(Command::new("kill")
+        .args(["-INT", &script.0.id().to_string()])
+        .status()
+        .expect("kill runs")
+        .success());
+    let status = exit_within(&mut script.0, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(130));
+    let pids: Vec<String> = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.split("(pid ").nth(1)?.split(')').next().map(String::from))
+        .collect();
+    for pid in pids {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists()
+                || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z ")),
+            "process {pid} is still running"
+        );
+    }
+}
