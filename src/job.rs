@@ -556,15 +556,14 @@ impl SnapshotGate {
     }
 
     /// Called with every published state: hands the newest waiting snapshot that the archive
-    /// covers to the writer, and drops the older ones.
-    fn release(&self, tallies: &Tallies) {
-        let Ok(mut waiting) = self.waiting.lock() else { return };
-        if let Some(newest) = waiting.iter().rposition(|s| tallies.durable_through(&s.offsets)) {
-            let mut covered: Vec<Snapshot> = waiting.drain(..=newest).collect();
-            if let Some(snapshot) = covered.pop() {
-                self.writer.snapshot(snapshot);
-            }
-        }
+    /// covers to the writer (and returns its epoch), and drops the older ones.
+    fn release(&self, tallies: &Tallies) -> Option<u64> {
+        let mut waiting = self.waiting.lock().ok()?;
+        let newest = waiting.iter().rposition(|s| tallies.durable_through(&s.offsets))?;
+        let snapshot = waiting.drain(..=newest).next_back()?;
+        let epoch = snapshot.epoch;
+        self.writer.snapshot(snapshot);
+        Some(epoch)
     }
 }
 
@@ -592,5 +591,58 @@ impl JobStatus for KafkaStatus {
         if let Some(latency) = &self.latency {
             tally_web::metrics::render_latency(latency, out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn tallies(offsets: &[(u32, u64)], durable: &[(u32, u64)]) -> Tallies {
+        Tallies {
+            offsets: offsets.iter().copied().collect::<BTreeMap<_, _>>(),
+            durable: durable.iter().copied().collect::<BTreeMap<_, _>>(),
+            ..Tallies::default()
+        }
+    }
+
+    #[test]
+    fn a_snapshot_waits_until_every_partition_is_durable_up_to_its_offsets() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let storage = Arc::new(Storage::open(dir.path().to_str().expect("utf-8 path")).expect("local storage"));
+        let gate = SnapshotGate {
+            writer: ArchiveWriter::start(storage.clone(), runtime.handle().clone(), 5, 1 << 20),
+            topic: "t".into(),
+            apportionment: Apportionment::Census2020,
+            waiting: Mutex::default(),
+        };
+        // A checkpoint taken while a worker replays is not a snapshot at all.
+        let mut replaying = tallies(&[(0, 5)], &[(0, 5)]);
+        replaying.replaying.insert(1);
+        gate.offer(&replaying, 1);
+        assert_eq!(gate.release(&replaying), None);
+
+        gate.offer(&tallies(&[(0, 10), (1, 4)], &[]), 2);
+        // Partition 1 (archived by another process, say) is not durable yet.
+        assert_eq!(gate.release(&tallies(&[], &[(0, 10), (1, 3)])), None);
+        assert_eq!(gate.release(&tallies(&[], &[(0, 10), (1, 4)])), Some(2));
+        assert_eq!(gate.release(&tallies(&[], &[(0, 99), (1, 99)])), None, "released once");
+
+        // While the archive lags, the oldest waiting snapshot still gets out, then the newest.
+        for (epoch, offset) in [(3, 20), (4, 30), (5, 40)] {
+            gate.offer(&tallies(&[(0, offset)], &[]), epoch);
+        }
+        assert_eq!(gate.release(&tallies(&[], &[(0, 25)])), Some(3));
+        assert_eq!(gate.release(&tallies(&[], &[(0, 35)])), None, "4 was replaced by 5");
+        assert_eq!(gate.release(&tallies(&[], &[(0, 40)])), Some(5));
+
+        assert!(gate.writer.finish(std::time::Duration::from_secs(10)));
+        let latest = runtime
+            .block_on(tally_connectors::archive::latest_snapshot(&storage))
+            .expect("readable")
+            .expect("a snapshot");
+        assert_eq!((latest.epoch, latest.offsets[&0]), (5, 40));
     }
 }
