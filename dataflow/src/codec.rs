@@ -46,8 +46,18 @@ struct RawRecord<'a> {
     decision: Option<&'a RawValue>,
 }
 
+mod canonical;
+
 /// Decodes and validates one record (without its line terminator).
 pub fn decode(record: &[u8]) -> Result<Ballot<'_>, RejectReason> {
+    match canonical::decode_canonical(record) {
+        Some(ballot) => Ok(ballot),
+        None => decode_general(record),
+    }
+}
+
+/// Any JSON layout, and the reason for every reject.
+pub(crate) fn decode_general(record: &[u8]) -> Result<Ballot<'_>, RejectReason> {
     let raw: RawRecord<'_> = serde_json::from_slice(record).map_err(|_| RejectReason::Malformed)?;
     let (Some(id), Some(gender), Some(age), Some(state), Some(decision)) =
         (raw.id, raw.gender, raw.age, raw.state, raw.decision)

@@ -1,8 +1,8 @@
 //! The domain: states, genders, age groups, candidates, reject reasons, and the cube key that
 //! every count is made of.
 
+use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
 
