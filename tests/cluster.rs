@@ -138,29 +138,50 @@ fn replay_over_two_processes_equals_replay_over_one() {
         parse_results(&one),
         expected_results(&files, tally_dataflow::Apportionment::Census2020)
     );
-    let two = cluster_ok(&["--local", "2", "--workers", "1"], &["replay", input]);
+    // From a hostfile this time (the other tests use --local).
+    let peers = two_peers();
+    let hosts = tempfile::tempdir().unwrap();
+    let hostfile = write_file(
+        hosts.path(),
+        "hosts",
+        format!(
+            "# process 0\n{}\n\n{}  # process 1\n",
+            peers.split(',').next().unwrap(),
+            peers.split(',').nth(1).unwrap()
+        )
+        .as_bytes(),
+    );
+    let two = cluster_ok(
+        &["--hostfile", hostfile.to_str().unwrap(), "--workers", "1"],
+        &["replay", input],
+    );
     assert_eq!(without_epoch_line(&two.stdout), without_epoch_line(&one));
+    assert!(
+        String::from_utf8_lossy(&two.stderr).contains("process 1 at 127.0.0.1:"),
+        "the script says where each process runs and logs"
+    );
 }
 
-/// Starts one cluster process of the embedded generator job; returns it with the URL it serves.
-fn start_process(peers: &str, process: &str, workers: &str, marker: &'static str) -> (ChildGuard, String) {
-    let args = [
-        "run",
-        "--listen",
-        "127.0.0.1:0",
-        "--rate",
-        "2000",
-        "--peers",
-        peers,
-        "--process",
-        process,
-        "--workers",
-        workers,
-        "--connect-timeout",
-        "20s",
-    ];
-    let (child, url) = start_tally(&args, marker);
-    (child, url.trim_end_matches('/').to_string())
+/// Starts one cluster process of the embedded generator job; returns it with the URL it serves
+/// and its standard error so far.
+fn start_process(peers: &str, process: &str, marker: &'static str) -> (ChildGuard, String, Lines) {
+    let mut child = tally()
+        .args(["run", "--listen", "127.0.0.1:0", "--rate", "2000", "--workers", "1"])
+        .args(["--peers", peers, "--process", process, "--connect-timeout", "20s"])
+        .env("TALLY_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tally starts");
+    let lines = collect_lines(&mut child);
+    let guard = ChildGuard(child);
+    let url = wait_for("the process's URL", Duration::from_secs(30), || {
+        let lines = lines.lock().unwrap();
+        lines
+            .iter()
+            .find_map(|l| Some(l.split(marker).nth(1)?.trim().trim_end_matches('/').to_string()))
+    });
+    (guard, url, lines)
 }
 
 /// Waits for `child` to exit within `limit`; returns its status and standard error.
@@ -172,8 +193,8 @@ fn exit_within(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
 fn process_zero_serves_results_the_others_only_health_and_a_lost_peer_ends_the_process() {
     let peers = two_peers();
     // Process 1 first: process 0 must wait for it, not fail.
-    let (mut second, second_url) = start_process(&peers, "1", "1", "/metrics at ");
-    let (mut first, first_url) = start_process(&peers, "0", "1", "dashboard at ");
+    let (mut second, second_url, _) = start_process(&peers, "1", "/metrics at ");
+    let (mut first, first_url, first_log) = start_process(&peers, "0", "dashboard at ");
     let votes = wait_for("process 0 to count votes", Duration::from_secs(30), || {
         live_results(&first_url).filter(|r| r["votes"].as_u64() > Some(500))
     });
@@ -190,6 +211,14 @@ fn process_zero_serves_results_the_others_only_health_and_a_lost_peer_ends_the_p
     let started = Instant::now();
     let status = exit_within(&mut first.0, Duration::from_secs(15));
     assert!(!status.success(), "process 0 exits non-zero after losing its peer");
+    wait_for("process 0 to say why", Duration::from_secs(5), || {
+        first_log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("lost a peer"))
+            .then_some(())
+    });
     eprintln!("process 0 exited {:?} after the peer's loss", started.elapsed());
 }
 
@@ -232,9 +261,12 @@ fn processes_started_with_different_shapes_refuse_each_other() {
     }
 }
 
-/// The cluster script's standard error, collected as it runs.
-fn collect_lines(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
-    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+/// A child's standard error lines, collected as it runs.
+type Lines = Arc<Mutex<Vec<String>>>;
+
+/// Collects `child`'s standard error (and echoes it, for failing tests).
+fn collect_lines(child: &mut Child) -> Lines {
+    let lines: Lines = Arc::default();
     let stderr = child.stderr.take().expect("stderr is piped");
     let sink = lines.clone();
     std::thread::spawn(move || {
