@@ -156,8 +156,60 @@ fn rejected_records_go_to_the_dead_letter_topic_with_their_reason() {
     }
     let topic = fresh_topic("dlq-source", 4);
     let dead = fresh_topic("dlq", 1);
-    let mix = ["--count", "2000", "--seed", "41", "--invalid-rate", "0.2"];
+    let mix = [
+        "--count",
+        "2000",
+        "--seed",
+        "41",
+        "--invalid-rate",
+        "0.2",
+        "--duplicate-rate",
+        "0.2",
+    ];
     run_ok(&[&["generate", "--to", &url(&topic)][..], &mix].concat());
+    // A third-party client adds duplicates in other partitions than the voter's first record
+    // (unkeyed, so their dedup order is not their arrival order).
+    let produced = run_ok(&[&["generate"][..], &mix].concat())
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .count();
+    let source = read_topic(&topic, produced, Duration::from_secs(30));
+    let first_valid: Vec<Vec<u8>> = source
+        .iter()
+        .filter(|r| tally_dataflow::codec::decode(&r.2).is_ok())
+        .take(50)
+        .map(|r| r.2.clone())
+        .collect();
+    let producer: rdkafka::producer::BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .expect("producer");
+    for (i, record) in first_valid.iter().enumerate() {
+        let message = rdkafka::producer::BaseRecord::<(), [u8]>::to(&topic)
+            .payload(record.as_slice())
+            .partition((i % 4) as i32);
+        producer.send(message).map_err(|(e, _)| e).expect("queued");
+    }
+    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(30)).expect("delivered");
+    let source = read_topic(&topic, source.len() + first_valid.len(), Duration::from_secs(30));
+
+    // Which records the fold rejects, and why, by (partition, offset).
+    let mut records: Vec<(i32, i64, &[u8])> = source.iter().map(|r| (r.0, r.1, r.2.as_slice())).collect();
+    records.sort();
+    let mut voters = std::collections::HashSet::new();
+    let mut expected: Vec<(String, String, String)> = records
+        .iter()
+        .filter_map(|(partition, offset, record)| {
+            let reason = match tally_dataflow::codec::decode(record) {
+                Ok(ballot) if voters.insert(ballot.voter) => return None,
+                Ok(_) => "duplicate_voter".to_string(),
+                Err(reason) => reason.as_str().to_string(),
+            };
+            Some((partition.to_string(), offset.to_string(), reason))
+        })
+        .collect();
+    expected.sort();
+
     let storage = tempfile::tempdir().unwrap();
     let args = [
         "run",
@@ -170,39 +222,43 @@ fn rejected_records_go_to_the_dead_letter_topic_with_their_reason() {
         "--stop-at-end",
         "--listen",
         "127.0.0.1:0",
+        "--workers",
+        "2",
     ];
     let results = parse_results(&run_ok(&args));
-    let invalid: u64 = results["rejected"]
+    let rejected: u64 = results["rejected"]
         .as_object()
         .unwrap()
-        .iter()
-        .filter(|(reason, _)| *reason != "duplicate_voter")
-        .map(|(_, n)| n.as_u64().unwrap())
+        .values()
+        .map(|n| n.as_u64().unwrap())
         .sum();
-    assert!(invalid > 300, "{invalid}");
-    let letters = read_topic(&dead, invalid as usize, Duration::from_secs(30));
-    assert_eq!(letters.len() as u64, invalid);
-    for (_, _, payload, headers) in &letters {
-        let reason = headers
+    assert_eq!(rejected as usize, expected.len());
+    assert!(results["rejected"]["duplicate_voter"].as_u64() > Some(300));
+    let letters = read_topic(&dead, expected.len(), Duration::from_secs(30));
+    let header = |headers: &[(String, String)], key: &str| {
+        headers
             .iter()
-            .find(|(k, _)| k == "tally.reject_reason")
-            .map(|(_, v)| v.as_str())
-            .expect("a reason header");
-        let decoded = tally_dataflow::codec::decode(payload).expect_err("dead letters are invalid");
-        assert_eq!(decoded.as_str(), reason);
-        assert!(headers.iter().any(|(k, v)| k == "tally.source_topic" && *v == topic));
-    }
-    let by_reason = |reason: &str| {
-        letters
-            .iter()
-            .filter(|l| l.3.iter().any(|(k, v)| k == "tally.reject_reason" && v == reason))
-            .count() as u64
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("a {key} header"))
     };
-    for (reason, count) in results["rejected"].as_object().unwrap() {
-        if reason != "duplicate_voter" {
-            assert_eq!(by_reason(reason), count.as_u64().unwrap(), "{reason}");
-        }
+    let mut got: Vec<(String, String, String)> = Vec::new();
+    for (_, _, payload, headers) in &letters {
+        assert_eq!(header(headers, "tally.source_topic"), topic);
+        let (partition, offset) = (
+            header(headers, "tally.source_partition"),
+            header(headers, "tally.source_offset"),
+        );
+        // The payload is the source record, byte for byte.
+        let original = source
+            .iter()
+            .find(|r| r.0.to_string() == partition && r.1.to_string() == offset)
+            .expect("the dead letter names a source record");
+        assert_eq!(&original.2, payload);
+        got.push((partition, offset, header(headers, "tally.reject_reason")));
     }
+    got.sort();
+    assert_eq!(got, expected, "every reject, duplicates included, dead-lettered once");
 }
 
 #[test]

@@ -130,8 +130,12 @@ impl<S: Source> Source for Recovering<S> {
         }
         self.live.poll(max, batch)
     }
+    fn wants_duplicates(&self) -> bool {
+        self.live.wants_duplicates()
+    }
     fn rejected(&mut self, position: Position, record: &[u8], reason: tally_dataflow::RejectReason) {
-        // Replayed records were dead-lettered when first read.
+        // Replayed records were dead-lettered when first read (duplicates decided just after the
+        // replay ends may be sent again: dead letters are at least once).
         if self.replay.is_none() {
             self.live.rejected(position, record, reason);
         }

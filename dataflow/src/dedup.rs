@@ -11,20 +11,34 @@
 //! The output is consolidated per epoch: a few thousand cube cells instead of one update per
 //! ballot, which is what makes this 2–3× cheaper than `reduce` plus `count_total` over every
 //! ballot. `dataflow/tests/oracle.rs` checks it against a sequential fold.
+//!
+//! When ballots carry their raw records (a source that dead-letters rejects asks for that), the
+//! operator also keeps each voter's first record, and hands every duplicate's position and
+//! bytes to its worker through `duplicates`, outside the computation's output. A first record
+//! that a smaller position displaces is a duplicate too, which is why the bytes are kept.
 
 use crate::graph::{Epoch, VoterId};
 use crate::model::{CubeKey, Position, RejectReason};
 use crate::tallies::Tally;
 use differential_dataflow::{AsCollection, VecCollection};
 use hashbrown::HashMap;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
 
-/// A valid record as the graph sees it: who voted, where the record was, and for what cell.
-pub type Ballot = (VoterId, Position, CubeKey);
+/// A valid record as the graph sees it: who voted, where the record was, for what cell, and
+/// (only for dead-lettering) the raw record.
+pub type Ballot = (VoterId, Position, CubeKey, Option<Box<[u8]>>);
+
+/// A record found to be a later ballot of a voter who already voted: its position and bytes.
+pub type Duplicate = (Position, Box<[u8]>);
+
+/// Where [`first_ballots`] hands duplicates to its worker.
+pub type Duplicates = Rc<RefCell<Vec<Duplicate>>>;
 
 /// Spreads voters over workers by a mix of all of the id's bits (the exchange uses the low bits
 /// when the worker count is a power of two, and ids need not be random).
@@ -34,15 +48,22 @@ fn owner(voter: VoterId) -> u64 {
 
 /// Vote and duplicate counts from `ballots`: with `dedup`, a voter's least-position ballot is
 /// their vote and every other one is a `duplicate_voter` rejection; without it, every ballot
-/// counts (only for measuring what dedup costs).
-pub fn first_ballots<'s>(ballots: Stream<'s, Epoch, Vec<Ballot>>, dedup: bool) -> VecCollection<'s, Epoch, Tally> {
+/// counts (only for measuring what dedup costs). Duplicates whose ballots carried their
+/// records are appended to `duplicates`.
+pub fn first_ballots<'s>(
+    ballots: Stream<'s, Epoch, Vec<Ballot>>,
+    dedup: bool,
+    duplicates: Duplicates,
+) -> VecCollection<'s, Epoch, Tally> {
     ballots
         .unary_frontier(
-            Exchange::new(|(voter, _, _): &Ballot| owner(*voter)),
+            Exchange::new(|(voter, _, _, _): &Ballot| owner(*voter)),
             "FirstBallot",
             |_, _| {
                 let mut stash: BTreeMap<Epoch, (Capability<Epoch>, Vec<Ballot>)> = BTreeMap::new();
                 let mut first: HashMap<VoterId, (Position, CubeKey)> = HashMap::new();
+                // The first record's bytes, for voters whose ballots carried them.
+                let mut records: HashMap<VoterId, Box<[u8]>> = HashMap::new();
                 let mut changes: HashMap<CubeKey, isize> = HashMap::new();
                 move |(input, frontier), output| {
                     input.for_each(|cap, data| {
@@ -56,8 +77,9 @@ pub fn first_ballots<'s>(ballots: Stream<'s, Epoch, Vec<Ballot>>, dedup: bool) -
                             break;
                         }
                         let (cap, ballots) = entry.remove();
-                        let mut duplicates: isize = 0;
-                        for (voter, position, cube) in ballots {
+                        let mut later_ballots: isize = 0;
+                        let mut found = duplicates.borrow_mut();
+                        for (voter, position, cube, record) in ballots {
                             if !dedup {
                                 *changes.entry(cube).or_default() += 1;
                                 continue;
@@ -66,25 +88,38 @@ pub fn first_ballots<'s>(ballots: Stream<'s, Epoch, Vec<Ballot>>, dedup: bool) -
                                 hashbrown::hash_map::Entry::Vacant(vacant) => {
                                     vacant.insert((position, cube));
                                     *changes.entry(cube).or_default() += 1;
+                                    if let Some(record) = record {
+                                        records.insert(voter, record);
+                                    }
                                 }
                                 hashbrown::hash_map::Entry::Occupied(mut held) => {
-                                    duplicates += 1;
+                                    later_ballots += 1;
                                     let (held_position, held_cube) = *held.get();
-                                    if position < held_position {
+                                    let duplicate = if position < held_position {
+                                        // The new record comes first: the held one is the duplicate.
                                         held.insert((position, cube));
                                         *changes.entry(held_cube).or_default() -= 1;
                                         *changes.entry(cube).or_default() += 1;
-                                    }
+                                        let displaced = match record {
+                                            Some(record) => records.insert(voter, record),
+                                            None => records.remove(&voter),
+                                        };
+                                        displaced.map(|bytes| (held_position, bytes))
+                                    } else {
+                                        record.map(|bytes| (position, bytes))
+                                    };
+                                    found.extend(duplicate);
                                 }
                             }
                         }
+                        drop(found);
                         let time = *cap.time();
                         let mut session = output.session(&cap);
                         for (cube, diff) in changes.drain().filter(|(_, diff)| *diff != 0) {
                             session.give((Tally::Vote(cube), time, diff));
                         }
-                        if duplicates > 0 {
-                            session.give((Tally::Rejected(RejectReason::DuplicateVoter), time, duplicates));
+                        if later_ballots > 0 {
+                            session.give((Tally::Rejected(RejectReason::DuplicateVoter), time, later_ballots));
                         }
                     }
                 }

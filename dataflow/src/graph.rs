@@ -13,7 +13,7 @@
 //! graph's hot path is one exchange by voter id into [`first_ballots`], whose output is already
 //! consolidated per epoch.
 
-use crate::dedup::{first_ballots, Ballot};
+use crate::dedup::{first_ballots, Ballot, Duplicates};
 use crate::model::{CandidateId, RejectReason};
 use crate::tallies::{Tallies, Tally};
 use differential_dataflow::operators::{CountTotal, ThresholdTotal};
@@ -29,15 +29,17 @@ pub type VoterId = u64;
 
 /// Counts per [`Tally`] from valid ballots, rejected records, candidate names and the sources'
 /// progress (`Tally::Offset`, `Tally::Replaying`).
-/// Without `dedup` every valid ballot counts (for measuring what dedup costs).
+/// Without `dedup` every valid ballot counts (for measuring what dedup costs). Duplicates whose
+/// ballots carry their records are handed over through `duplicates` (see [`first_ballots`]).
 pub fn tally_counts<'s>(
     ballots: Stream<'s, Epoch, Vec<Ballot>>,
     rejects: VecCollection<'s, Epoch, RejectReason>,
     names: VecCollection<'s, Epoch, (CandidateId, String)>,
     progress: VecCollection<'s, Epoch, Tally>,
     dedup: bool,
+    duplicates: Duplicates,
 ) -> VecCollection<'s, Epoch, (Tally, isize)> {
-    first_ballots(ballots, dedup)
+    first_ballots(ballots, dedup, duplicates)
         .concat(rejects.map(Tally::Rejected))
         .concat(names.distinct_total().map(|(id, name)| Tally::Candidate(id, name)))
         .concat(progress)

@@ -3,7 +3,7 @@
 //! module only knows the trait.
 
 use crate::codec::decode;
-use crate::dedup::Ballot;
+use crate::dedup::{Ballot, Duplicates};
 use crate::graph::{publish_on_worker_zero, tally_counts, Checkpoint, Epoch, Publish};
 use crate::latency::{now_ms, LatencyHistogram};
 use crate::model::{CandidateId, Position, RejectReason};
@@ -81,9 +81,16 @@ pub trait Source {
     /// Appends at most `max` records to `batch`. An error ends the job.
     fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, String>;
 
-    /// Told of every record that failed validation (e.g. to send it to a dead-letter topic).
-    /// Duplicates are decided later, in the graph, and are not reported here.
+    /// Told of every rejected record (e.g. to send it to a dead-letter topic): at once for those
+    /// that fail validation, and once the graph has decided it for duplicates, when the source
+    /// asks for them ([`Source::wants_duplicates`]).
     fn rejected(&mut self, _position: Position, _record: &[u8], _reason: RejectReason) {}
+
+    /// True when `rejected` should hear of duplicates too. Ballots then carry their raw records
+    /// through the graph, and the dedup operator keeps each voter's first record.
+    fn wants_duplicates(&self) -> bool {
+        false
+    }
 
     /// The next offset of every stream this source owns, after the records returned so far.
     /// They travel through the graph, so a checkpoint's offsets match its counts exactly.
@@ -157,6 +164,8 @@ struct Ingest {
     reported_durable: BTreeMap<u32, u64>,
     /// Whether this worker last reported itself replaying.
     replaying: bool,
+    /// Whether ballots carry their raw records (for dead-lettering duplicates).
+    carry_records: bool,
 }
 
 impl Ingest {
@@ -168,7 +177,8 @@ impl Ingest {
                 if self.named.insert(cube.candidate) {
                     self.names.insert((cube.candidate, ballot.decision.into_owned()));
                 }
-                self.ballots.send((ballot.voter, position, cube));
+                let carried = self.carry_records.then(|| Box::<[u8]>::from(record));
+                self.ballots.send((ballot.voter, position, cube, carried));
                 None
             }
             Err(reason) => {
@@ -249,12 +259,21 @@ pub fn run_worker(
     let every_ms = options.checkpoint_every.map(|every| (every.as_millis() as u64).max(1));
     let worker_index = worker.index() as u32;
     let probe = ProbeHandle::new();
+    let duplicates = Duplicates::default();
+    let carry_records = source.wants_duplicates();
     let mut ingest = worker.dataflow::<Epoch, _, _>(|scope| {
         let (ballots, ballot_stream) = scope.new_input();
         let (rejects, reject_stream) = scope.new_collection();
         let (names, name_stream) = scope.new_collection();
         let (progress, progress_stream) = scope.new_collection();
-        let counts = tally_counts(ballot_stream, reject_stream, name_stream, progress_stream, dedup);
+        let counts = tally_counts(
+            ballot_stream,
+            reject_stream,
+            name_stream,
+            progress_stream,
+            dedup,
+            duplicates.clone(),
+        );
         publish_on_worker_zero(counts.probe_with(&probe), publish, every_ms.zip(checkpoint));
         Ingest {
             ballots,
@@ -265,6 +284,7 @@ pub fn run_worker(
             reported: Default::default(),
             reported_durable: Default::default(),
             replaying: false,
+            carry_records,
         }
     });
 
@@ -307,6 +327,7 @@ pub fn run_worker(
                 }
             }
             record_completed(&mut open_epochs, &probe, options.latency.as_deref());
+            hand_over(&duplicates, source);
         }
         if !created.is_empty() {
             open_epochs.push_back((epoch, std::mem::take(&mut created)));
@@ -325,6 +346,7 @@ pub fn run_worker(
         let behind = epoch.saturating_sub(options.epochs_in_flight);
         worker.step_or_park_while(Some(Duration::from_millis(1)), || probe.less_than(&behind));
         record_completed(&mut open_epochs, &probe, options.latency.as_deref());
+        hand_over(&duplicates, source);
     }
     // Everything read is in the graph: seal it, wait until it is durable, and report that (the
     // final checkpoint follows when the graph completes).
@@ -333,7 +355,19 @@ pub fn run_worker(
     ingest.progress(worker_index, &*source);
     drop(ingest);
     worker.step_or_park_while(Some(Duration::from_millis(1)), || !probe.done());
+    hand_over(&duplicates, source);
     Ok(())
+}
+
+/// Tells the source of the duplicates the graph has found on this worker.
+fn hand_over(duplicates: &Duplicates, source: &mut dyn Source) {
+    if duplicates.borrow().is_empty() {
+        return;
+    }
+    let found = std::mem::take(&mut *duplicates.borrow_mut());
+    for (position, record) in found {
+        source.rejected(position, &record, RejectReason::DuplicateVoter);
+    }
 }
 
 /// A source over records held in memory, handed out `per_poll` at a time: for tests, benchmarks

@@ -6,10 +6,44 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tally_dataflow::graph::Publish;
-use tally_dataflow::{fold, run_worker, MemorySource, PipelineOptions, Position, Tallies};
+use tally_dataflow::{
+    fold, run_worker, MemorySource, PipelineOptions, Position, RecordBatch, RejectReason, Source, SourceState, Tallies,
+};
+
+/// Every rejected record a source is told of: position, bytes, reason.
+type Told = Arc<Mutex<Vec<(Position, Vec<u8>, RejectReason)>>>;
+
+/// A memory source that asks for duplicates too, and writes down every reject it is told of.
+struct Recording {
+    inner: MemorySource,
+    told: Told,
+}
+
+impl Source for Recording {
+    fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, String> {
+        self.inner.poll(max, batch)
+    }
+    fn rejected(&mut self, position: Position, record: &[u8], reason: RejectReason) {
+        self.told.lock().unwrap().push((position, record.to_vec(), reason));
+    }
+    fn wants_duplicates(&self) -> bool {
+        true
+    }
+}
 
 /// Runs the graph over `records`, dealt round-robin to `workers` workers.
 fn run_graph(records: &[(Position, Vec<u8>)], workers: usize, epoch_records: usize, dedup: bool) -> Tallies {
+    run_graph_telling(records, workers, epoch_records, dedup, None)
+}
+
+/// As [`run_graph`]; with `told`, the sources ask for duplicates and record every reject.
+fn run_graph_telling(
+    records: &[(Position, Vec<u8>)],
+    workers: usize,
+    epoch_records: usize,
+    dedup: bool,
+    told: Option<Told>,
+) -> Tallies {
     let records = Arc::new(records.to_vec());
     let last: Arc<Mutex<Option<(Tallies, bool)>>> = Arc::new(Mutex::new(None));
     let sink = last.clone();
@@ -24,12 +58,26 @@ fn run_graph(records: &[(Position, Vec<u8>)], workers: usize, epoch_records: usi
     timely::execute(timely::Config::process(workers), move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         let mine: Vec<_> = records.iter().skip(index).step_by(peers).cloned().collect();
-        let mut source = MemorySource::new(mine, 3);
+        let inner = MemorySource::new(mine, 3);
+        let mut source: Box<dyn Source> = match &told {
+            Some(told) => Box::new(Recording {
+                inner,
+                told: told.clone(),
+            }),
+            None => Box::new(inner),
+        };
         let sink = sink.clone();
         let publish: Publish = Box::new(move |tallies, _epoch, complete| {
             *sink.lock().unwrap() = Some((tallies.clone(), complete));
         });
-        run_worker(worker, &mut source, &options, &AtomicBool::new(false), publish, None)
+        run_worker(
+            worker,
+            source.as_mut(),
+            &options,
+            &AtomicBool::new(false),
+            publish,
+            None,
+        )
     })
     .expect("timely starts")
     .join()
@@ -109,6 +157,36 @@ proptest! {
     ) {
         let expected = fold(records.iter().map(|(p, r)| (*p, r.as_slice())), true);
         prop_assert_eq!(run_graph(&records, workers, epoch_records, true), expected);
+    }
+
+    #[test]
+    fn every_reject_duplicates_included_is_told_to_the_source_once(
+        records in records(),
+        workers in 1usize..=3,
+        epoch_records in 1usize..40,
+    ) {
+        // The fold's rejects, by position: later valid records of a voter are duplicates.
+        let mut sorted = records.clone();
+        sorted.sort();
+        let mut voters = std::collections::HashSet::new();
+        let mut expected: Vec<(Position, Vec<u8>, RejectReason)> = sorted
+            .into_iter()
+            .filter_map(|(position, record)| {
+                let reason = match tally_dataflow::codec::decode(&record) {
+                    Ok(ballot) if voters.insert(ballot.voter) => return None,
+                    Ok(_) => RejectReason::DuplicateVoter,
+                    Err(reason) => reason,
+                };
+                Some((position, record, reason))
+            })
+            .collect();
+        let told: Told = Arc::default();
+        let tallies = run_graph_telling(&records, workers, epoch_records, true, Some(told.clone()));
+        prop_assert_eq!(tallies, fold(records.iter().map(|(p, r)| (*p, r.as_slice())), true));
+        let mut got = told.lock().unwrap().clone();
+        got.sort();
+        expected.sort();
+        prop_assert_eq!(got, expected);
     }
 
     #[test]

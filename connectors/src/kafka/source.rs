@@ -392,6 +392,10 @@ impl Source for KafkaSource {
         }
     }
 
+    fn wants_duplicates(&self) -> bool {
+        self.dead_letters.is_some()
+    }
+
     fn rejected(&mut self, position: Position, record: &[u8], reason: RejectReason) {
         let (Some(producer), Some(topic)) = (&self.dead_letters, &self.config.dead_letter_topic) else {
             return;
