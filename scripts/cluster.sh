@@ -21,7 +21,9 @@
 #
 # Environment: TALLY_BIN (the tally binary; default: target/release/tally, built if missing),
 # TALLY_REMOTE_BIN (tally on remote hosts; default: tally), TALLY_REMOTE_DIR (working directory
-# on remote hosts; default: the remote login directory), TALLY_SSH (default: ssh -o BatchMode=yes).
+# on remote hosts; default: the remote login directory), TALLY_SSH (default: ssh -o BatchMode=yes),
+# TALLY_LOCAL_HOSTS (the host names started without ssh; default: 127.* localhost and this
+# machine's names).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 log() { echo "cluster.sh: $*" >&2; }
@@ -82,11 +84,22 @@ plan() {
     fi
 }
 
+local_hosts=${TALLY_LOCAL_HOSTS-127.* localhost \\[::1\\] $(hostname) $(hostname -f 2>/dev/null || true)}
+read -ra local_patterns <<< "$local_hosts"
 is_local() {
-    case ${1%:*} in
-        127.*|localhost|"[::1]"|"$(hostname)"|"$(hostname -f 2>/dev/null || true)") return 0 ;;
-        *) return 1 ;;
-    esac
+    local host=${1%:*} pattern
+    for pattern in "${local_patterns[@]}"; do
+        # shellcheck disable=SC2053
+        [[ $host == $pattern ]] && return 0
+    done
+    return 1
+}
+
+# Runs a command on HOST over ssh (the arguments are quoted for the remote shell).
+remote() {
+    local host=$1; shift
+    # shellcheck disable=SC2086
+    $ssh_cmd "$host" "$(printf '%q ' "$@")"
 }
 
 pids=()
@@ -104,11 +117,9 @@ start_all() {
         if is_local "$address"; then
             if [ "$i" = 0 ]; then "$bin" "${args[@]}" 2>> "$out" & else "$bin" "${args[@]}" >> "$out" 2>&1 & fi
         else
-            local remote
-            remote="cd ${TALLY_REMOTE_DIR:-.} && exec ${TALLY_REMOTE_BIN:-tally} $(printf '%q ' "${args[@]}")"
-            # shellcheck disable=SC2086
-            if [ "$i" = 0 ]; then $ssh_cmd "${address%:*}" "$remote" 2>> "$out" < /dev/null &
-            else $ssh_cmd "${address%:*}" "$remote" >> "$out" 2>&1 < /dev/null & fi
+            local start=(sh -c 'cd "$1" && shift && exec "$@"' sh "${TALLY_REMOTE_DIR:-.}" "${TALLY_REMOTE_BIN:-tally}" "${args[@]}")
+            if [ "$i" = 0 ]; then remote "${address%:*}" "${start[@]}" 2>> "$out" < /dev/null &
+            else remote "${address%:*}" "${start[@]}" >> "$out" 2>&1 < /dev/null & fi
         fi
         pids+=($!)
         log "process $i at $address (pid $!) logs to $out"
@@ -124,8 +135,7 @@ stop_all() {
         if is_local "${addresses[$i]}"; then
             kill "-$signal" "${pids[$i]}" 2>/dev/null || true
         else
-            # shellcheck disable=SC2086
-            $ssh_cmd "${addresses[$i]%:*}" pkill "-$signal" -f -- "--peers $peers --process $i" || true
+            remote "${addresses[$i]%:*}" pkill "-$signal" -f -- "--peers $peers --process $i" || true
         fi
     done
     for _ in $(seq 1 $((grace * 10))); do
@@ -136,7 +146,7 @@ stop_all() {
     done
     for i in "${!pids[@]}"; do
         if kill -0 "${pids[$i]}" 2>/dev/null; then
-            is_local "${addresses[$i]}" || $ssh_cmd "${addresses[$i]%:*}" pkill -KILL -f -- "--peers $peers --process $i" || true
+            is_local "${addresses[$i]}" || remote "${addresses[$i]%:*}" pkill -KILL -f -- "--peers $peers --process $i" || true
             kill -KILL "${pids[$i]}" 2>/dev/null || true
         fi
         wait "${pids[$i]}" 2>/dev/null || true

@@ -406,3 +406,83 @@ fn a_supervised_cluster_that_loses_a_process_ends_in_exactly_the_sequential_fold
         );
     }
 }
+
+#[test]
+fn processes_on_other_hosts_start_and_stop_over_ssh() {
+    // An ssh stand-in that runs the command here, as sshd would run it on the host; and no
+    // host counts as local, so the script takes its ssh path for every process.
+    let dir = tempfile::tempdir().unwrap();
+    let ssh = write_file(dir.path(), "ssh", b"#!/bin/sh\nshift\nexec sh -c \"$*\"\n");
+    std::fs::set_permissions(&ssh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let remote = |command: &mut Command| {
+        command
+            .env("TALLY_SSH", &ssh)
+            .env("TALLY_LOCAL_HOSTS", "")
+            .env("TALLY_REMOTE_BIN", env!("CARGO_BIN_EXE_tally"))
+            .env("TALLY_REMOTE_DIR", dir.path());
+    };
+    let input = write_file(
+        dir.path(),
+        "votes.ndjson",
+        &run_ok(&[&["generate"][..], &mixed("5000", "8")].concat()),
+    );
+    let one = run_ok(&["replay", input.to_str().unwrap(), "--workers", "1"]);
+    let mut replay = cluster_sh();
+    remote(&mut replay);
+    let output = replay
+        .args(["--local", "2", "--", "replay", input.to_str().unwrap()])
+        .output()
+        .expect("cluster.sh runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(without_epoch_line(&output.stdout), without_epoch_line(&one));
+
+    // A live job: Ctrl-C reaches the processes through `pkill` over "ssh".
+    let logs = tempfile::tempdir().unwrap();
+    let mut live = cluster_sh();
+    remote(&mut live);
+    let mut script = ChildGuard(
+        live.args(["--local", "2", "--logs"])
+            .arg(logs.path())
+            .args(["--", "run", "--listen", "127.0.0.1:0", "--rate", "500"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cluster.sh starts"),
+    );
+    let lines = collect_lines(&mut script.0);
+    let base = wait_for("process 0's dashboard", Duration::from_secs(60), || {
+        dashboard(logs.path())
+    });
+    wait_for("votes", Duration::from_secs(30), || {
+        live_results(&base).filter(|r| r["votes"].as_u64() > Some(0))
+    });
+    let peers = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| {
+            l.strip_prefix("cluster.sh: process ")?
+                .split(" at ")
+                .nth(1)?
+                .split(' ')
+                .next()
+                .map(String::from)
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    assert!(Command::new("kill")
+        .args(["-INT", &script.0.id().to_string()])
+        .status()
+        .expect("kill runs")
+        .success());
+    assert_eq!(exit_within(&mut script.0, Duration::from_secs(60)).code(), Some(130));
+    let left = Command::new("pgrep")
+        .args(["-f", &format!("--peers {peers}")])
+        .output()
+        .expect("pgrep runs");
+    assert!(
+        left.stdout.is_empty(),
+        "left running: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}
