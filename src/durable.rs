@@ -2,11 +2,12 @@
 //! (the latest snapshot's offsets and the archived segments to replay before resuming there).
 
 use anyhow::{anyhow, bail, Context, Result};
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use tally_connectors::archive::{self, ArchiveWriter};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use tally_connectors::archive::{self, ArchiveWriter, Snapshot};
 use tally_connectors::storage::Storage;
 use tally_connectors::stored::{Positions, StoredFile};
+use tally_dataflow::{Apportionment, Results, Tallies};
 
 pub struct Durable {
     pub storage: Arc<Storage>,
@@ -96,5 +97,114 @@ impl Durable {
             .filter(|(p, _)| *p as usize % peers == index)
             .map(|(_, f)| f.clone())
             .collect()
+    }
+}
+
+/// Worker 0's snapshots on their way to storage. A checkpoint's state is held here until the
+/// archive is durable up to its offsets (`Tallies::durable`, reported through the graph by every
+/// worker of every process). At most two wait: the oldest, which the archive reaches first, and
+/// the newest, which replaces any later checkpoint. (Keeping only the newest would starve
+/// while the archive lags by more than a checkpoint interval.)
+pub struct SnapshotGate {
+    writer: Arc<ArchiveWriter>,
+    topic: String,
+    apportionment: Apportionment,
+    waiting: Mutex<VecDeque<Snapshot>>,
+}
+
+impl SnapshotGate {
+    pub fn new(writer: Arc<ArchiveWriter>, topic: String, apportionment: Apportionment) -> SnapshotGate {
+        SnapshotGate {
+            writer,
+            topic,
+            apportionment,
+            waiting: Mutex::default(),
+        }
+    }
+
+    /// The state at a checkpoint boundary; skipped while a worker is still replaying the
+    /// archive (the counts would not yet match the offsets).
+    pub fn offer(&self, tallies: &Tallies, epoch: u64) {
+        if !tallies.replaying.is_empty() {
+            return;
+        }
+        let results = Results::new(tallies, epoch, false, self.apportionment);
+        match serde_json::to_value(&results) {
+            Ok(results) => {
+                let snapshot = Snapshot {
+                    epoch,
+                    topic: self.topic.clone(),
+                    offsets: tallies.offsets.clone(),
+                    results,
+                };
+                if let Ok(mut waiting) = self.waiting.lock() {
+                    if waiting.len() == 2 {
+                        waiting.pop_back();
+                    }
+                    waiting.push_back(snapshot);
+                }
+            }
+            Err(e) => tracing::error!("cannot encode snapshot {epoch}: {e}"),
+        }
+    }
+
+    /// Called with every published state: hands the newest waiting snapshot that the archive
+    /// covers to the writer (and returns its epoch), and drops the older ones.
+    pub fn release(&self, tallies: &Tallies) -> Option<u64> {
+        let mut waiting = self.waiting.lock().ok()?;
+        let newest = waiting.iter().rposition(|s| tallies.durable_through(&s.offsets))?;
+        let snapshot = waiting.drain(..=newest).next_back()?;
+        let epoch = snapshot.epoch;
+        self.writer.snapshot(snapshot);
+        Some(epoch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn tallies(offsets: &[(u32, u64)], durable: &[(u32, u64)]) -> Tallies {
+        Tallies {
+            offsets: offsets.iter().copied().collect::<BTreeMap<_, _>>(),
+            durable: durable.iter().copied().collect::<BTreeMap<_, _>>(),
+            ..Tallies::default()
+        }
+    }
+
+    #[test]
+    fn a_snapshot_waits_until_every_partition_is_durable_up_to_its_offsets() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let storage = Arc::new(Storage::open(dir.path().to_str().expect("utf-8 path")).expect("local storage"));
+        let writer = ArchiveWriter::start(storage.clone(), runtime.handle().clone(), 5, 1 << 20);
+        let gate = SnapshotGate::new(writer, "t".into(), Apportionment::Census2020);
+        // A checkpoint taken while a worker replays is not a snapshot at all.
+        let mut replaying = tallies(&[(0, 5)], &[(0, 5)]);
+        replaying.replaying.insert(1);
+        gate.offer(&replaying, 1);
+        assert_eq!(gate.release(&replaying), None);
+
+        gate.offer(&tallies(&[(0, 10), (1, 4)], &[]), 2);
+        // Partition 1 (archived by another process, say) is not durable yet.
+        assert_eq!(gate.release(&tallies(&[], &[(0, 10), (1, 3)])), None);
+        assert_eq!(gate.release(&tallies(&[], &[(0, 10), (1, 4)])), Some(2));
+        assert_eq!(gate.release(&tallies(&[], &[(0, 99), (1, 99)])), None, "released once");
+
+        // While the archive lags, the oldest waiting snapshot still gets out, then the newest.
+        for (epoch, offset) in [(3, 20), (4, 30), (5, 40)] {
+            gate.offer(&tallies(&[(0, offset)], &[]), epoch);
+        }
+        assert_eq!(gate.release(&tallies(&[], &[(0, 25)])), Some(3));
+        assert_eq!(gate.release(&tallies(&[], &[(0, 35)])), None, "4 was replaced by 5");
+        assert_eq!(gate.release(&tallies(&[], &[(0, 40)])), Some(5));
+
+        assert!(gate.writer.finish(std::time::Duration::from_secs(10)));
+        let latest = runtime
+            .block_on(tally_connectors::archive::latest_snapshot(&storage))
+            .expect("readable")
+            .expect("a snapshot");
+        assert_eq!((latest.epoch, latest.offsets[&0]), (5, 40));
     }
 }

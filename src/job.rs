@@ -1,18 +1,16 @@
 //! Wiring: a source spec for every worker, the timely workers, and where results go.
 
-use crate::cli::{GenerateArgs, GraphArgs, MixArgs, ReplayArgs, RunArgs};
-use crate::durable::Durable;
+use crate::cli::{GraphArgs, MixArgs, ReplayArgs, RunArgs};
+use crate::durable::{Durable, SnapshotGate};
 use anyhow::{anyhow, bail, Context, Result};
-use std::collections::VecDeque;
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tally_connectors::archive::{ArchiveWriter, Snapshot};
+use tally_connectors::archive::ArchiveWriter;
 use tally_connectors::files::{self, FileSource, Split};
-use tally_connectors::generator::{GeneratorConfig, GeneratorSource, Pacer, Scenario, VoterGenerator};
+use tally_connectors::generator::{GeneratorConfig, GeneratorSource, Scenario, VoterGenerator};
 use tally_connectors::kafka::metrics::KafkaMetrics;
-use tally_connectors::kafka::producer::VoteProducer;
 use tally_connectors::kafka::source::{ArchiveConfig, KafkaSource, KafkaSourceConfig};
 use tally_connectors::kafka::KafkaUrl;
 use tally_connectors::storage::Storage;
@@ -20,8 +18,8 @@ use tally_connectors::stored::{Positions, Recovering, StoredFile, StoredFileSour
 use tally_dataflow::graph::Checkpoint;
 use tally_dataflow::graph::Publish;
 use tally_dataflow::latency::LatencyHistogram;
-use tally_dataflow::{run_worker, PipelineOptions, RecordBatch, Results, Source};
-use tally_dataflow::{Apportionment, Tallies};
+use tally_dataflow::Tallies;
+use tally_dataflow::{run_worker, PipelineOptions, Results, Source};
 use tally_web::{JobStatus, NoStatus, WebState};
 use tokio::sync::watch;
 
@@ -100,7 +98,7 @@ impl SourceSpec {
     }
 }
 
-fn generator(mix: &MixArgs, voters: Option<u64>) -> Result<VoterGenerator> {
+pub(crate) fn generator(mix: &MixArgs, voters: Option<u64>) -> Result<VoterGenerator> {
     let scenario = match &mix.scenario {
         Some(path) => Some(Scenario::load(path, mix.scale).map_err(|e| anyhow!(e))?),
         None => None,
@@ -245,12 +243,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     };
     // Only process 0 has worker 0, the one that sees whole states and writes snapshots.
     let snapshots = durable.as_ref().map(|(durable, topic)| {
-        let gate = SnapshotGate {
-            writer: durable.writer.clone(),
-            topic: topic.clone(),
-            apportionment: args.graph.apportionment,
-            waiting: Mutex::default(),
-        };
+        let gate = SnapshotGate::new(durable.writer.clone(), topic.clone(), args.graph.apportionment);
         (args.checkpoint_interval, Arc::new(gate))
     });
     let (sender, receiver) = watch::channel(Arc::new(Results::empty(args.graph.apportionment)));
@@ -424,149 +417,6 @@ fn print_json(results: &Results) -> Result<()> {
     Ok(())
 }
 
-/// `tally generate`.
-pub fn generate(args: GenerateArgs) -> Result<()> {
-    let rate = args.rate.unwrap_or(if args.serve.is_some() { 1.0 } else { 0.0 });
-    if rate < 0.0 || !rate.is_finite() {
-        bail!("--rate must be 0 (unlimited) or a positive number");
-    }
-    let generator = generator(&args.mix, args.count)?;
-    if let Some(address) = args.serve {
-        let kafka = args.to.as_ref().map(|url| (url, args.kafka.properties.as_slice()));
-        return crate::serve::serve_votes(generator, address, rate, kafka);
-    }
-    if let Some(url) = &args.to {
-        return produce(&generator, url, &args.kafka.properties, rate);
-    }
-    let out: Box<dyn Write> = match &args.out {
-        Some(path) => {
-            Box::new(std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?)
-        }
-        None => Box::new(std::io::stdout().lock()),
-    };
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
-    let mut pacer = (rate > 0.0).then(|| Pacer::new(rate));
-    let mut batch = RecordBatch::default();
-    let end = generator.voters().unwrap_or(u64::MAX);
-    let written = (|| -> std::io::Result<()> {
-        for slot in 0..end {
-            if let Some(pacer) = &mut pacer {
-                if pacer.available() == 0 {
-                    out.flush()?;
-                    std::thread::sleep(pacer.wait());
-                }
-            }
-            batch.clear();
-            generator.slot(slot, 0, &mut batch);
-            for (_, record) in batch.iter() {
-                out.write_all(record)?;
-                out.write_all(b"\n")?;
-            }
-            if let Some(pacer) = &mut pacer {
-                pacer.sent(batch.len() as u64);
-            }
-        }
-        out.flush()
-    })();
-    match written {
-        // A closed pipe (`tally generate | head`) is the reader's choice, not an error.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("cannot write records"),
-    }
-}
-
-/// `tally generate --to kafka://…`: the same records `generate` prints, produced to Kafka.
-fn produce(generator: &VoterGenerator, url: &KafkaUrl, properties: &[(String, String)], rate: f64) -> Result<()> {
-    let mut producer = VoteProducer::new(url, properties).map_err(|e| anyhow!(e))?;
-    let mut pacer = (rate > 0.0).then(|| Pacer::new(rate));
-    let mut batch = RecordBatch::default();
-    let end = generator.voters().unwrap_or(u64::MAX);
-    let started = std::time::Instant::now();
-    let mut sent = 0u64;
-    for slot in 0..end {
-        if let Some(pacer) = &mut pacer {
-            if pacer.available() == 0 {
-                producer.poll();
-                std::thread::sleep(pacer.wait());
-            }
-        }
-        batch.clear();
-        generator.slot(slot, 0, &mut batch);
-        for (_, record) in batch.iter() {
-            producer.send(record).map_err(|e| anyhow!(e))?;
-        }
-        sent += batch.len() as u64;
-        if let Some(pacer) = &mut pacer {
-            pacer.sent(batch.len() as u64);
-        }
-        if slot % 4096 == 0 {
-            producer.poll();
-        }
-    }
-    let delivered = producer
-        .flush(std::time::Duration::from_secs(120))
-        .map_err(|e| anyhow!(e))?;
-    let seconds = started.elapsed().as_secs_f64();
-    tracing::info!(
-        sent,
-        delivered,
-        records_per_second = (sent as f64 / seconds) as u64,
-        "produced to {url}"
-    );
-    Ok(())
-}
-
-/// Worker 0's snapshots on their way to storage. A checkpoint's state is held here until the
-/// archive is durable up to its offsets (`Tallies::durable`, reported through the graph by every
-/// worker of every process). At most two wait: the oldest, which the archive reaches first, and
-/// the newest, which replaces any later checkpoint. (Keeping only the newest would starve
-/// while the archive lags by more than a checkpoint interval.)
-struct SnapshotGate {
-    writer: Arc<ArchiveWriter>,
-    topic: String,
-    apportionment: Apportionment,
-    waiting: Mutex<VecDeque<Snapshot>>,
-}
-
-impl SnapshotGate {
-    /// The state at a checkpoint boundary; skipped while a worker is still replaying the
-    /// archive (the counts would not yet match the offsets).
-    fn offer(&self, tallies: &Tallies, epoch: u64) {
-        if !tallies.replaying.is_empty() {
-            return;
-        }
-        let results = Results::new(tallies, epoch, false, self.apportionment);
-        match serde_json::to_value(&results) {
-            Ok(results) => {
-                let snapshot = Snapshot {
-                    epoch,
-                    topic: self.topic.clone(),
-                    offsets: tallies.offsets.clone(),
-                    results,
-                };
-                if let Ok(mut waiting) = self.waiting.lock() {
-                    if waiting.len() == 2 {
-                        waiting.pop_back();
-                    }
-                    waiting.push_back(snapshot);
-                }
-            }
-            Err(e) => tracing::error!("cannot encode snapshot {epoch}: {e}"),
-        }
-    }
-
-    /// Called with every published state: hands the newest waiting snapshot that the archive
-    /// covers to the writer (and returns its epoch), and drops the older ones.
-    fn release(&self, tallies: &Tallies) -> Option<u64> {
-        let mut waiting = self.waiting.lock().ok()?;
-        let newest = waiting.iter().rposition(|s| tallies.durable_through(&s.offsets))?;
-        let snapshot = waiting.drain(..=newest).next_back()?;
-        let epoch = snapshot.epoch;
-        self.writer.snapshot(snapshot);
-        Some(epoch)
-    }
-}
-
 /// What a Kafka-fed job adds to `/healthz` and `/metrics`.
 struct KafkaStatus {
     topic: String,
@@ -591,58 +441,5 @@ impl JobStatus for KafkaStatus {
         if let Some(latency) = &self.latency {
             tally_web::metrics::render_latency(latency, out);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeMap;
-
-    fn tallies(offsets: &[(u32, u64)], durable: &[(u32, u64)]) -> Tallies {
-        Tallies {
-            offsets: offsets.iter().copied().collect::<BTreeMap<_, _>>(),
-            durable: durable.iter().copied().collect::<BTreeMap<_, _>>(),
-            ..Tallies::default()
-        }
-    }
-
-    #[test]
-    fn a_snapshot_waits_until_every_partition_is_durable_up_to_its_offsets() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        let storage = Arc::new(Storage::open(dir.path().to_str().expect("utf-8 path")).expect("local storage"));
-        let gate = SnapshotGate {
-            writer: ArchiveWriter::start(storage.clone(), runtime.handle().clone(), 5, 1 << 20),
-            topic: "t".into(),
-            apportionment: Apportionment::Census2020,
-            waiting: Mutex::default(),
-        };
-        // A checkpoint taken while a worker replays is not a snapshot at all.
-        let mut replaying = tallies(&[(0, 5)], &[(0, 5)]);
-        replaying.replaying.insert(1);
-        gate.offer(&replaying, 1);
-        assert_eq!(gate.release(&replaying), None);
-
-        gate.offer(&tallies(&[(0, 10), (1, 4)], &[]), 2);
-        // Partition 1 (archived by another process, say) is not durable yet.
-        assert_eq!(gate.release(&tallies(&[], &[(0, 10), (1, 3)])), None);
-        assert_eq!(gate.release(&tallies(&[], &[(0, 10), (1, 4)])), Some(2));
-        assert_eq!(gate.release(&tallies(&[], &[(0, 99), (1, 99)])), None, "released once");
-
-        // While the archive lags, the oldest waiting snapshot still gets out, then the newest.
-        for (epoch, offset) in [(3, 20), (4, 30), (5, 40)] {
-            gate.offer(&tallies(&[(0, offset)], &[]), epoch);
-        }
-        assert_eq!(gate.release(&tallies(&[], &[(0, 25)])), Some(3));
-        assert_eq!(gate.release(&tallies(&[], &[(0, 35)])), None, "4 was replaced by 5");
-        assert_eq!(gate.release(&tallies(&[], &[(0, 40)])), Some(5));
-
-        assert!(gate.writer.finish(std::time::Duration::from_secs(10)));
-        let latest = runtime
-            .block_on(tally_connectors::archive::latest_snapshot(&storage))
-            .expect("readable")
-            .expect("a snapshot");
-        assert_eq!((latest.epoch, latest.offsets[&0]), (5, 40));
     }
 }

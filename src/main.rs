@@ -4,6 +4,7 @@
 mod cli;
 mod cluster;
 mod durable;
+mod generate;
 mod job;
 mod serve;
 
@@ -43,7 +44,7 @@ fn main() -> ExitCode {
         });
     let outcome = match command {
         cli::Command::Run(args) => job::run(args),
-        cli::Command::Generate(args) => job::generate(args),
+        cli::Command::Generate(args) => generate::generate(args),
         cli::Command::Replay(args) => job::replay(args),
     };
     match outcome {
