@@ -11,7 +11,10 @@
 //! A process that loses a peer exits at once, non-zero: timely's network threads panic on a
 //! broken connection ("timely communication error"), and the workers would otherwise wait for
 //! the lost peer's progress forever. `scripts/cluster.sh --supervise` restarts the cluster,
-//! which recovers from the latest snapshot.
+//! which recovers from the latest snapshot. A crashed peer's connections close at once; for a
+//! host that vanishes without closing them (power loss, a network partition) TCP keepalive
+//! probes and a user timeout break the connection within about `DEAD_PEER` instead of the
+//! kernel's default of hours.
 
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::{Read, Write};
@@ -125,7 +128,25 @@ fn handshake(stream: &mut TcpStream, topology: &Topology) -> Result<usize> {
     }
     stream.set_read_timeout(None)?;
     stream.set_nodelay(true)?;
+    detect_dead_peer(stream)?;
     Ok(process)
+}
+
+/// About how long a silent peer goes unnoticed.
+const DEAD_PEER: Duration = Duration::from_secs(15);
+
+/// Probes an idle connection every few seconds, and gives up on unacknowledged data after
+/// `DEAD_PEER`: a peer host that is gone then breaks the connection like a crashed process.
+fn detect_dead_peer(stream: &TcpStream) -> std::io::Result<()> {
+    let socket = socket2::SockRef::from(stream);
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(5))
+        .with_interval(Duration::from_secs(2))
+        .with_retries(4);
+    socket.set_tcp_keepalive(&keepalive)?;
+    #[cfg(target_os = "linux")]
+    socket.set_tcp_user_timeout(Some(DEAD_PEER))?;
+    Ok(())
 }
 
 /// One connection to every other process: this process connects to those before it and
