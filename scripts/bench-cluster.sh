@@ -16,13 +16,12 @@ bootstrap=127.0.0.1:${KAFKA_PORT:-9092}
 tally=target/release/tally
 cargo build --release -q
 
-started_kafka=0
-if ! scripts/kafka.sh status 2>/dev/null; then scripts/kafka.sh start; started_kafka=1; fi
+start_if_down kafka
 files=$(mktemp -d)
 logs=$(mktemp -d)
 cleanup() {
     rm -rf "$files" "$logs"
-    [ "$started_kafka" = 1 ] && scripts/kafka.sh stop || true
+    stop_started
 }
 trap cleanup EXIT
 

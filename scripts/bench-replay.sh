@@ -14,13 +14,12 @@ bootstrap=127.0.0.1:${KAFKA_PORT:-9092}
 tally=target/release/tally
 cargo build --release -q
 
-started=()
-scripts/kafka.sh status 2>/dev/null || { scripts/kafka.sh start; started+=(kafka); }
-scripts/hdfs.sh status 2>/dev/null || { scripts/hdfs.sh start; started+=(hdfs); }
+start_if_down kafka
+start_if_down hdfs
 local_root=$(mktemp -d)
 cleanup() {
     rm -rf "$local_root"
-    for service in "${started[@]}"; do scripts/$service.sh stop || true; done
+    stop_started
 }
 trap cleanup EXIT
 

@@ -19,3 +19,16 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # Seconds since the epoch, with nanoseconds.
 now() { date +%s.%N; }
+
+# For the benchmarks (run from the repository root): starts scripts/SERVICE.sh unless it is
+# already up; stop_started stops only the services started that way.
+started_services=()
+start_if_down() {
+    scripts/"$1".sh status 2>/dev/null && return
+    scripts/"$1".sh start
+    started_services+=("$1")
+}
+stop_started() {
+    local service
+    for service in "${started_services[@]}"; do scripts/"$service".sh stop || true; done
+}

@@ -61,11 +61,7 @@ fn one_process_or_two_with_any_workers_print_byte_identical_results() {
     let url = format!("kafka://{}/{topic}", bootstrap());
     let mix = mixed("20000", "41");
     let dir = tempfile::tempdir().unwrap();
-    let file = write_file(
-        dir.path(),
-        "records.ndjson",
-        &run_ok(&[&["generate"][..], &mix].concat()),
-    );
+    let file = generated_file(dir.path(), &mix);
     run_ok(&[&["generate", "--to", &url][..], &mix].concat());
     let expected = expected_results(&[file], tally_dataflow::Apportionment::Census2020);
     let job = ["run", "--source", &url, "--stop-at-end", "--listen", "127.0.0.1:0"];
@@ -300,11 +296,7 @@ fn a_supervised_cluster_that_loses_a_process_ends_in_exactly_the_sequential_fold
     let url = format!("kafka://{}/{topic}", bootstrap());
     let mix = mixed("40000", "43");
     let dir = tempfile::tempdir().unwrap();
-    let file = write_file(
-        dir.path(),
-        "records.ndjson",
-        &run_ok(&[&["generate"][..], &mix].concat()),
-    );
+    let file = generated_file(dir.path(), &mix);
     let expected = expected_live(&[file]);
     let mut producer = ChildGuard(
         tally()

@@ -164,11 +164,7 @@ fn a_job_killed_at_random_points_recovers_exactly() {
         "0.2",
     ];
     let dir = tempfile::tempdir().unwrap();
-    let file = write_file(
-        dir.path(),
-        "records.ndjson",
-        &run_ok(&[&["generate"][..], &mix].concat()),
-    );
+    let file = generated_file(dir.path(), &mix);
     let expected = expected_results(&[file], Apportionment::Census2020);
 
     // The producer streams while the job is killed and restarted under it.

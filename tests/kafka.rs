@@ -31,11 +31,7 @@ fn produced_records_count_exactly_as_the_sequential_fold_for_any_worker_count() 
         "--duplicate-rate",
         "0.2",
     ];
-    let file = write_file(
-        dir.path(),
-        "records.ndjson",
-        &run_ok(&[&["generate"][..], &mix].concat()),
-    );
+    let file = generated_file(dir.path(), &mix);
     run_ok(&[&["generate", "--to", &url(&topic)][..], &mix].concat());
     // Keyed by voter, a voter's records sit in one partition in production order, so the
     // dedup order (partition, offset) agrees with the file's order.

@@ -146,6 +146,11 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Optio
     }
 }
 
+/// Writes what `tally generate MIX…` prints to `dir/records.ndjson`.
+pub fn generated_file(dir: &Path, mix: &[&str]) -> PathBuf {
+    write_file(dir, "records.ndjson", &run_ok(&[&["generate"][..], mix].concat()))
+}
+
 pub fn write_file(dir: &Path, name: &str, text: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).expect("temp file is writable");
