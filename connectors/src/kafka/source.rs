@@ -116,9 +116,17 @@ impl ClientContext for SourceContext {
 
 impl ConsumerContext for SourceContext {}
 
+/// What the brokers told about the partitions a worker owns: (partition, low, high) watermarks.
+type Watermarks = Result<Vec<(i32, i64, i64)>, String>;
+
 enum Phase {
-    /// Waiting for the brokers to tell the partition count (and end offsets).
-    Connecting { last_attempt: Option<Instant> },
+    /// Waiting for the brokers to tell the partition count and watermarks. The requests block,
+    /// so they run on a helper thread (`asking`) and never stall the timely worker, which keeps
+    /// stepping the rest of the dataflow meanwhile.
+    Connecting {
+        last_attempt: Option<Instant>,
+        asking: Option<std::sync::mpsc::Receiver<Watermarks>>,
+    },
     /// Assigned; `start` is where reading began per owned partition, `next` the next offset,
     /// `end` where to stop.
     Consuming {
@@ -133,7 +141,7 @@ pub struct KafkaSource {
     archive: Option<(SegmentBuilder, Arc<ArchiveWriter>)>,
     /// Scratch space for a record whose line breaks are replaced.
     flattened: Vec<u8>,
-    consumer: BaseConsumer<SourceContext>,
+    consumer: Arc<BaseConsumer<SourceContext>>,
     dead_letters: Option<BaseProducer>,
     index: usize,
     peers: usize,
@@ -144,7 +152,7 @@ pub struct KafkaSource {
 /// How long the end of a run waits for its archive to become durable.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How long a metadata or watermark request may block the worker while connecting.
+/// How long a metadata or watermark request may take while connecting.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
 
 impl KafkaSource {
@@ -182,52 +190,57 @@ impl KafkaSource {
             config,
             archive,
             flattened: Vec::new(),
-            consumer,
+            consumer: Arc::new(consumer),
             dead_letters,
             index,
             peers,
-            phase: Phase::Connecting { last_attempt: None },
+            phase: Phase::Connecting {
+                last_attempt: None,
+                asking: None,
+            },
             metrics,
         })
     }
 
-    /// Tries once (at most every half second) to learn the partitions and assign ours.
+    /// Asks the brokers (at most every half second, off the worker thread) for the partitions
+    /// and their watermarks, and assigns ours once they answer.
     fn connect(&mut self) {
-        let Phase::Connecting { last_attempt } = &mut self.phase else {
+        let Phase::Connecting { last_attempt, asking } = &mut self.phase else {
             return;
         };
-        if last_attempt.is_some_and(|t| t.elapsed() < Duration::from_millis(500)) {
-            return;
-        }
-        *last_attempt = Some(Instant::now());
-        let topic = &self.config.url.topic;
-        let partitions = match self.consumer.fetch_metadata(Some(topic), CONNECT_TIMEOUT) {
-            Ok(metadata) => match metadata.topics().iter().find(|t| t.name() == topic) {
-                Some(t) if t.error().is_none() && !t.partitions().is_empty() => t.partitions().len() as i32,
-                _ => {
-                    self.metrics.unreachable(format!("topic {topic} does not exist (yet)"));
+        let answer = match asking.as_ref().map(|answer| answer.try_recv()) {
+            Some(Ok(answer)) => answer,
+            Some(Err(std::sync::mpsc::TryRecvError::Empty)) => return,
+            Some(Err(std::sync::mpsc::TryRecvError::Disconnected)) | None => {
+                if last_attempt.is_some_and(|t| t.elapsed() < Duration::from_millis(500)) {
                     return;
                 }
-            },
-            Err(e) => {
-                self.metrics.unreachable(format!("metadata request failed: {e}"));
+                *last_attempt = Some(Instant::now());
+                let (tell, answer) = std::sync::mpsc::channel();
+                let (consumer, topic, index, peers) =
+                    (self.consumer.clone(), self.config.url.topic.clone(), self.index, self.peers);
+                let asked = std::thread::Builder::new()
+                    .name("tally-kafka-meta".to_string())
+                    .spawn(move || {
+                        let _ = tell.send(watermarks(&consumer, &topic, index, peers));
+                    });
+                *asking = asked.is_ok().then_some(answer);
                 return;
             }
         };
-        let owned: Vec<i32> = (0..partitions)
-            .filter(|p| *p as usize % self.peers == self.index)
-            .collect();
+        *asking = None;
+        let owned = match answer {
+            Ok(owned) => owned,
+            Err(e) => {
+                self.metrics.unreachable(e);
+                return;
+            }
+        };
+        let topic = &self.config.url.topic;
         let mut next = BTreeMap::new();
         let mut end = BTreeMap::new();
         let mut assignment = TopicPartitionList::new();
-        for &partition in &owned {
-            let (low, high) = match self.consumer.fetch_watermarks(topic, partition, CONNECT_TIMEOUT) {
-                Ok(marks) => marks,
-                Err(e) => {
-                    self.metrics.unreachable(format!("watermark request failed: {e}"));
-                    return;
-                }
-            };
+        for &(partition, low, high) in &owned {
             let start = match (self.config.resume_from.get(&partition), self.config.start) {
                 (Some(&offset), _) => offset.max(low),
                 (None, StartAt::Earliest) => low,
@@ -248,13 +261,34 @@ impl KafkaSource {
             return;
         }
         self.metrics.reachable();
-        tracing::info!(worker = self.index, partitions = ?owned, "consuming {}", self.config.url);
+        let partitions: Vec<i32> = owned.iter().map(|(p, _, _)| *p).collect();
+        tracing::info!(worker = self.index, ?partitions, "consuming {}", self.config.url);
         self.phase = Phase::Consuming {
             start: next.clone(),
             next,
             end: self.config.stop_at_end.then_some(end),
         };
     }
+}
+
+/// The partitions of `topic` that worker `index` of `peers` owns, with their watermarks.
+fn watermarks(consumer: &BaseConsumer<SourceContext>, topic: &str, index: usize, peers: usize) -> Watermarks {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), CONNECT_TIMEOUT)
+        .map_err(|e| format!("metadata request failed: {e}"))?;
+    let partitions = match metadata.topics().iter().find(|t| t.name() == topic) {
+        Some(t) if t.error().is_none() && !t.partitions().is_empty() => t.partitions().len() as i32,
+        _ => return Err(format!("topic {topic} does not exist (yet)")),
+    };
+    (0..partitions)
+        .filter(|p| *p as usize % peers == index)
+        .map(|partition| {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, partition, CONNECT_TIMEOUT)
+                .map_err(|e| format!("watermark request failed: {e}"))?;
+            Ok((partition, low, high))
+        })
+        .collect()
 }
 
 impl Source for KafkaSource {
