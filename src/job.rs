@@ -250,7 +250,17 @@ pub fn run(args: RunArgs) -> Result<()> {
     let mut listen = args.listen;
     if listen.port() != 0 {
         // Several processes of a cluster may share a host.
-        listen.set_port(listen.port() + topology.process as u16);
+        let port = u16::try_from(topology.process)
+            .ok()
+            .and_then(|process| listen.port().checked_add(process))
+            .with_context(|| {
+                format!(
+                    "--listen port {} plus process {} is not a port",
+                    listen.port(),
+                    topology.process
+                )
+            })?;
+        listen.set_port(port);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -22,7 +22,12 @@ fn main() -> ExitCode {
         Err(e) => {
             // One clear line, not clap's usage block.
             let rendered = e.render().to_string();
-            let line = rendered.lines().next().unwrap_or("invalid arguments");
+            let message: Vec<&str> = rendered
+                .lines()
+                .map(str::trim)
+                .take_while(|line| !line.is_empty() && !line.starts_with("Usage:"))
+                .collect();
+            let line = message.join(" ");
             eprintln!("tally: {} (see tally --help)", line.trim_start_matches("error: "));
             return ExitCode::from(2);
         }

@@ -112,12 +112,38 @@ fn argument_errors_are_one_line_and_exit_non_zero() {
         &["run", "--listen", "not-an-address"][..],
         &["replay", "x", "--workers", "0"][..],
         &["replay", "x", "--apportionment", "1990"][..],
+        &["run", "--process", "1"][..],
+        &["run", "--peers", "127.0.0.1:1", "--connect-timeout", "soon"][..],
     ] {
         let output = run(args);
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.starts_with("tally: "), "{stderr}");
+    }
+    // Missing arguments are named on that one line.
+    assert!(String::from_utf8_lossy(&run(&["run", "--process", "1"]).stderr).contains("--peers"));
+    for (args, says) in [
+        (
+            &["run", "--peers", "127.0.0.1:1,127.0.0.1:2", "--process", "2"][..],
+            "--process 2",
+        ),
+        (
+            &[
+                "run",
+                "--peers",
+                "127.0.0.1:1,127.0.0.1:2",
+                "--process",
+                "1",
+                "--listen",
+                "127.0.0.1:65535",
+            ][..],
+            "not a port",
+        ),
+    ] {
+        let output = run(args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains(says), "{args:?}");
     }
     let output = run(&["replay", "/definitely/not/here"]);
     assert_eq!(output.status.code(), Some(1));

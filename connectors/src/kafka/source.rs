@@ -217,8 +217,12 @@ impl KafkaSource {
                 }
                 *last_attempt = Some(Instant::now());
                 let (tell, answer) = std::sync::mpsc::channel();
-                let (consumer, topic, index, peers) =
-                    (self.consumer.clone(), self.config.url.topic.clone(), self.index, self.peers);
+                let (consumer, topic, index, peers) = (
+                    self.consumer.clone(),
+                    self.config.url.topic.clone(),
+                    self.index,
+                    self.peers,
+                );
                 let asked = std::thread::Builder::new()
                     .name("tally-kafka-meta".to_string())
                     .spawn(move || {
