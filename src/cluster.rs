@@ -62,6 +62,32 @@ impl Topology {
     }
 }
 
+/// A cluster process's `/healthz` and `/metrics` say which process they are.
+pub struct ProcessStatus {
+    pub process: usize,
+    pub processes: usize,
+    pub job: std::sync::Arc<dyn tally_web::JobStatus>,
+}
+
+impl tally_web::JobStatus for ProcessStatus {
+    fn health(&self) -> Result<String, String> {
+        let me = format!("process {} of {}", self.process, self.processes);
+        self.job
+            .health()
+            .map(|detail| format!("{me}: {detail}"))
+            .map_err(|detail| format!("{me}: {detail}"))
+    }
+    fn metrics(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = writeln!(
+            out,
+            "# TYPE tally_cluster_process gauge\ntally_cluster_process{{processes=\"{}\"}} {}",
+            self.processes, self.process
+        );
+        self.job.metrics(out);
+    }
+}
+
 /// Runs `func` on every worker of this process: the whole job's workers are `processes ×
 /// workers`, and worker indexes are global.
 pub fn execute<T, F>(topology: &Topology, func: F) -> Result<WorkerGuards<T>>

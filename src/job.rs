@@ -233,6 +233,14 @@ pub fn run(args: RunArgs) -> Result<()> {
         }),
         _ => Arc::new(NoStatus),
     };
+    let status: Arc<dyn JobStatus> = match topology.is_cluster() {
+        true => Arc::new(crate::cluster::ProcessStatus {
+            process: topology.process,
+            processes: topology.processes(),
+            job: status,
+        }),
+        false => status,
+    };
     let durable = match &spec {
         SourceSpec::Kafka {
             durable: Some(durable),

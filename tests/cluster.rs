@@ -199,8 +199,18 @@ fn process_zero_serves_results_the_others_only_health_and_a_lost_peer_ends_the_p
     let (status, body) = http_get_status(&format!("{second_url}/api/results")).expect("process 1 answers");
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("process 0"), "{body}");
-    let (status, _) = http_get_status(&format!("{second_url}/metrics")).expect("process 1 answers");
+    let (status, metrics) = http_get_status(&format!("{second_url}/metrics")).expect("process 1 answers");
     assert_eq!(status, 200);
+    assert!(
+        metrics.contains("tally_cluster_process{processes=\"2\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("tally_votes_total"),
+        "process 1 has no results: {metrics}"
+    );
+    let (_, health) = http_get_status(&format!("{second_url}/healthz")).expect("process 1 answers");
+    assert!(health.contains("process 1 of 2"), "{health}");
 
     second.0.kill().expect("SIGKILL process 1");
     let _ = second.0.wait();
