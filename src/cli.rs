@@ -169,6 +169,10 @@ pub struct GraphArgs {
     /// How long a cluster process waits for the others to connect.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub connect_timeout: Duration,
+    /// A cluster process exits when the graph makes no progress this long (a peer that hangs
+    /// with its connections open; a peer that dies or vanishes is noticed within seconds).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub stall_timeout: Duration,
 }
 
 impl GraphArgs {

@@ -118,6 +118,7 @@ fn pipeline_options(graph: &GraphArgs, latency: Option<Arc<LatencyHistogram>>) -
         dedup: !graph.no_dedup,
         tick: graph.tick,
         latency,
+        stall_limit: graph.topology().is_cluster().then_some(graph.stall_timeout),
         ..PipelineOptions::default()
     }
 }

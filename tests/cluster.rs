@@ -488,3 +488,54 @@ fn processes_on_other_hosts_start_and_stop_over_ssh() {
         String::from_utf8_lossy(&left.stdout)
     );
 }
+
+#[test]
+fn a_hung_peer_ends_the_other_processes_too() {
+    let peers = two_peers();
+    let spawn = |process: &str| {
+        let mut child = tally()
+            .args(["run", "--listen", "127.0.0.1:0", "--rate", "1000", "--workers", "1"])
+            .args(["--peers", &peers, "--process", process, "--stall-timeout", "3s"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tally starts");
+        let lines = collect_lines(&mut child);
+        (ChildGuard(child), lines)
+    };
+    let (mut first, first_log) = spawn("0");
+    let (second, _) = spawn("1");
+    let base = wait_for("process 0's dashboard", Duration::from_secs(30), || {
+        let lines = first_log.lock().unwrap();
+        lines.iter().find_map(|l| {
+            Some(
+                l.split("dashboard at ")
+                    .nth(1)?
+                    .trim()
+                    .trim_end_matches('/')
+                    .to_string(),
+            )
+        })
+    });
+    wait_for("votes", Duration::from_secs(30), || {
+        live_results(&base).filter(|r| r["votes"].as_u64() > Some(0))
+    });
+    // Stopped, process 1 keeps its connections open (the kernel still answers for it).
+    let pid = second.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .expect("kill runs")
+        .success());
+    let status = exit_within(&mut first.0, Duration::from_secs(30));
+    assert!(!status.success());
+    wait_for("process 0 to say why", Duration::from_secs(5), || {
+        first_log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("no progress"))
+            .then_some(())
+    });
+    let _ = Command::new("kill").args(["-KILL", &pid]).status();
+}

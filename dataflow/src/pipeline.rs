@@ -135,6 +135,10 @@ pub struct PipelineOptions {
     /// Take a checkpoint this often. Epochs are then numbered in wall-clock milliseconds, so
     /// every worker (in every process) agrees on which epoch boundaries are checkpoints.
     pub checkpoint_every: Option<Duration>,
+    /// Give up (with an error) when the output frontier stands still this long. Epochs close on
+    /// every tick, so a frontier that stops means a worker that does not run: in a cluster, a
+    /// peer process that hangs while its connections stay open.
+    pub stall_limit: Option<Duration>,
 }
 
 impl Default for PipelineOptions {
@@ -146,7 +150,48 @@ impl Default for PipelineOptions {
             epochs_in_flight: 4,
             latency: None,
             checkpoint_every: None,
+            stall_limit: None,
         }
+    }
+}
+
+/// Notices an output frontier that stops moving (see [`PipelineOptions::stall_limit`]).
+struct StallWatch {
+    limit: Option<Duration>,
+    frontier: Option<Epoch>,
+    since: Instant,
+}
+
+impl StallWatch {
+    fn check(&mut self, probe: &ProbeHandle<Epoch>) -> Result<(), String> {
+        let Some(limit) = self.limit else {
+            return Ok(());
+        };
+        let frontier = probe.with_frontier(|f| f.first().copied());
+        if frontier != self.frontier {
+            self.frontier = frontier;
+            self.since = Instant::now();
+        } else if self.since.elapsed() > limit {
+            return Err(format!(
+                "the graph made no progress for {limit:?}: a worker is not running (in a cluster, a peer \
+                 process may be hung or unreachable)"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Steps `worker` while `waiting` holds, giving up on a stall.
+    fn step_while(
+        &mut self,
+        worker: &mut Worker,
+        probe: &ProbeHandle<Epoch>,
+        mut waiting: impl FnMut() -> bool,
+    ) -> Result<(), String> {
+        while waiting() {
+            worker.step_or_park(Some(Duration::from_millis(1)));
+            self.check(probe)?;
+        }
+        Ok(())
     }
 }
 
@@ -294,6 +339,11 @@ pub fn run_worker(
     let mut open_epochs: VecDeque<(Epoch, Vec<i64>)> = VecDeque::new();
     let mut epoch: Epoch = 0;
     let mut exhausted = false;
+    let mut stall = StallWatch {
+        limit: options.stall_limit,
+        frontier: None,
+        since: Instant::now(),
+    };
     while !exhausted && !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
         let mut taken = 0;
@@ -328,6 +378,7 @@ pub fn run_worker(
             }
             record_completed(&mut open_epochs, &probe, options.latency.as_deref());
             hand_over(&duplicates, source);
+            stall.check(&probe)?;
         }
         if !created.is_empty() {
             open_epochs.push_back((epoch, std::mem::take(&mut created)));
@@ -344,7 +395,7 @@ pub fn run_worker(
         epoch = next;
         ingest.advance_to(epoch);
         let behind = epoch.saturating_sub(options.epochs_in_flight);
-        worker.step_or_park_while(Some(Duration::from_millis(1)), || probe.less_than(&behind));
+        stall.step_while(worker, &probe, || probe.less_than(&behind))?;
         record_completed(&mut open_epochs, &probe, options.latency.as_deref());
         hand_over(&duplicates, source);
     }
@@ -354,7 +405,7 @@ pub fn run_worker(
     source.settle();
     ingest.progress(worker_index, &*source);
     drop(ingest);
-    worker.step_or_park_while(Some(Duration::from_millis(1)), || !probe.done());
+    stall.step_while(worker, &probe, || !probe.done())?;
     hand_over(&duplicates, source);
     Ok(())
 }
