@@ -54,6 +54,7 @@ fn run_graph_telling(
         epochs_in_flight: 2,
         latency: None,
         checkpoint_every: None,
+        stall_limit: None,
     };
     timely::execute(timely::Config::process(workers), move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
