@@ -187,7 +187,7 @@ while true; do
     status=0
     watch_cluster || status=$?
     if [ "$status" = 0 ]; then
-        # Process 0 is done; the others end with it (give them a moment, then make sure).
+        # Process 0 is done, and the others end with it; any still running are told to stop.
         stop_all INT 30
         exit 0
     fi

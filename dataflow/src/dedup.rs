@@ -46,6 +46,48 @@ fn owner(voter: VoterId) -> u64 {
     voter.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 29
 }
 
+/// One worker's voters: each one's first ballot so far and, when ballots carry them, its record.
+#[derive(Default)]
+struct Voters {
+    first: HashMap<VoterId, (Position, CubeKey)>,
+    records: HashMap<VoterId, Box<[u8]>>,
+}
+
+impl Voters {
+    /// Applies one ballot: adds its effect on the vote counts to `changes` and any record it
+    /// makes a duplicate to `found`. Returns whether the voter had voted before.
+    fn apply(&mut self, ballot: Ballot, changes: &mut HashMap<CubeKey, isize>, found: &mut Vec<Duplicate>) -> bool {
+        let (voter, position, cube, record) = ballot;
+        let mut held = match self.first.entry(voter) {
+            hashbrown::hash_map::Entry::Vacant(vacant) => {
+                vacant.insert((position, cube));
+                *changes.entry(cube).or_default() += 1;
+                if let Some(record) = record {
+                    self.records.insert(voter, record);
+                }
+                return false;
+            }
+            hashbrown::hash_map::Entry::Occupied(held) => held,
+        };
+        let (held_position, held_cube) = *held.get();
+        let duplicate = if position < held_position {
+            // The new ballot comes first: the vote moves, and the held record is the duplicate.
+            held.insert((position, cube));
+            *changes.entry(held_cube).or_default() -= 1;
+            *changes.entry(cube).or_default() += 1;
+            let displaced = match record {
+                Some(record) => self.records.insert(voter, record),
+                None => self.records.remove(&voter),
+            };
+            displaced.map(|bytes| (held_position, bytes))
+        } else {
+            record.map(|bytes| (position, bytes))
+        };
+        found.extend(duplicate);
+        true
+    }
+}
+
 /// Vote and duplicate counts from `ballots`: with `dedup`, a voter's least-position ballot is
 /// their vote and every other one is a `duplicate_voter` rejection; without it, every ballot
 /// counts (only for measuring what dedup costs). Duplicates whose ballots carried their
@@ -61,9 +103,7 @@ pub fn first_ballots<'s>(
             "FirstBallot",
             |_, _| {
                 let mut stash: BTreeMap<Epoch, (Capability<Epoch>, Vec<Ballot>)> = BTreeMap::new();
-                let mut first: HashMap<VoterId, (Position, CubeKey)> = HashMap::new();
-                // The first record's bytes, for voters whose ballots carried them.
-                let mut records: HashMap<VoterId, Box<[u8]>> = HashMap::new();
+                let mut voters = Voters::default();
                 let mut changes: HashMap<CubeKey, isize> = HashMap::new();
                 move |(input, frontier), output| {
                     input.for_each(|cap, data| {
@@ -72,47 +112,20 @@ pub fn first_ballots<'s>(
                             entry.1.append(data);
                         }
                     });
+                    // Whole epochs, in order, once no more ballots can arrive for them.
                     while let Some(entry) = stash.first_entry() {
                         if frontier.less_equal(entry.key()) {
                             break;
                         }
                         let (cap, ballots) = entry.remove();
                         let mut later_ballots: isize = 0;
-                        let mut found = duplicates.borrow_mut();
-                        for (voter, position, cube, record) in ballots {
+                        for ballot in ballots {
                             if !dedup {
-                                *changes.entry(cube).or_default() += 1;
-                                continue;
-                            }
-                            match first.entry(voter) {
-                                hashbrown::hash_map::Entry::Vacant(vacant) => {
-                                    vacant.insert((position, cube));
-                                    *changes.entry(cube).or_default() += 1;
-                                    if let Some(record) = record {
-                                        records.insert(voter, record);
-                                    }
-                                }
-                                hashbrown::hash_map::Entry::Occupied(mut held) => {
-                                    later_ballots += 1;
-                                    let (held_position, held_cube) = *held.get();
-                                    let duplicate = if position < held_position {
-                                        // The new record comes first: the held one is the duplicate.
-                                        held.insert((position, cube));
-                                        *changes.entry(held_cube).or_default() -= 1;
-                                        *changes.entry(cube).or_default() += 1;
-                                        let displaced = match record {
-                                            Some(record) => records.insert(voter, record),
-                                            None => records.remove(&voter),
-                                        };
-                                        displaced.map(|bytes| (held_position, bytes))
-                                    } else {
-                                        record.map(|bytes| (position, bytes))
-                                    };
-                                    found.extend(duplicate);
-                                }
+                                *changes.entry(ballot.2).or_default() += 1;
+                            } else if voters.apply(ballot, &mut changes, &mut duplicates.borrow_mut()) {
+                                later_ballots += 1;
                             }
                         }
-                        drop(found);
                         let time = *cap.time();
                         let mut session = output.session(&cap);
                         for (cube, diff) in changes.drain().filter(|(_, diff)| *diff != 0) {
