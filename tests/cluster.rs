@@ -297,6 +297,45 @@ fn dashboard(logs: &Path) -> Option<String> {
     )
 }
 
+/// Sends `signal` (e.g. "-INT") to process `pid`.
+fn signal(pid: &str, signal: &str) {
+    let sent = Command::new("kill").args([signal, pid]).status().expect("kill runs");
+    assert!(sent.success(), "kill {signal} {pid}");
+}
+
+/// A running `cluster.sh`: its standard error so far and process 0's dashboard URL.
+struct RunningCluster {
+    script: ChildGuard,
+    lines: Lines,
+    base: String,
+}
+
+/// Starts `command` (cluster.sh, its options and `--logs logs`), and waits for process 0's
+/// dashboard.
+fn start_cluster(mut command: Command, logs: &Path) -> RunningCluster {
+    let mut script = ChildGuard(
+        command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cluster.sh starts"),
+    );
+    let lines = collect_lines(&mut script.0);
+    let base = wait_for("process 0's dashboard", Duration::from_secs(60), || dashboard(logs));
+    RunningCluster { script, lines, base }
+}
+
+impl RunningCluster {
+    /// Ctrl-C: the script stops every process and exits 130.
+    fn interrupt(&mut self) {
+        signal(&self.script.0.id().to_string(), "-INT");
+        assert_eq!(
+            exit_within(&mut self.script.0, Duration::from_secs(60)).code(),
+            Some(130)
+        );
+    }
+}
+
 #[test]
 fn a_supervised_cluster_that_loses_a_process_ends_in_exactly_the_sequential_fold() {
     if !broker_available("a_supervised_cluster_that_loses_a_process") {
@@ -316,22 +355,15 @@ fn a_supervised_cluster_that_loses_a_process_ends_in_exactly_the_sequential_fold
     );
     let storage = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
-    let mut script = ChildGuard(
-        cluster_sh()
-            .args(["--local", "2", "--workers", "1", "--supervise", "--logs"])
-            .arg(logs.path())
-            .args(["--", "run", "--source", &url, "--listen", "127.0.0.1:0", "--storage"])
-            .arg(storage.path())
-            .args(["--checkpoint-interval", "250ms", "--segment-age", "100ms"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cluster.sh starts"),
-    );
-    let lines = collect_lines(&mut script.0);
-    let base = wait_for("process 0's dashboard", Duration::from_secs(60), || {
-        dashboard(logs.path())
-    });
+    let mut command = cluster_sh();
+    command
+        .args(["--local", "2", "--workers", "1", "--supervise", "--logs"])
+        .arg(logs.path())
+        .args(["--", "run", "--source", &url, "--listen", "127.0.0.1:0", "--storage"])
+        .arg(storage.path())
+        .args(["--checkpoint-interval", "250ms", "--segment-age", "100ms"]);
+    let mut cluster = start_cluster(command, logs.path());
+    let (base, lines) = (cluster.base.clone(), cluster.lines.clone());
     wait_for("votes to be counted", Duration::from_secs(60), || {
         live_results(&base).filter(|r| r["votes"].as_u64() > Some(2000))
     });
@@ -354,11 +386,7 @@ fn a_supervised_cluster_that_loses_a_process_ends_in_exactly_the_sequential_fold
                 .map(String::from)
         })
         .expect("the script names process 1's pid");
-    assert!(Command::new("kill")
-        .args(["-KILL", &pid_of_second])
-        .status()
-        .expect("kill runs")
-        .success());
+    signal(&pid_of_second, "-KILL");
     wait_for("the supervisor to restart the cluster", Duration::from_secs(30), || {
         lines
             .lock()
@@ -387,13 +415,7 @@ fn a_supervised_cluster_that_loses_a_process_ends_in_exactly_the_sequential_fold
         },
     );
     // Ctrl-C stops every process.
-    assert!(Command::new("kill")
-        .args(["-INT", &script.0.id().to_string()])
-        .status()
-        .expect("kill runs")
-        .success());
-    let status = exit_within(&mut script.0, Duration::from_secs(60));
-    assert_eq!(status.code(), Some(130));
+    cluster.interrupt();
     let pids: Vec<String> = lines
         .lock()
         .unwrap()
@@ -442,19 +464,16 @@ fn processes_on_other_hosts_start_and_stop_over_ssh() {
     let logs = tempfile::tempdir().unwrap();
     let mut live = cluster_sh();
     remote(&mut live);
-    let mut script = ChildGuard(
-        live.args(["--local", "2", "--logs"])
-            .arg(logs.path())
-            .args(["--", "run", "--listen", "127.0.0.1:0", "--rate", "500"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cluster.sh starts"),
-    );
-    let lines = collect_lines(&mut script.0);
-    let base = wait_for("process 0's dashboard", Duration::from_secs(60), || {
-        dashboard(logs.path())
-    });
+    live.args(["--local", "2", "--logs"]).arg(logs.path()).args([
+        "--",
+        "run",
+        "--listen",
+        "127.0.0.1:0",
+        "--rate",
+        "500",
+    ]);
+    let mut cluster = start_cluster(live, logs.path());
+    let (base, lines) = (cluster.base.clone(), cluster.lines.clone());
     wait_for("votes", Duration::from_secs(30), || {
         live_results(&base).filter(|r| r["votes"].as_u64() > Some(0))
     });
@@ -472,12 +491,7 @@ fn processes_on_other_hosts_start_and_stop_over_ssh() {
         })
         .collect::<Vec<_>>()
         .join(",");
-    assert!(Command::new("kill")
-        .args(["-INT", &script.0.id().to_string()])
-        .status()
-        .expect("kill runs")
-        .success());
-    assert_eq!(exit_within(&mut script.0, Duration::from_secs(60)).code(), Some(130));
+    cluster.interrupt();
     let left = Command::new("pgrep")
         .args(["-f", &format!("--peers {peers}")])
         .output()
@@ -537,5 +551,5 @@ fn a_hung_peer_ends_the_other_processes_too() {
             .any(|l| l.contains("no progress"))
             .then_some(())
     });
-    let _ = Command::new("kill").args(["-KILL", &pid]).status();
+    signal(&pid, "-KILL");
 }
