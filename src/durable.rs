@@ -148,6 +148,11 @@ impl SnapshotGate {
         }
     }
 
+    /// True while a snapshot waits for the archive.
+    pub fn waiting(&self) -> bool {
+        self.waiting.lock().map(|w| !w.is_empty()).unwrap_or(false)
+    }
+
     /// Called with every published state: hands the newest waiting snapshot that the archive
     /// covers to the writer (and returns its epoch), and drops the older ones.
     pub fn release(&self, tallies: &Tallies) -> Option<u64> {
@@ -198,7 +203,9 @@ mod tests {
         }
         assert_eq!(gate.release(&tallies(&[], &[(0, 25)])), Some(3));
         assert_eq!(gate.release(&tallies(&[], &[(0, 35)])), None, "4 was replaced by 5");
+        assert!(gate.waiting());
         assert_eq!(gate.release(&tallies(&[], &[(0, 40)])), Some(5));
+        assert!(!gate.waiting());
 
         assert!(gate.writer.finish(std::time::Duration::from_secs(10)));
         let latest = runtime

@@ -317,7 +317,11 @@ pub fn run(args: RunArgs) -> Result<()> {
             sender.send_replace(Arc::new(results));
         })
     };
+    let gate = snapshots.as_ref().map(|(_, gate)| gate.clone());
     let outcome = run_graph(spec, &args.graph, latency, snapshots, stop.clone(), publish);
+    if gate.is_some_and(|gate| gate.waiting()) {
+        tracing::error!("the archive did not become durable in time: the final snapshot is not written");
+    }
     if let Some((durable, _)) = &durable {
         durable.writer.finish(std::time::Duration::from_secs(30));
     }

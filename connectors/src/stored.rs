@@ -153,9 +153,6 @@ impl<S: Source> Source for Recovering<S> {
         // Replayed records are in the archive already.
         self.live.durable()
     }
-    fn settle(&mut self) {
-        self.live.settle();
-    }
 }
 
 #[cfg(test)]

@@ -112,11 +112,21 @@ pub trait Source {
     fn durable(&self) -> Vec<(u32, u64)> {
         Vec::new()
     }
-
-    /// Called once at the end, after the last `checkpoint`: waits (boundedly) until everything
-    /// returned is durable, so that the final state can be saved.
-    fn settle(&mut self) {}
 }
+
+/// True when every record `source` returned is durable (trivially, for sources that do not
+/// archive).
+fn all_durable(source: &dyn Source) -> bool {
+    let offsets: BTreeMap<u32, u64> = source.offsets().into_iter().collect();
+    source
+        .durable()
+        .iter()
+        .all(|(stream, durable)| offsets.get(stream).is_none_or(|offset| durable >= offset))
+}
+
+/// How long the end of a run waits for its archive to become durable, so that the final state
+/// can be saved as a snapshot (past it, the job ends without one).
+const FINAL_DURABILITY_WAIT: Duration = Duration::from_secs(30);
 
 /// How the worker cuts the input into epochs.
 #[derive(Clone)]
@@ -399,10 +409,14 @@ pub fn run_worker(
         record_completed(&mut open_epochs, &probe, options.latency.as_deref());
         hand_over(&duplicates, source);
     }
-    // Everything read is in the graph: seal it, wait until it is durable, and report that (the
-    // final checkpoint follows when the graph completes).
+    // Everything read is in the graph: seal it, wait (stepping, boundedly) until it is durable,
+    // and report that (the final checkpoint follows when the graph completes).
     source.checkpoint();
-    source.settle();
+    let deadline = Instant::now() + FINAL_DURABILITY_WAIT;
+    while !all_durable(&*source) && Instant::now() < deadline {
+        worker.step_or_park(Some(Duration::from_millis(10)));
+        hand_over(&duplicates, source);
+    }
     ingest.progress(worker_index, &*source);
     drop(ingest);
     stall.step_while(worker, &probe, || !probe.done())?;

@@ -149,9 +149,6 @@ pub struct KafkaSource {
     metrics: Arc<KafkaMetrics>,
 }
 
-/// How long the end of a run waits for its archive to become durable.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// How long a metadata or watermark request may take while connecting.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
 
@@ -414,19 +411,6 @@ impl Source for KafkaSource {
                 })
                 .collect(),
             Phase::Connecting { .. } => self.offsets(),
-        }
-    }
-
-    fn settle(&mut self) {
-        let deadline = Instant::now() + SETTLE_TIMEOUT;
-        let offsets: BTreeMap<u32, u64> = self.offsets().into_iter().collect();
-        let settled = |durable: Vec<(u32, u64)>| durable.iter().all(|(p, d)| offsets.get(p).is_none_or(|o| d >= o));
-        while self.archive.is_some() && !settled(self.durable()) {
-            if Instant::now() >= deadline {
-                tracing::error!("archive not durable after {SETTLE_TIMEOUT:?}; the final snapshot is not written");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
