@@ -32,15 +32,7 @@ for package in java.io java.lang java.lang.reflect java.math java.net java.text 
     jpms+=("--add-opens=java.base/$package=ALL-UNNAMED")
 done
 
-fetch() {
-    [ -f "$lib/.complete" ] && return
-    log "fetching Hadoop $version jars from Maven Central into $lib"
-    mkdir -p "$lib"
-    mvn -B -q -f "$here/hdfs/pom.xml" -Dhadoop.version="$version" \
-        org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$lib"
-    touch "$lib/.complete"
-}
+fetch() { fetch_jars "Hadoop" "$here/hdfs/pom.xml" hadoop.version "$version" "$lib"; }
 
 hadoop() { local heap=$1; shift; java "${jpms[@]}" "-Xmx$heap" -Dhadoop.log.dir="$state/logs" -cp "$conf:$lib/*" "$@"; }
 

@@ -28,15 +28,7 @@ pidfile=$state/kafka.pid
 source "$here/lib.sh"
 log() { echo "kafka.sh: $*" >&2; }
 
-fetch() {
-    [ -f "$lib/.complete" ] && return
-    log "fetching Apache Kafka $version jars from Maven Central into $lib"
-    mkdir -p "$lib"
-    mvn -B -q -f "$here/kafka/pom.xml" -Dkafka.version="$version" \
-        org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$lib"
-    touch "$lib/.complete"
-}
+fetch() { fetch_jars "Apache Kafka" "$here/kafka/pom.xml" kafka.version "$version" "$lib"; }
 
 admin() { java -Xmx128m -cp "$lib/*" "$here/kafka/KafkaAdmin.java" "$bootstrap" "$@"; }
 

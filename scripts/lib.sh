@@ -14,6 +14,19 @@ stop_group() {
     rm -f "$pidfile"
 }
 
+# Copies the runtime jars of the Maven project POM (with -DPROPERTY=VERSION) into LIB, once:
+# LIB/.complete marks a finished download.
+fetch_jars() {
+    local what=$1 pom=$2 property=$3 version=$4 lib=$5
+    [ -f "$lib/.complete" ] && return
+    echo "$(basename "$0"): fetching $what $version jars from Maven Central into $lib" >&2
+    mkdir -p "$lib"
+    mvn -B -q -f "$pom" -D"$property=$version" \
+        org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$lib"
+    touch "$lib/.complete"
+}
+
 # The median of the numbers on standard input, one per line.
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
