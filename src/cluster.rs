@@ -118,10 +118,11 @@ where
 /// Identifies a tally cluster connection and its shape.
 const MAGIC: &[u8; 8] = b"tally\0c1";
 
-fn hello(process: usize, topology: &Topology) -> [u8; 32] {
+/// This process's hello: the magic, its index, and the cluster's shape.
+fn hello(topology: &Topology) -> [u8; 32] {
     let mut bytes = [0u8; 32];
     bytes[..8].copy_from_slice(MAGIC);
-    bytes[8..16].copy_from_slice(&(process as u64).to_le_bytes());
+    bytes[8..16].copy_from_slice(&(topology.process as u64).to_le_bytes());
     bytes[16..24].copy_from_slice(&(topology.processes() as u64).to_le_bytes());
     bytes[24..32].copy_from_slice(&(topology.workers as u64).to_le_bytes());
     bytes
@@ -130,7 +131,7 @@ fn hello(process: usize, topology: &Topology) -> [u8; 32] {
 /// Exchanges hellos on a fresh connection; returns the peer's process index.
 fn handshake(stream: &mut TcpStream, topology: &Topology) -> Result<usize> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    stream.write_all(&hello(topology.process, topology))?;
+    stream.write_all(&hello(topology))?;
     let mut theirs = [0u8; 32];
     stream
         .read_exact(&mut theirs)

@@ -58,7 +58,7 @@ fn one_process_or_two_with_any_workers_print_byte_identical_results() {
         return;
     }
     let topic = fresh_topic("cluster", 8);
-    let url = format!("kafka://{}/{topic}", bootstrap());
+    let url = topic_url(&topic);
     let mix = mixed("20000", "41");
     let dir = tempfile::tempdir().unwrap();
     let file = generated_file(dir.path(), &mix);
@@ -342,7 +342,7 @@ fn a_supervised_cluster_that_loses_a_process_ends_in_exactly_the_sequential_fold
         return;
     }
     let topic = fresh_topic("supervised", 4);
-    let url = format!("kafka://{}/{topic}", bootstrap());
+    let url = topic_url(&topic);
     let mix = mixed("40000", "43");
     let dir = tempfile::tempdir().unwrap();
     let file = generated_file(dir.path(), &mix);

@@ -19,7 +19,7 @@ fn the_archive_and_snapshots_on_hdfs_replay_to_the_same_numbers() {
         return;
     }
     let topic = fresh_topic("archive", 4);
-    let url = format!("kafka://{}/{topic}", bootstrap());
+    let url = topic_url(&topic);
     let root = fresh_root("archive");
     let dir = tempfile::tempdir().unwrap();
     let job = [
@@ -151,7 +151,7 @@ fn a_job_killed_at_random_points_recovers_exactly() {
         return;
     }
     let topic = fresh_topic("recovery", 4);
-    let url = format!("kafka://{}/{topic}", bootstrap());
+    let url = topic_url(&topic);
     let root = fresh_root("recovery");
     let mix = [
         "--count",

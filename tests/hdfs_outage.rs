@@ -32,7 +32,7 @@ fn the_job_rides_out_an_hdfs_outage_pausing_at_the_bound_and_losing_nothing() {
         return;
     }
     let topic = fresh_topic("hdfs-outage", 2);
-    let url = format!("kafka://{}/{topic}", bootstrap());
+    let url = topic_url(&topic);
     let root = fresh_root("outage");
     let dir = tempfile::tempdir().unwrap();
     let batch = |name: &str, seed: &'static str, count: &'static str| {

@@ -11,7 +11,27 @@ use std::time::Duration;
 use tally_dataflow::Apportionment;
 
 fn url(topic: &str) -> String {
-    format!("kafka://{}/{topic}", bootstrap())
+    topic_url(topic)
+}
+
+/// `tally run --stop-at-end` over `topic` with `workers` workers and a fresh local storage, plus
+/// `extra` arguments; the final results JSON, without timing.
+fn consume_to_end(topic: &str, workers: &str, extra: &[&str]) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let source = url(topic);
+    let args = [
+        "run",
+        "--source",
+        &source,
+        "--storage",
+        dir.path().to_str().unwrap(),
+        "--stop-at-end",
+        "--listen",
+        "127.0.0.1:0",
+        "--workers",
+        workers,
+    ];
+    parse_results(&run_ok(&[&args[..], extra].concat()))
 }
 
 #[test]
@@ -38,20 +58,7 @@ fn produced_records_count_exactly_as_the_sequential_fold_for_any_worker_count() 
     let expected = expected_results(&[file], Apportionment::Census2020);
     assert!(expected["rejected"]["duplicate_voter"].as_u64().unwrap() > 5000);
     for workers in ["1", "3"] {
-        let storage = tempfile::tempdir().unwrap();
-        let args = [
-            "run",
-            "--source",
-            &url(&topic),
-            "--storage",
-            storage.path().to_str().unwrap(),
-            "--stop-at-end",
-            "--listen",
-            "127.0.0.1:0",
-            "--workers",
-            workers,
-        ];
-        assert_eq!(parse_results(&run_ok(&args)), expected, "{workers} workers");
+        assert_eq!(consume_to_end(&topic, workers, &[]), expected, "{workers} workers");
     }
 }
 
@@ -109,20 +116,7 @@ fn records_from_a_third_party_client_count_too() {
     }
     assert!(child.wait().expect("kcat ends").success());
 
-    let storage = tempfile::tempdir().unwrap();
-    let args = [
-        "run",
-        "--source",
-        &url(&topic),
-        "--storage",
-        storage.path().to_str().unwrap(),
-        "--stop-at-end",
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "2",
-    ];
-    let results = parse_results(&run_ok(&args));
+    let results = consume_to_end(&topic, "2", &[]);
     assert_eq!(results["votes"], 3);
     let votes = |name: &str| {
         results["candidates"]
@@ -206,22 +200,7 @@ fn rejected_records_go_to_the_dead_letter_topic_with_their_reason() {
         .collect();
     expected.sort();
 
-    let storage = tempfile::tempdir().unwrap();
-    let args = [
-        "run",
-        "--source",
-        &url(&topic),
-        "--storage",
-        storage.path().to_str().unwrap(),
-        "--dead-letter-topic",
-        &dead,
-        "--stop-at-end",
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "2",
-    ];
-    let results = parse_results(&run_ok(&args));
+    let results = consume_to_end(&topic, "2", &["--dead-letter-topic", &dead]);
     let rejected: u64 = results["rejected"]
         .as_object()
         .unwrap()

@@ -31,7 +31,7 @@ fn the_job_rides_out_broker_outages_without_loss_or_double_counting() {
         return;
     }
     let topic = fresh_topic("outage", 4);
-    let url = format!("kafka://{}/{topic}", bootstrap());
+    let url = topic_url(&topic);
     let dir = tempfile::tempdir().unwrap();
     let batch = |name: &str, seed: &'static str| {
         let mix = mixed("4000", seed);

@@ -15,6 +15,11 @@ pub fn bootstrap() -> String {
 
 /// Whether a broker answers; if not, says so and (unless `TALLY_REQUIRE_SERVICES` is set, as
 /// `scripts/test.sh` does) lets the test skip.
+/// The `--source` URL of `topic` on the test broker.
+pub fn topic_url(topic: &str) -> String {
+    format!("kafka://{}/{topic}", bootstrap())
+}
+
 pub fn broker_available(test: &str) -> bool {
     let consumer: BaseConsumer = match ClientConfig::new().set("bootstrap.servers", bootstrap()).create() {
         Ok(consumer) => consumer,
