@@ -49,6 +49,7 @@ if { [ -n "$local_count" ] && [ -n "$hostfile" ]; } || { [ -z "$local_count" ] &
     log "give exactly one of --local N and --hostfile FILE"; exit 2
 fi
 [[ $workers =~ ^[1-9][0-9]*$ ]] || { log "--workers must be a positive number"; exit 2; }
+[[ $max_restarts =~ ^[0-9]+$ ]] || { log "--max-restarts must be a number"; exit 2; }
 
 bin=${TALLY_BIN:-}
 if [ -z "$bin" ]; then
