@@ -305,3 +305,69 @@ fn the_voter_api_also_produces_what_it_streams() {
     streamed_sorted.sort();
     assert_eq!(produced, streamed_sorted);
 }
+
+/// Sends `record` to `partition` of `topic` and waits until it is delivered.
+fn produce_to(topic: &str, partition: i32, record: &str) {
+    let producer: rdkafka::producer::BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .expect("producer");
+    let message = rdkafka::producer::BaseRecord::<(), str>::to(topic)
+        .payload(record)
+        .partition(partition);
+    producer.send(message).map_err(|(e, _)| e).expect("queued");
+    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(30)).expect("delivered");
+}
+
+#[test]
+fn a_displaced_first_record_moves_the_vote_and_is_dead_lettered() {
+    if !broker_available("a_displaced_first_record_moves_the_vote") {
+        return;
+    }
+    let topic = fresh_topic("displaced", 4);
+    let dead = fresh_topic("displaced-dlq", 1);
+    let late = r#"{"id":77,"gender":"Male","age":40,"state":"Ohio","decision":"Late Candidate"}"#;
+    let early = r#"{"id":77,"gender":"Male","age":40,"state":"Ohio","decision":"Early Candidate"}"#;
+    // Position (3, 0) is read and counted first...
+    produce_to(&topic, 3, late);
+    let storage = tempfile::tempdir().unwrap();
+    let store = storage.path().to_str().unwrap();
+    let (_server, base) = start_server(&[
+        "--source",
+        &url(&topic),
+        "--storage",
+        store,
+        "--workers",
+        "2",
+        "--dead-letter-topic",
+        &dead,
+    ]);
+    let votes_of = |results: &serde_json::Value, name: &str| {
+        results["candidates"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["name"] == name))
+            .and_then(|c| c["votes"].as_u64())
+            .unwrap_or(0)
+    };
+    wait_for("the first record counted", Duration::from_secs(60), || {
+        let results = live_results(&base)?;
+        (votes_of(&results, "Late Candidate") == 1).then_some(())
+    });
+    // ...then (0, 0) arrives: it precedes (3, 0), so it is the voter's vote.
+    produce_to(&topic, 0, early);
+    let results = wait_for("the vote to move", Duration::from_secs(60), || {
+        let results = live_results(&base)?;
+        (votes_of(&results, "Early Candidate") == 1).then_some(results)
+    });
+    assert_eq!(votes_of(&results, "Late Candidate"), 0);
+    assert_eq!(results["votes"], 1);
+    assert_eq!(results["rejected"]["duplicate_voter"], 1);
+    // The displaced record, read back from the topic, is the one dead-lettered.
+    let letters = read_topic(&dead, 1, Duration::from_secs(30));
+    let (_, _, payload, headers) = &letters[0];
+    assert_eq!(payload.as_slice(), late.as_bytes());
+    let header = |key: &str| headers.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    assert_eq!(header("tally.source_partition"), Some("3"));
+    assert_eq!(header("tally.source_offset"), Some("0"));
+    assert_eq!(header("tally.reject_reason"), Some("duplicate_voter"));
+}

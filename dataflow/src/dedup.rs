@@ -13,13 +13,17 @@
 //! ballot. `dataflow/tests/oracle.rs` checks it against a sequential fold.
 //!
 //! When ballots carry their raw records (a source that dead-letters rejects asks for that), the
-//! operator also keeps each voter's first record, and hands every duplicate's position and
-//! bytes to its worker through `duplicates`, outside the computation's output. A first record
-//! that a smaller position displaces is a duplicate too, which is why the bytes are kept.
+//! operator hands every duplicate's position and bytes to its worker through `duplicates`,
+//! outside the computation's output. A first record that a smaller position displaces is a
+//! duplicate too; its bytes are not kept (that would double the voter state), so it is handed
+//! over by position only, and the source fetches it.
+//!
+//! The per-voter state is a [`VoterTable`]: 16 bytes a slot, grown without doubling spikes.
 
 use crate::graph::{Epoch, VoterId};
 use crate::model::{CubeKey, Position, RejectReason};
 use crate::tallies::Tally;
+use crate::voters::{Applied, VoterTable};
 use differential_dataflow::{AsCollection, VecCollection};
 use hashbrown::HashMap;
 use std::cell::RefCell;
@@ -34,8 +38,9 @@ use timely::dataflow::Stream;
 /// (only for dead-lettering) the raw record.
 pub type Ballot = (VoterId, Position, CubeKey, Option<Box<[u8]>>);
 
-/// A record found to be a later ballot of a voter who already voted: its position and bytes.
-pub type Duplicate = (Position, Box<[u8]>);
+/// A record found to be a duplicate: its position and, unless it was a displaced first record,
+/// its bytes.
+pub type Duplicate = (Position, Option<Box<[u8]>>);
 
 /// Where [`first_ballots`] hands duplicates to its worker.
 pub type Duplicates = Rc<RefCell<Vec<Duplicate>>>;
@@ -46,45 +51,37 @@ fn owner(voter: VoterId) -> u64 {
     voter.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 29
 }
 
-/// One worker's voters: each one's first ballot so far and, when ballots carry them, its record.
-#[derive(Default)]
-struct Voters {
-    first: HashMap<VoterId, (Position, CubeKey)>,
-    records: HashMap<VoterId, Box<[u8]>>,
-}
-
-impl Voters {
-    /// Applies one ballot: adds its effect on the vote counts to `changes` and any record it
-    /// makes a duplicate to `found`. Returns whether the voter had voted before.
-    fn apply(&mut self, ballot: Ballot, changes: &mut HashMap<CubeKey, isize>, found: &mut Vec<Duplicate>) -> bool {
-        let (voter, position, cube, record) = ballot;
-        let mut held = match self.first.entry(voter) {
-            hashbrown::hash_map::Entry::Vacant(vacant) => {
-                vacant.insert((position, cube));
-                *changes.entry(cube).or_default() += 1;
-                if let Some(record) = record {
-                    self.records.insert(voter, record);
-                }
-                return false;
-            }
-            hashbrown::hash_map::Entry::Occupied(held) => held,
-        };
-        let (held_position, held_cube) = *held.get();
-        let duplicate = if position < held_position {
+/// Applies one ballot to `voters`: adds its effect on the vote counts to `changes` and any
+/// record it makes a duplicate to `found` (only when the ballot carries its record, i.e. the
+/// source wants duplicates). Returns whether the voter had voted before.
+fn apply(
+    voters: &mut VoterTable,
+    ballot: Ballot,
+    changes: &mut HashMap<CubeKey, isize>,
+    found: &mut Vec<Duplicate>,
+) -> bool {
+    let (voter, position, cube, record) = ballot;
+    match voters.apply(voter, position, cube) {
+        Applied::First => {
+            *changes.entry(cube).or_default() += 1;
+            false
+        }
+        Applied::Displaced {
+            position: held_position,
+            cube: held_cube,
+        } => {
             // The new ballot comes first: the vote moves, and the held record is the duplicate.
-            held.insert((position, cube));
             *changes.entry(held_cube).or_default() -= 1;
             *changes.entry(cube).or_default() += 1;
-            let displaced = match record {
-                Some(record) => self.records.insert(voter, record),
-                None => self.records.remove(&voter),
-            };
-            displaced.map(|bytes| (held_position, bytes))
-        } else {
-            record.map(|bytes| (position, bytes))
-        };
-        found.extend(duplicate);
-        true
+            if record.is_some() {
+                found.push((held_position, None));
+            }
+            true
+        }
+        Applied::Later => {
+            found.extend(record.map(|bytes| (position, Some(bytes))));
+            true
+        }
     }
 }
 
@@ -103,7 +100,7 @@ pub fn first_ballots<'s>(
             "FirstBallot",
             |_, _| {
                 let mut stash: BTreeMap<Epoch, (Capability<Epoch>, Vec<Ballot>)> = BTreeMap::new();
-                let mut voters = Voters::default();
+                let mut voters = VoterTable::default();
                 let mut changes: HashMap<CubeKey, isize> = HashMap::new();
                 move |(input, frontier), output| {
                     input.for_each(|cap, data| {
@@ -122,7 +119,7 @@ pub fn first_ballots<'s>(
                         for ballot in ballots {
                             if !dedup {
                                 *changes.entry(ballot.2).or_default() += 1;
-                            } else if voters.apply(ballot, &mut changes, &mut duplicates.borrow_mut()) {
+                            } else if apply(&mut voters, ballot, &mut changes, &mut duplicates.borrow_mut()) {
                                 later_ballots += 1;
                             }
                         }

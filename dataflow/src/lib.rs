@@ -20,6 +20,7 @@ pub mod pipeline;
 pub mod reference;
 pub mod results;
 pub mod tallies;
+pub mod voters;
 
 pub use graph::Epoch;
 pub use model::{Position, RejectReason};

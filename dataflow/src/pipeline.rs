@@ -87,10 +87,17 @@ pub trait Source {
     fn rejected(&mut self, _position: Position, _record: &[u8], _reason: RejectReason) {}
 
     /// True when `rejected` should hear of duplicates too. Ballots then carry their raw records
-    /// through the graph, and the dedup operator keeps each voter's first record.
+    /// through the graph (no further than the dedup operator).
     fn wants_duplicates(&self) -> bool {
         false
     }
+
+    /// Told, when it [wants duplicates](Source::wants_duplicates), that the record at `position`,
+    /// which had counted, is a `duplicate_voter` after all: a ballot of the same voter at an
+    /// earlier position arrived later. The graph keeps no record bytes per voter, so the source
+    /// fetches this one from where it reads (Kafka, the archive) to pass it on. `position` may
+    /// be in a stream another worker reads.
+    fn displaced(&mut self, _position: Position) {}
 
     /// The next offset of every stream this source owns, after the records returned so far.
     /// They travel through the graph, so a checkpoint's offsets match its counts exactly.
@@ -431,7 +438,10 @@ fn hand_over(duplicates: &Duplicates, source: &mut dyn Source) {
     }
     let found = std::mem::take(&mut *duplicates.borrow_mut());
     for (position, record) in found {
-        source.rejected(position, &record, RejectReason::DuplicateVoter);
+        match record {
+            Some(record) => source.rejected(position, &record, RejectReason::DuplicateVoter),
+            None => source.displaced(position),
+        }
     }
 }
 

@@ -13,9 +13,11 @@ use tally_dataflow::{
 /// Every rejected record a source is told of: position, bytes, reason.
 type Told = Arc<Mutex<Vec<(Position, Vec<u8>, RejectReason)>>>;
 
-/// A memory source that asks for duplicates too, and writes down every reject it is told of.
+/// A memory source that asks for duplicates too, and writes down every reject it is told of;
+/// a displaced record it looks up by position in `all`, as a Kafka source fetches it.
 struct Recording {
     inner: MemorySource,
+    all: Arc<Vec<(Position, Vec<u8>)>>,
     told: Told,
 }
 
@@ -28,6 +30,14 @@ impl Source for Recording {
     }
     fn wants_duplicates(&self) -> bool {
         true
+    }
+    fn displaced(&mut self, position: Position) {
+        let (_, record) = self
+            .all
+            .iter()
+            .find(|(p, _)| *p == position)
+            .expect("a record at that position");
+        self.rejected(position, &record.clone(), RejectReason::DuplicateVoter);
     }
 }
 
@@ -63,6 +73,7 @@ fn run_graph_telling(
         let mut source: Box<dyn Source> = match &told {
             Some(told) => Box::new(Recording {
                 inner,
+                all: records.clone(),
                 told: told.clone(),
             }),
             None => Box::new(inner),

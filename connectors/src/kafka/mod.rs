@@ -6,6 +6,7 @@
 
 pub mod metrics;
 pub mod producer;
+pub mod refetch;
 pub mod source;
 
 use rdkafka::ClientConfig;
@@ -57,6 +58,18 @@ pub fn parse_property(text: &str) -> Result<(String, String), String> {
         Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_string(), value.to_string())),
         _ => Err(format!("{text:?} is not key=value")),
     }
+}
+
+/// `payload` as one line: raw line breaks become spaces (inside JSON a line break can only be
+/// insignificant whitespace, so a space keeps its meaning). One record is one line, live, in
+/// the archive and in the dead-letter topic alike. Copies into `scratch` only when needed.
+pub(crate) fn one_line<'a>(payload: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
+    if !payload.iter().any(|b| *b == b'\n' || *b == b'\r') {
+        return payload;
+    }
+    scratch.clear();
+    scratch.extend(payload.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
+    scratch
 }
 
 /// A client configuration: our defaults, then the user's properties (which win).

@@ -7,7 +7,8 @@
 //! from the exact next offset when they return, so nothing is lost or read twice.
 
 use super::metrics::KafkaMetrics;
-use super::{client_config, KafkaUrl};
+use super::refetch::{Refetched, Refetcher};
+use super::{client_config, one_line, KafkaUrl};
 use crate::archive::{ArchiveWriter, SegmentBuilder};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
@@ -143,6 +144,8 @@ pub struct KafkaSource {
     flattened: Vec<u8>,
     consumer: Arc<BaseConsumer<SourceContext>>,
     dead_letters: Option<BaseProducer>,
+    /// Reads displaced records back for the dead-letter topic.
+    refetch: Option<Refetcher>,
     index: usize,
     peers: usize,
     phase: Phase,
@@ -179,6 +182,10 @@ impl KafkaSource {
             ),
             None => None,
         };
+        let refetch = match dead_letters {
+            Some(_) => Some(Refetcher::new(&config.url, &config.properties)?),
+            None => None,
+        };
         let archive = config.archive.as_ref().map(|archive| {
             let builder = SegmentBuilder::new(&config.url.topic, archive.segment_bytes, archive.segment_age);
             (builder, archive.writer.clone())
@@ -189,6 +196,7 @@ impl KafkaSource {
             flattened: Vec::new(),
             consumer: Arc::new(consumer),
             dead_letters,
+            refetch,
             index,
             peers,
             phase: Phase::Connecting {
@@ -297,6 +305,9 @@ impl Source for KafkaSource {
         if let Some(producer) = &self.dead_letters {
             producer.poll(Duration::ZERO);
         }
+        if let Some(answers) = self.refetch.as_mut().map(Refetcher::ready) {
+            self.dead_letter_displaced(answers);
+        }
         self.connect();
         let Phase::Consuming { next, end, .. } = &mut self.phase else {
             return Ok(SourceState::Idle);
@@ -328,16 +339,7 @@ impl Source for KafkaSource {
                         continue;
                     }
                     let position = Position::new(partition as u32, offset as u64);
-                    let mut payload = message.payload().unwrap_or_default();
-                    if payload.iter().any(|b| *b == b'\n' || *b == b'\r') {
-                        // One record, one line, live and in the archive alike. Inside JSON a
-                        // line break can only be insignificant whitespace, so a space keeps
-                        // its meaning.
-                        self.flattened.clear();
-                        self.flattened
-                            .extend(payload.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
-                        payload = &self.flattened;
-                    }
+                    let payload = one_line(message.payload().unwrap_or_default(), &mut self.flattened);
                     match message.timestamp().to_millis() {
                         Some(created) => batch.push_timestamped(position, created, payload),
                         None => batch.push(position, payload),
@@ -418,6 +420,12 @@ impl Source for KafkaSource {
         self.dead_letters.is_some()
     }
 
+    fn displaced(&mut self, position: Position) {
+        if let Some(refetch) = &mut self.refetch {
+            refetch.request(position);
+        }
+    }
+
     fn rejected(&mut self, position: Position, record: &[u8], reason: RejectReason) {
         let (Some(producer), Some(topic)) = (&self.dead_letters, &self.config.dead_letter_topic) else {
             return;
@@ -456,8 +464,35 @@ impl Source for KafkaSource {
     }
 }
 
+impl KafkaSource {
+    /// Dead-letters displaced records read back from the topic (or says which could not be).
+    fn dead_letter_displaced(&mut self, answers: Vec<Refetched>) {
+        for answer in answers {
+            match answer {
+                Ok((position, record)) => self.rejected(position, &record, RejectReason::DuplicateVoter),
+                Err((position, e)) => {
+                    tracing::error!(?position, "a displaced duplicate was not dead-lettered: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// How long the end of a run waits for displaced records still being read back.
+const REFETCH_WAIT: Duration = Duration::from_secs(5);
+
 impl Drop for KafkaSource {
     fn drop(&mut self) {
+        if let Some(mut refetch) = self.refetch.take() {
+            let answers = refetch.finish(Instant::now() + REFETCH_WAIT);
+            self.dead_letter_displaced(answers);
+            if refetch.outstanding() > 0 {
+                tracing::error!(
+                    "{} displaced duplicates were not read back in time and not dead-lettered",
+                    refetch.outstanding()
+                );
+            }
+        }
         if let Some(producer) = &self.dead_letters {
             if let Err(e) = producer.flush(Duration::from_secs(10)) {
                 tracing::error!("dead letters not all delivered: {e}");
