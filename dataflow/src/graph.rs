@@ -18,6 +18,7 @@ use crate::model::{CandidateId, RejectReason};
 use crate::tallies::{Tallies, Tally};
 use differential_dataflow::operators::{CountTotal, ThresholdTotal};
 use differential_dataflow::VecCollection;
+use std::time::{Duration, Instant};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::Stream;
@@ -54,8 +55,15 @@ pub type Publish = Box<dyn FnMut(&Tallies, Epoch, bool)>;
 /// interval): the counts of exactly the epochs before `C`.
 pub type Checkpoint = Box<dyn FnMut(&Tallies, Epoch)>;
 
-/// Gathers the counts to worker 0 and calls `publish` there with one consistent state per
-/// completed epoch: updates are held until the frontier has passed their time.
+/// The most often worker 0 publishes: the consumers (a dashboard refreshing a few times a
+/// second, an API) gain nothing from more, and building the published document hundreds of
+/// times a second at low rates was most of an idle job's CPU.
+pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Gathers the counts to worker 0 and calls `publish` there with one consistent state for
+/// completed epochs: updates are held until the frontier has passed their time. A state is
+/// published when it differs from the last one published, at most every [`PUBLISH_INTERVAL`]
+/// (the next frontier step after it publishes a change held back); the final state always.
 pub fn publish_on_worker_zero(
     counts: VecCollection<'_, Epoch, (Tally, isize)>,
     mut publish: Publish,
@@ -63,7 +71,12 @@ pub fn publish_on_worker_zero(
 ) {
     let mut tallies = Tallies::default();
     let mut pending: Vec<((Tally, isize), Epoch, isize)> = Vec::new();
+    // The last frontier the counts were brought to, and the last one published.
+    let mut passed: Option<Epoch> = None;
     let mut published: Option<Epoch> = None;
+    // Whether the counts changed since the last publication, and when that was.
+    let mut changed = false;
+    let mut last_published: Option<Instant> = None;
     // Every worker builds the sink, but only worker 0 receives updates; the others must stay
     // silent or their (empty) final state would race worker 0's.
     let mut finished = counts.inner.scope().index() != 0;
@@ -82,11 +95,12 @@ pub fn publish_on_worker_zero(
             // checkpoint sees exactly the epochs before it.
             if let (Some((every, save)), Some(f)) = (&mut checkpoint, through) {
                 let boundary = f / *every * *every;
-                if boundary > 0 && published < Some(boundary) {
+                if boundary > 0 && passed < Some(boundary) {
                     pending.retain(|((tally, count), time, diff)| {
                         let before = *time < boundary;
                         if before {
                             tallies.apply(tally, (*count as i64) * (*diff as i64));
+                            changed = true;
                         }
                         !before
                     });
@@ -98,19 +112,28 @@ pub fn publish_on_worker_zero(
                 if ready(time) {
                     // A count changes by retracting the old (tally, count) and adding the new.
                     tallies.apply(tally, (*count as i64) * (*diff as i64));
+                    changed = true;
                     false
                 } else {
                     true
                 }
             });
+            if through.is_some() {
+                passed = passed.max(through);
+            }
             match through {
                 Some(epoch) if published < Some(epoch) => {
-                    published = Some(epoch);
-                    publish(&tallies, epoch, false);
+                    let due = last_published.is_none_or(|at| at.elapsed() >= PUBLISH_INTERVAL);
+                    if changed && due {
+                        published = Some(epoch);
+                        changed = false;
+                        last_published = Some(Instant::now());
+                        publish(&tallies, epoch, false);
+                    }
                 }
                 None => {
                     finished = true;
-                    let last = published.map_or(0, |e| e + 1);
+                    let last = passed.map_or(0, |e| e + 1);
                     if let Some((_, save)) = &mut checkpoint {
                         save(&tallies, last);
                     }

@@ -74,7 +74,9 @@ impl std::fmt::Debug for ArchiveConfig {
 }
 
 /// Consumer defaults: no group management, no commits (offsets live in tally's snapshots),
-/// short fetch waits for low latency, statistics every second for lag. When a partition's
+/// statistics every second for lag. A fetch returns as soon as any record is there
+/// (`fetch.min.bytes` is 1), so `fetch.wait.max.ms` only bounds how long the broker holds an
+/// empty one: 100 ms rather than 10 keeps an idle job's fetch loop from costing CPU. When a partition's
 /// prefetch queue is full, librdkafka postpones its next fetch by `fetch.queue.backoff.ms`
 /// (default 1 s): a worker that drains its queue faster than that then starves. 2 ms took
 /// `--stop-at-end` from 0.5 to 1.3 M records/s on 2 workers (BENCHMARKS.md).
@@ -83,7 +85,7 @@ const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("enable.auto.commit", "false"),
     ("enable.auto.offset.store", "false"),
     ("enable.partition.eof", "false"),
-    ("fetch.wait.max.ms", "10"),
+    ("fetch.wait.max.ms", "100"),
     ("queued.min.messages", "200000"),
     ("fetch.queue.backoff.ms", "2"),
     ("statistics.interval.ms", "1000"),
