@@ -99,6 +99,9 @@ pub struct GenerateArgs {
     /// Produce to Kafka instead of stdout: kafka://HOST:PORT[,HOST:PORT…]/TOPIC.
     #[arg(long)]
     pub to: Option<KafkaUrl>,
+    /// With --to: partitions of the topic, when it does not exist yet and is created.
+    #[arg(long, default_value_t = 8, requires = "to", value_parser = clap::value_parser!(i32).range(1..=100_000))]
+    pub partitions: i32,
     #[command(flatten)]
     pub kafka: KafkaArgs,
     #[command(flatten)]

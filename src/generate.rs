@@ -6,7 +6,7 @@ use crate::job::generator;
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::Write;
 use tally_connectors::generator::{Pacer, VoterGenerator};
-use tally_connectors::kafka::producer::VoteProducer;
+use tally_connectors::kafka::producer::{ensure_topic, VoteProducer};
 use tally_connectors::kafka::KafkaUrl;
 use tally_dataflow::RecordBatch;
 
@@ -17,6 +17,12 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
         bail!("--rate must be 0 (unlimited) or a positive number");
     }
     let generator = generator(&args.mix, args.count)?;
+    if let Some(url) = &args.to {
+        let created = ensure_topic(url, &args.kafka.properties, args.partitions).map_err(|e| anyhow!(e))?;
+        if created {
+            tracing::info!(partitions = args.partitions, "created topic {}", url.topic);
+        }
+    }
     if let Some(address) = args.serve {
         let kafka = args.to.as_ref().map(|url| (url, args.kafka.properties.as_slice()));
         return crate::serve::serve_votes(generator, address, rate, kafka);
@@ -72,7 +78,7 @@ fn produce(generator: &VoterGenerator, url: &KafkaUrl, properties: &[(String, St
     for slot in 0..end {
         if let Some(pacer) = &mut pacer {
             if pacer.available() == 0 {
-                producer.poll();
+                producer.poll().map_err(|e| anyhow!(e))?;
                 std::thread::sleep(pacer.wait());
             }
         }
@@ -86,7 +92,7 @@ fn produce(generator: &VoterGenerator, url: &KafkaUrl, properties: &[(String, St
             pacer.sent(batch.len() as u64);
         }
         if slot % 4096 == 0 {
-            producer.poll();
+            producer.poll().map_err(|e| anyhow!(e))?;
         }
     }
     let delivered = producer

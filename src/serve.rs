@@ -48,8 +48,11 @@ pub fn serve_votes(
             let mut tick = tokio::time::interval(Duration::from_millis(100));
             loop {
                 tick.tick().await;
-                if let Ok(producer) = producer.lock() {
-                    producer.poll();
+                let failed = producer.lock().ok().and_then(|producer| producer.poll().err());
+                if let Some(e) = failed {
+                    // Said once: the stream goes on; the end of the run reports the count.
+                    tracing::error!("{e}");
+                    return;
                 }
             }
         });

@@ -371,3 +371,43 @@ fn a_displaced_first_record_moves_the_vote_and_is_dead_lettered() {
     assert_eq!(header("tally.source_offset"), Some("0"));
     assert_eq!(header("tally.reject_reason"), Some("duplicate_voter"));
 }
+
+#[test]
+fn generate_creates_a_missing_topic_with_the_partitions_asked_for() {
+    if !broker_available("generate_creates_a_missing_topic") {
+        return;
+    }
+    let topic = unique_topic_name("created");
+    assert_eq!(partitions_of(&topic), None);
+    run_ok(&[
+        "generate",
+        "--to",
+        &url(&topic),
+        "--count",
+        "300",
+        "--seed",
+        "5",
+        "--partitions",
+        "3",
+    ]);
+    assert_eq!(partitions_of(&topic), Some(3));
+    assert_eq!(read_topic(&topic, 300, Duration::from_secs(30)).len(), 300);
+}
+
+#[test]
+fn a_producer_that_cannot_deliver_stops_with_one_clear_line() {
+    if !broker_available("a_producer_that_cannot_deliver") {
+        return;
+    }
+    // Every batch of the generator's records is larger than this topic accepts.
+    let topic = fresh_topic_with("undeliverable", 1, &[("max.message.bytes", "64")]);
+    let output = run(&["generate", "--to", &url(&topic), "--count", "2000000", "--seed", "5"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("tally: ")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("cannot deliver to") && errors[0].contains(&topic),
+        "{stderr}"
+    );
+}

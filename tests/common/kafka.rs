@@ -39,15 +39,25 @@ pub fn broker_available(test: &str) -> bool {
     false
 }
 
-/// A new topic with `partitions` partitions, named after the test and unique to this run.
-pub fn fresh_topic(test: &str, partitions: i32) -> String {
+/// A topic name after the test, unique to this run (the topic is not created).
+pub fn unique_topic_name(test: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let name = format!(
+    format!(
         "{test}-{}-{}-{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed),
         Instant::now().elapsed().subsec_nanos()
-    );
+    )
+}
+
+/// A new topic with `partitions` partitions, named after the test and unique to this run.
+pub fn fresh_topic(test: &str, partitions: i32) -> String {
+    fresh_topic_with(test, partitions, &[])
+}
+
+/// As [`fresh_topic`], with topic-level `config` (e.g. `max.message.bytes`).
+pub fn fresh_topic_with(test: &str, partitions: i32, config: &[(&str, &str)]) -> String {
+    let name = unique_topic_name(test);
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap())
         .create()
@@ -56,7 +66,10 @@ pub fn fresh_topic(test: &str, partitions: i32) -> String {
         .enable_all()
         .build()
         .expect("runtime");
-    let topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(1));
+    let mut topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(1));
+    for (key, value) in config {
+        topic = topic.set(key, value);
+    }
     let results = runtime
         .block_on(admin.create_topics(
             [&topic],
@@ -122,4 +135,15 @@ pub fn read_topic(topic: &str, expected: usize, limit: Duration) -> Consumed {
         }
     }
     records
+}
+
+/// The partition count of `topic`, if it exists.
+pub fn partitions_of(topic: &str) -> Option<usize> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .expect("consumer");
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).ok()?;
+    let found = metadata.topics().iter().find(|t| t.name() == topic)?;
+    (found.error().is_none() && !found.partitions().is_empty()).then(|| found.partitions().len())
 }

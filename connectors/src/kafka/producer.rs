@@ -3,6 +3,8 @@
 //! order). Idempotence is on: a retried send is never written twice.
 
 use super::{client_config, KafkaUrl};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::ClientContext;
@@ -90,9 +92,22 @@ impl VoteProducer {
         }
     }
 
-    /// Serves delivery reports; call now and then.
-    pub fn poll(&self) {
+    /// Serves delivery reports; call now and then. Fails with the first record the brokers
+    /// refused or that timed out, so a producer that cannot deliver stops at once rather than
+    /// after queueing every record.
+    pub fn poll(&self) -> Result<(), String> {
         self.producer.poll(Duration::ZERO);
+        let report = self.producer.context();
+        if report.failed.load(Ordering::Relaxed) == 0 {
+            return Ok(());
+        }
+        let first = report
+            .first_error
+            .lock()
+            .ok()
+            .and_then(|e| e.clone())
+            .unwrap_or_default();
+        Err(format!("cannot deliver to {}: {first}", self.topic))
     }
 
     /// Waits until every queued record is delivered; fails if any was not.
@@ -113,4 +128,43 @@ impl VoteProducer {
         }
         Ok(report.delivered.load(Ordering::Relaxed))
     }
+}
+
+/// How long topic metadata and creation may take.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Creates `url`'s topic with `partitions` partitions (and the brokers' default replication)
+/// unless it exists. Returns whether it created it.
+pub fn ensure_topic(url: &KafkaUrl, extra: &[(String, String)], partitions: i32) -> Result<bool, String> {
+    let admin: AdminClient<DefaultClientContext> = client_config(&url.brokers, &[], extra)
+        .create()
+        .map_err(|e| format!("cannot create a Kafka admin client for {url}: {e}"))?;
+    let metadata = admin
+        .inner()
+        .fetch_metadata(Some(&url.topic), ADMIN_TIMEOUT)
+        .map_err(|e| format!("cannot reach the Kafka brokers at {}: {e}", url.brokers))?;
+    let exists = metadata
+        .topics()
+        .iter()
+        .any(|t| t.name() == url.topic && t.error().is_none() && !t.partitions().is_empty());
+    if exists {
+        return Ok(false);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    // -1: the brokers' default.replication.factor.
+    let topic = NewTopic::new(&url.topic, partitions, TopicReplication::Fixed(-1));
+    let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
+    let results = runtime
+        .block_on(admin.create_topics([&topic], &options))
+        .map_err(|e| format!("cannot create topic {}: {e}", url.topic))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, e)) => return Err(format!("cannot create topic {topic}: {e}")),
+        }
+    }
+    Ok(true)
 }
