@@ -33,8 +33,21 @@ impl Durable {
             .enable_all()
             .build()
             .context("cannot start the storage runtime")?;
+        let unmigrated = runtime
+            .block_on(archive::unmigrated_snapshots(&storage))
+            .map_err(|e| anyhow!(e))?;
+        if !unmigrated.is_empty() {
+            bail!(
+                "{url} holds snapshots in the old layout (snapshots/*.json and snapshots/LATEST); \
+                 snapshots are now kept per topic: move them into {url}/{dir}/ (for a local root: \
+                 mkdir -p ROOT/{dir} && mv ROOT/snapshots/*.json ROOT/snapshots/LATEST ROOT/{dir}/; on \
+                 HDFS the same with hdfs dfs -mkdir -p and hdfs dfs -mv) if they are snapshots of \
+                 {topic:?}, or use another --storage",
+                dir = archive::snapshot_dir(topic)
+            );
+        }
         let snapshot = runtime
-            .block_on(archive::latest_snapshot(&storage))
+            .block_on(archive::latest_snapshot(&storage, topic))
             .map_err(|e| anyhow!(e))?;
         let resume = match &snapshot {
             Some(snapshot) if snapshot.topic != topic => {
@@ -209,7 +222,7 @@ mod tests {
 
         assert!(gate.writer.finish(std::time::Duration::from_secs(10)));
         let latest = runtime
-            .block_on(tally_connectors::archive::latest_snapshot(&storage))
+            .block_on(tally_connectors::archive::latest_snapshot(&storage, "t"))
             .expect("readable")
             .expect("a snapshot");
         assert_eq!((latest.epoch, latest.offsets[&0]), (5, 40));

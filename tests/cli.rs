@@ -151,3 +151,29 @@ fn argument_errors_are_one_line_and_exit_non_zero() {
     assert!(run(&["--help"]).status.success());
     assert!(run(&["replay", "--help"]).status.success());
 }
+
+#[test]
+fn a_storage_root_with_snapshots_in_the_old_layout_is_refused_with_the_way_out() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("snapshots")).unwrap();
+    write_file(root.path(), "snapshots/00000000000000000001.json", b"{}");
+    write_file(root.path(), "snapshots/LATEST", b"00000000000000000001.json");
+    let store = root.path().to_str().unwrap();
+    // No broker is needed: the storage is opened and checked before Kafka is reached.
+    let output = run(&[
+        "run",
+        "--source",
+        "kafka://127.0.0.1:9/votes",
+        "--storage",
+        store,
+        "--stop-at-end",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("old layout"), "{stderr}");
+    assert!(stderr.contains("snapshots/votes"), "{stderr}");
+    // Nothing was moved or removed.
+    assert!(root.path().join("snapshots/LATEST").exists());
+}

@@ -90,9 +90,10 @@ fn one_process_or_two_with_any_workers_print_byte_identical_results() {
 
     // Process 0 wrote the final snapshot only once both processes' archives covered it: its
     // offsets are the topic's end, and replaying the archive gives the same results.
-    let latest = std::fs::read_to_string(storage.path().join("snapshots/LATEST")).expect("a snapshot was written");
+    let snapshots = storage.path().join("snapshots").join(&topic);
+    let latest = std::fs::read_to_string(snapshots.join("LATEST")).expect("a snapshot was written");
     let snapshot: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(storage.path().join("snapshots").join(latest.trim())).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(snapshots.join(latest.trim())).unwrap()).unwrap();
     let consumed: u64 = snapshot["offsets"]
         .as_object()
         .expect("offsets")
@@ -370,7 +371,7 @@ fn a_supervised_cluster_that_loses_a_process_ends_in_exactly_the_sequential_fold
     // Once a snapshot exists (so the restart must recover rather than start over), kill
     // process 1 without warning, mid-stream.
     wait_for("a snapshot", Duration::from_secs(60), || {
-        storage.path().join("snapshots/LATEST").exists().then_some(())
+        storage.path().join("snapshots").join(&topic).join("LATEST").exists().then_some(())
     });
     let pid_of_second = lines
         .lock()

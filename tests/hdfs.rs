@@ -99,11 +99,11 @@ fn the_archive_and_snapshots_on_hdfs_replay_to_the_same_numbers() {
 
     // Every snapshot equals a replay of the archive up to its offsets.
     let snapshot = runtime
-        .block_on(latest_snapshot(&storage))
+        .block_on(latest_snapshot(&storage, &topic))
         .unwrap()
         .expect("a snapshot");
     assert_eq!(snapshot.offsets, next, "the final snapshot covers everything read");
-    let names = runtime.block_on(storage.list("snapshots")).unwrap();
+    let names = runtime.block_on(storage.list(&format!("snapshots/{topic}"))).unwrap();
     let names: Vec<&String> = names.iter().map(|(n, _)| n).filter(|n| n.ends_with(".json")).collect();
     assert!(names.len() >= 2, "{names:?}");
     for name in [names[0], names[names.len() - 1]] {

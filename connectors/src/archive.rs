@@ -4,8 +4,10 @@
 //! `raw/<topic>/<partition>/<first-offset>-<last-offset>.ndjson` (partition zero-padded to 5
 //! digits and offsets to 20, so path order is (partition, offset) order: the dedup order).
 //! Segments close on size, on age, and at every checkpoint boundary, so a snapshot's offsets
-//! always fall between segments. A snapshot `snapshots/<epoch>.json` holds the results and, per
-//! partition, the next offset; it is written only after the segments that cover those offsets.
+//! always fall between segments. A snapshot `snapshots/<topic>/<epoch>.json` holds the results
+//! and, per partition, the next offset; it is written only after the segments that cover those
+//! offsets. Snapshots are kept per topic, as segments are, so one storage root serves any number
+//! of topics.
 //!
 //! Each process has one writer thread. It records, per partition, the offset before which its
 //! segments are durable; sources report that through the graph (`Tally::Durable`), and the job
@@ -330,13 +332,30 @@ impl ArchiveWriter {
     }
 }
 
-/// Writes `snapshot`, points `LATEST` at it, and deletes all but the newest `keep`.
+/// Where `topic`'s snapshots live (relative to the storage root).
+pub fn snapshot_dir(topic: &str) -> String {
+    format!("snapshots/{topic}")
+}
+
+/// Snapshot files laid out as before snapshots were kept per topic: directly in `snapshots/`.
+pub async fn unmigrated_snapshots(storage: &Storage) -> Result<Vec<String>, String> {
+    Ok(storage
+        .list("snapshots")
+        .await?
+        .into_iter()
+        .map(|(path, _)| path)
+        .filter(|path| path.matches('/').count() == 1)
+        .collect())
+}
+
+/// Writes `snapshot`, points its topic's `LATEST` at it, and deletes all but the newest `keep`.
 async fn write_snapshot(storage: &Storage, snapshot: &Snapshot, keep: usize) -> Result<(), String> {
+    let dir = snapshot_dir(&snapshot.topic);
     let name = format!("{:020}.json", snapshot.epoch);
     let body = serde_json::to_vec(snapshot).map_err(|e| e.to_string())?;
-    storage.write_atomic(&format!("snapshots/{name}"), body).await?;
-    storage.write_atomic("snapshots/LATEST", name.into_bytes()).await?;
-    let listing = storage.list("snapshots").await?;
+    storage.write_atomic(&format!("{dir}/{name}"), body).await?;
+    storage.write_atomic(&format!("{dir}/LATEST"), name.into_bytes()).await?;
+    let listing = storage.list(&dir).await?;
     let mut snapshots: Vec<&String> = listing
         .iter()
         .map(|(p, _)| p)
@@ -349,18 +368,20 @@ async fn write_snapshot(storage: &Storage, snapshot: &Snapshot, keep: usize) -> 
     Ok(())
 }
 
-/// The newest readable snapshot, if any (`LATEST` first, then older ones if it is damaged).
-pub async fn latest_snapshot(storage: &Storage) -> Result<Option<Snapshot>, String> {
+/// The newest readable snapshot of `topic`, if any (`LATEST` first, then older ones if it is
+/// damaged).
+pub async fn latest_snapshot(storage: &Storage, topic: &str) -> Result<Option<Snapshot>, String> {
+    let dir = snapshot_dir(topic);
     let mut names: Vec<String> = storage
-        .list("snapshots")
+        .list(&dir)
         .await?
         .into_iter()
         .map(|(p, _)| p)
         .filter(|p| p.ends_with(".json"))
         .collect();
     names.sort();
-    if let Ok(latest) = storage.read("snapshots/LATEST").await {
-        let latest = format!("snapshots/{}", String::from_utf8_lossy(&latest).trim());
+    if let Ok(latest) = storage.read(&format!("{dir}/LATEST")).await {
+        let latest = format!("{dir}/{}", String::from_utf8_lossy(&latest).trim());
         names.retain(|n| *n <= latest);
     }
     for name in names.iter().rev() {
@@ -456,11 +477,12 @@ mod tests {
         assert!(writer.finish(Duration::from_secs(10)));
         assert_eq!(writer.durable_through(0), Some(50));
         assert_eq!(writer.durable_through(1), None);
-        let latest = runtime.block_on(latest_snapshot(&storage)).unwrap().unwrap();
+        let latest = runtime.block_on(latest_snapshot(&storage, "t")).unwrap().unwrap();
         assert_eq!((latest.epoch, latest.offsets[&0]), (4, 50));
+        assert_eq!(runtime.block_on(latest_snapshot(&storage, "other")).unwrap(), None);
         // Snapshots queued faster than they are written coalesce to the newest; at most
         // `keep` (2) remain.
-        let kept = runtime.block_on(storage.list("snapshots")).unwrap();
+        let kept = runtime.block_on(storage.list("snapshots/t")).unwrap();
         let kept = kept.iter().filter(|(p, _)| p.ends_with(".json")).count();
         assert!((1..=2).contains(&kept), "{kept}");
         let archived = runtime.block_on(segments(&storage, "t")).unwrap();
