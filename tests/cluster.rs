@@ -371,7 +371,13 @@ fn a_supervised_cluster_that_loses_a_process_ends_in_exactly_the_sequential_fold
     // Once a snapshot exists (so the restart must recover rather than start over), kill
     // process 1 without warning, mid-stream.
     wait_for("a snapshot", Duration::from_secs(60), || {
-        storage.path().join("snapshots").join(&topic).join("LATEST").exists().then_some(())
+        storage
+            .path()
+            .join("snapshots")
+            .join(&topic)
+            .join("LATEST")
+            .exists()
+            .then_some(())
     });
     let pid_of_second = lines
         .lock()

@@ -354,7 +354,9 @@ async fn write_snapshot(storage: &Storage, snapshot: &Snapshot, keep: usize) -> 
     let name = format!("{:020}.json", snapshot.epoch);
     let body = serde_json::to_vec(snapshot).map_err(|e| e.to_string())?;
     storage.write_atomic(&format!("{dir}/{name}"), body).await?;
-    storage.write_atomic(&format!("{dir}/LATEST"), name.into_bytes()).await?;
+    storage
+        .write_atomic(&format!("{dir}/LATEST"), name.into_bytes())
+        .await?;
     let listing = storage.list(&dir).await?;
     let mut snapshots: Vec<&String> = listing
         .iter()
