@@ -481,7 +481,7 @@ mod tests {
         assert_eq!(writer.durable_through(1), None);
         let latest = runtime.block_on(latest_snapshot(&storage, "t")).unwrap().unwrap();
         assert_eq!((latest.epoch, latest.offsets[&0]), (4, 50));
-        assert_eq!(runtime.block_on(latest_snapshot(&storage, "other")).unwrap(), None);
+        assert!(runtime.block_on(latest_snapshot(&storage, "other")).unwrap().is_none());
         // Snapshots queued faster than they are written coalesce to the newest; at most
         // `keep` (2) remain.
         let kept = runtime.block_on(storage.list("snapshots/t")).unwrap();
