@@ -292,19 +292,6 @@ impl Ingest {
 const POLL_RECORDS: usize = 4096;
 /// The shortest epoch: closing epochs faster only adds per-epoch overhead.
 const MIN_EPOCH: Duration = Duration::from_millis(2);
-/// A worker that has caught up with its source closes its epoch early (after `MIN_EPOCH`, not
-/// at the tick) once it holds this many records: at high rates at once, so latency stays low,
-/// while a trickle (the default run's 1,000 records/s) waits for the tick, so a nearly idle job
-/// pays for few epochs. Closing on every record at a trickle cost a tenth of a core.
-const CAUGHT_UP_RECORDS: usize = 64;
-/// A worker whose source has nothing ready sleeps 1 ms, then twice as long each time it finds
-/// nothing again within the epoch, up to this: a burst after a quiet spell waits at most this
-/// long to be read.
-const MAX_IDLE_PARK: Duration = Duration::from_millis(10);
-/// How long an epoch stays open while its worker reads nothing, after an epoch in which it read
-/// nothing either: an idle job then closes a few epochs a second, not one per tick. A record
-/// that arrives meanwhile brings the epoch's end back to the tick.
-const IDLE_EPOCH: Duration = Duration::from_millis(100);
 
 /// Records the latency of every open epoch the output frontier has passed.
 fn record_completed(
@@ -374,16 +361,10 @@ pub fn run_worker(
         frontier: None,
         since: Instant::now(),
     };
-    let mut idle = false;
     while !exhausted && !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
         let mut taken = 0;
-        let mut idle_park = Duration::from_millis(1);
-        let length = |taken: usize| match idle && taken == 0 {
-            true => IDLE_EPOCH.max(options.tick),
-            false => options.tick,
-        };
-        while taken < options.epoch_records && started.elapsed() < length(taken) {
+        while taken < options.epoch_records && started.elapsed() < options.tick {
             batch.clear();
             let state = source.poll(POLL_RECORDS.min(options.epoch_records - taken), &mut batch)?;
             for (position, record) in batch.iter() {
@@ -400,13 +381,12 @@ pub fn run_worker(
                     worker.step();
                 }
                 SourceState::Idle => {
-                    // Caught up: close the epoch now rather than at the tick once it holds
-                    // enough records (see `CAUGHT_UP_RECORDS`); else sleep, stepping the graph.
-                    if taken >= CAUGHT_UP_RECORDS && started.elapsed() >= MIN_EPOCH {
+                    // Caught up: close the epoch now rather than at the tick, so results stay
+                    // fresh at low rates (high rates still batch up to the tick).
+                    if taken > 0 && started.elapsed() >= MIN_EPOCH {
                         break;
                     }
-                    worker.step_or_park(Some(idle_park.min(length(taken).saturating_sub(started.elapsed()))));
-                    idle_park = (idle_park * 2).min(MAX_IDLE_PARK);
+                    worker.step_or_park(Some(Duration::from_millis(1)));
                 }
                 SourceState::Exhausted => {
                     exhausted = true;
@@ -417,7 +397,6 @@ pub fn run_worker(
             hand_over(&duplicates, source);
             stall.check(&probe)?;
         }
-        idle = taken == 0;
         if !created.is_empty() {
             open_epochs.push_back((epoch, std::mem::take(&mut created)));
         }

@@ -85,7 +85,7 @@ const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("enable.auto.commit", "false"),
     ("enable.auto.offset.store", "false"),
     ("enable.partition.eof", "false"),
-    ("fetch.wait.max.ms", "100"),
+    ("fetch.wait.max.ms", "10"),
     ("queued.min.messages", "200000"),
     ("fetch.queue.backoff.ms", "2"),
     ("statistics.interval.ms", "1000"),
