@@ -46,13 +46,14 @@ pub fn serve_votes(
         // Delivery reports are served here, not on the streams' hot path.
         runtime.spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(100));
+            let mut said = false;
             loop {
                 tick.tick().await;
                 let failed = producer.lock().ok().and_then(|producer| producer.poll().err());
-                if let Some(e) = failed {
-                    // Said once: the stream goes on; the end of the run reports the count.
+                if let (Some(e), false) = (failed, said) {
+                    // Said once: the streams go on, and the end of the run reports the count.
                     tracing::error!("{e}");
-                    return;
+                    said = true;
                 }
             }
         });

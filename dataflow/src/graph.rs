@@ -56,8 +56,8 @@ pub type Publish = Box<dyn FnMut(&Tallies, Epoch, bool)>;
 pub type Checkpoint = Box<dyn FnMut(&Tallies, Epoch)>;
 
 /// The most often worker 0 publishes: the consumers (a dashboard refreshing a few times a
-/// second, an API) gain nothing from more, and building the published document hundreds of
-/// times a second at low rates was most of an idle job's CPU.
+/// second, an API) gain nothing from more, and building the published document on every epoch
+/// (hundreds a second at a trickle) was about a quarter of the default run's CPU.
 pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Gathers the counts to worker 0 and calls `publish` there with one consistent state for

@@ -95,8 +95,8 @@ pub trait Source {
     /// Told, when it [wants duplicates](Source::wants_duplicates), that the record at `position`,
     /// which had counted, is a `duplicate_voter` after all: a ballot of the same voter at an
     /// earlier position arrived later. The graph keeps no record bytes per voter, so the source
-    /// fetches this one from where it reads (Kafka, the archive) to pass it on. `position` may
-    /// be in a stream another worker reads.
+    /// reads this one back to pass it on (the Kafka source fetches it from the topic).
+    /// `position` may be in a stream another worker reads.
     fn displaced(&mut self, _position: Position) {}
 
     /// The next offset of every stream this source owns, after the records returned so far.

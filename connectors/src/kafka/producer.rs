@@ -21,6 +21,13 @@ pub struct DeliveryReport {
     first_error: Mutex<Option<String>>,
 }
 
+impl DeliveryReport {
+    /// The first delivery error, as text (empty if none was kept).
+    fn first_error(&self) -> String {
+        self.first_error.lock().ok().and_then(|e| e.clone()).unwrap_or_default()
+    }
+}
+
 impl ClientContext for DeliveryReport {}
 
 impl ProducerContext for DeliveryReport {
@@ -101,13 +108,7 @@ impl VoteProducer {
         if report.failed.load(Ordering::Relaxed) == 0 {
             return Ok(());
         }
-        let first = report
-            .first_error
-            .lock()
-            .ok()
-            .and_then(|e| e.clone())
-            .unwrap_or_default();
-        Err(format!("cannot deliver to {}: {first}", self.topic))
+        Err(format!("cannot deliver to {}: {}", self.topic, report.first_error()))
     }
 
     /// Waits until every queued record is delivered; fails if any was not.
@@ -118,13 +119,10 @@ impl VoteProducer {
         let report = self.producer.context();
         let failed = report.failed.load(Ordering::Relaxed);
         if failed > 0 {
-            let first = report
-                .first_error
-                .lock()
-                .ok()
-                .and_then(|e| e.clone())
-                .unwrap_or_default();
-            return Err(format!("{failed} records were not delivered (first error: {first})"));
+            return Err(format!(
+                "{failed} records were not delivered (first error: {})",
+                report.first_error()
+            ));
         }
         Ok(report.delivered.load(Ordering::Relaxed))
     }
