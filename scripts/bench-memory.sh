@@ -38,8 +38,8 @@ done
 peak=$(printf '%s\n' "${peaks[@]}" | median)
 step=$(printf '%s\n' "${steps[@]}" | median)
 secs=$(printf '%s\n' "${seconds[@]}" | median)
-echo "| voters | workers | peak RSS | bytes per voter | largest 0.2 s rise | wall time |"
+echo "| voters | workers | peak RSS (GiB) | bytes per voter | largest 0.2 s rise | wall time |"
 echo "|---|---|---|---|---|---|"
-printf '| %s | %s | %.2f GB | %.1f | %.0f MB | %.0f s |\n' "$voters" "$workers" \
-    "$(echo "$peak / 1000000" | bc -l)" "$(echo "$peak * 1024 / $voters" | bc -l)" \
+printf '| %s | %s | %.2f | %.1f | %.0f MB | %.0f s |\n' "$voters" "$workers" \
+    "$(echo "$peak / 1048576" | bc -l)" "$(echo "$peak * 1024 / $voters" | bc -l)" \
     "$(echo "$step / 1000" | bc -l)" "$secs"

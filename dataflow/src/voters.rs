@@ -18,9 +18,11 @@
 //!   shards start at sizes spread over one growth step, so they grow at different moments:
 //!   total memory rises smoothly, and a growth step copies one shard (a 256th of the table).
 //!
-//! - **Shard arrays are mapped, not allocated**: each is its own anonymous memory map, zeroed by
-//!   the kernel page by page as it is touched and returned whole when the shard grows. From the
-//!   heap, the freed arrays fragment the allocator's arenas: a third more memory at 158 M voters.
+//! - **Large shard arrays are mapped, not allocated**: from 256 KiB on, each is its own
+//!   anonymous memory map, zeroed by the kernel as it is touched and returned whole when the
+//!   shard grows. From the heap, the freed multi-MB arrays fragment the allocator's arenas: a
+//!   third more memory at 158 M voters. Small arrays stay on the heap: mapping and unmapping
+//!   thousands a second stalled the other workers and cost 40% of 2-worker throughput.
 //!
 //! Hashing is seeded per table, so ids chosen to collide cannot be prepared in advance.
 
@@ -64,34 +66,55 @@ const GROWTH: (usize, usize) = (5, 4);
 /// The first shard's starting size; the others start up to one growth step larger.
 const FIRST_SHARD_SLOTS: usize = 64;
 
-/// A zeroed array of slots in its own anonymous memory map.
-struct Slots {
-    map: memmap2::MmapMut,
-    len: usize,
+/// A zeroed array of slots: on the heap while small, in its own anonymous memory map once it is
+/// at least [`MAPPED_BYTES`].
+enum Slots {
+    Heap(Vec<Slot>),
+    Mapped { map: memmap2::MmapMut, len: usize },
 }
+
+/// Shard arrays this large are mapped. Mapping small ones would cost more than it saves: every
+/// unmap stalls the process's other threads (the other workers), and small arrays freed on
+/// the heap are reused by other shards' growth. Large ones are what fragment the heap.
+const MAPPED_BYTES: usize = 256 << 10;
 
 impl Slots {
     fn zeroed(len: usize) -> Slots {
         let bytes = len.max(1) * std::mem::size_of::<Slot>();
+        if bytes < MAPPED_BYTES {
+            return Slots::Heap(vec![Slot::default(); len]);
+        }
         match memmap2::MmapMut::map_anon(bytes) {
-            Ok(map) => Slots { map, len },
+            Ok(map) => Slots::Mapped { map, len },
             // As a Vec would: out of memory (or of maps) ends the process with this message.
             Err(_) => std::alloc::handle_alloc_error(
-                std::alloc::Layout::array::<Slot>(len.max(1)).unwrap_or(std::alloc::Layout::new::<Slot>()),
+                std::alloc::Layout::array::<Slot>(len).unwrap_or(std::alloc::Layout::new::<Slot>()),
             ),
         }
     }
     fn len(&self) -> usize {
-        self.len
+        match self {
+            Slots::Heap(slots) => slots.len(),
+            Slots::Mapped { len, .. } => *len,
+        }
     }
     fn as_slice(&self) -> &[Slot] {
-        // SAFETY: the map is page-aligned (more than `Slot`'s alignment), at least `len` slots
-        // long, lives as long as `self`, and any bytes (zeros included) are a valid `Slot`.
-        unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast::<Slot>(), self.len) }
+        match self {
+            Slots::Heap(slots) => slots,
+            // SAFETY: the map is page-aligned (more than `Slot`'s alignment), at least `len`
+            // slots long, lives as long as `self`, and any bytes (zeros included) are a valid
+            // `Slot`.
+            Slots::Mapped { map, len } => unsafe { std::slice::from_raw_parts(map.as_ptr().cast::<Slot>(), *len) },
+        }
     }
     fn as_mut_slice(&mut self) -> &mut [Slot] {
-        // SAFETY: as in `as_slice`, and `&mut self` makes the borrow unique.
-        unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().cast::<Slot>(), self.len) }
+        match self {
+            Slots::Heap(slots) => slots,
+            // SAFETY: as in `as_slice`, and `&mut self` makes the borrow unique.
+            Slots::Mapped { map, len } => unsafe {
+                std::slice::from_raw_parts_mut(map.as_mut_ptr().cast::<Slot>(), *len)
+            },
+        }
     }
 }
 
