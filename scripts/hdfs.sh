@@ -65,6 +65,9 @@ XML
   <property><name>dfs.namenode.safemode.min.datanodes</name><value>1</value></property>
   <property><name>dfs.heartbeat.interval</name><value>1</value></property>
   <property><name>dfs.blocksize</name><value>16m</value></property>
+  <!-- A file may close once the writer has committed its last block, before the DataNode has
+       reported it: fewer closes race the report and wait out the client's 500 ms retry. -->
+  <property><name>dfs.namenode.file.close.num-committed-allowed</name><value>1</value></property>
 </configuration>
 XML
 }

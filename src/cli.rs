@@ -52,7 +52,11 @@ pub struct RunArgs {
     /// Snapshots kept; older ones are deleted.
     #[arg(long, default_value_t = 5)]
     pub keep_snapshots: usize,
-    /// An archive segment closes at this many MiB…
+    /// How archive segments are stored: `gzip` (`.ndjson.gz`) or `none` (`.ndjson`). Hadoop's
+    /// `hdfs dfs -text` and Spark's JSON reader read both directly; replay reads both.
+    #[arg(long, default_value = "gzip")]
+    pub archive_compression: tally_connectors::archive::Compression,
+    /// An archive segment closes at this many MiB of records (before compression)…
     #[arg(long, default_value_t = 64)]
     pub segment_mib: usize,
     /// …or at this age, whichever comes first (and at every snapshot).

@@ -208,6 +208,7 @@ pub fn run(args: RunArgs) -> Result<()> {
                 .collect(),
             archive: durable.as_ref().map(|durable| ArchiveConfig {
                 writer: durable.writer.clone(),
+                compression: args.archive_compression,
                 segment_bytes: args.segment_mib.max(1) << 20,
                 segment_age: args.segment_age,
             }),

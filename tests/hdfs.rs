@@ -1,5 +1,5 @@
-//! HDFS for real: the raw archive and snapshots a Kafka-fed job writes, read back by the Hadoop
-//! shell and by `tally replay`; replay up to a snapshot's offsets gives that snapshot; and a job
+//! HDFS for real: the raw archive (gzip and plain segments) and snapshots a Kafka-fed job
+//! writes, read back by the Hadoop shell and by `tally replay`; replay up to a snapshot's offsets gives that snapshot; and a job
 //! killed with SIGKILL at random points ends with exactly the sequential fold.
 
 mod common;
@@ -38,12 +38,12 @@ fn the_archive_and_snapshots_on_hdfs_replay_to_the_same_numbers() {
         "--workers",
         "2",
     ];
-    // Two runs: the first ends with a snapshot of batch A; the second recovers from it, reads
-    // batch B and ends with a snapshot of both. The archive then holds more than the first
-    // snapshot covers.
+    // Two runs: the first (gzip segments, the default) ends with a snapshot of batch A; the
+    // second (plain segments) recovers from it, reads batch B and ends with a snapshot of both.
+    // The archive then holds more than the first snapshot covers, in both forms.
     let mut files = Vec::new();
     let mut live = Value::Null;
-    for (name, seed, count) in [("a.ndjson", "12", "12000"), ("b.ndjson", "13", "8000")] {
+    for (name, seed, count, compression) in [("a.ndjson", "12", "12000", "gzip"), ("b.ndjson", "13", "8000", "none")] {
         let mix = mixed(count, seed);
         run_ok(&[&["generate", "--to", &url][..], &mix].concat());
         files.push(write_file(
@@ -51,7 +51,7 @@ fn the_archive_and_snapshots_on_hdfs_replay_to_the_same_numbers() {
             name,
             &run_ok(&[&["generate"][..], &mix].concat()),
         ));
-        live = parse_results(&run_ok(&job));
+        live = parse_results(&run_ok(&[&job[..], &["--archive-compression", compression]].concat()));
         assert_eq!(
             live,
             expected_results(&files, Apportionment::Census2020),
@@ -83,15 +83,26 @@ fn the_archive_and_snapshots_on_hdfs_replay_to_the_same_numbers() {
                 .map(|v| v.as_u64().unwrap())
                 .sum::<u64>()
     );
-    let (_, first, last, path) = &archived[0];
-    let hdfs_path = format!("{}/{path}", root.split_once(&namenode()).unwrap().1);
-    let shown = hdfs_sh(&["dfs", "-cat", &hdfs_path]);
-    assert_eq!(
-        shown.lines().count() as u64,
-        last - first + 1,
-        "hdfs dfs -cat reads the segment"
-    );
-    assert!(shown.lines().all(|l| !l.is_empty()));
+    // The Hadoop shell reads both forms: `-text` decompresses a gzip segment to exactly the
+    // records, byte for byte; `-cat` shows a plain one as it is.
+    let gzip = archived.iter().find(|(.., path)| path.ends_with(".ndjson.gz"));
+    let plain = archived.iter().find(|(.., path)| path.ends_with(".ndjson"));
+    for (_, first, last, path) in [gzip.expect("gzip segments"), plain.expect("plain segments")] {
+        let hdfs_path = format!("{}/{path}", root.split_once(&namenode()).unwrap().1);
+        let stored = runtime.block_on(storage.read(path)).unwrap();
+        let records = if path.ends_with(".gz") {
+            let mut records = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&stored[..]), &mut records).unwrap();
+            assert!(records.len() > stored.len(), "{path} is compressed");
+            records
+        } else {
+            stored
+        };
+        let shown = hdfs_sh(&["dfs", "-text", &hdfs_path]);
+        assert_eq!(shown.as_bytes(), &records[..], "hdfs dfs -text {path}");
+        assert_eq!(shown.lines().count() as u64, last - first + 1, "{path}");
+        assert!(shown.lines().all(|l| l.starts_with('{')), "{path}");
+    }
 
     // Replaying the archive straight from HDFS gives the live numbers.
     let replayed = parse_results(&run_ok(&["replay", &format!("{root}/raw/{topic}"), "--workers", "2"]));
@@ -114,7 +125,8 @@ fn the_archive_and_snapshots_on_hdfs_replay_to_the_same_numbers() {
             if *first < snapshot.offsets.get(partition).copied().unwrap_or(0) {
                 let (p, f, l) = parse_segment_path(path).unwrap();
                 let bytes = runtime.block_on(storage.read(path)).unwrap();
-                write_file(upto.path(), &format!("{p:05}-{f:020}-{l:020}.ndjson"), &bytes);
+                let extension = if path.ends_with(".gz") { ".ndjson.gz" } else { ".ndjson" };
+                write_file(upto.path(), &format!("{p:05}-{f:020}-{l:020}{extension}"), &bytes);
             }
         }
         let expected = without_timing(snapshot.results.clone());

@@ -22,44 +22,162 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A closed run of one partition's records.
+/// How segments are stored. Both forms are read directly by Hadoop's tools: `hdfs dfs -text` and
+/// Spark's JSON reader decompress a `.gz` file by its name. zstd is not offered: Hadoop reads
+/// `.zst` only through a native libhadoop built with zstd, which its Maven jars do not carry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// `.ndjson`: the records as they came.
+    None,
+    /// `.ndjson.gz`: one gzip member per segment, at deflate's fastest level (see BENCHMARKS.md).
+    #[default]
+    Gzip,
+}
+
+impl Compression {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Compression::None => ".ndjson",
+            Compression::Gzip => ".ndjson.gz",
+        }
+    }
+}
+
+impl std::str::FromStr for Compression {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Compression, String> {
+        match text {
+            "none" => Ok(Compression::None),
+            "gzip" => Ok(Compression::Gzip),
+            "zstd" => Err("zstd segments would need a native libhadoop with zstd to read back \
+                 (`hdfs dfs -text`, Spark); use gzip"
+                .to_string()),
+            other => Err(format!("{other:?} is not none or gzip")),
+        }
+    }
+}
+
+/// True for a gzip-compressed file, by its name (as Hadoop decides).
+pub fn is_gzip(path: &str) -> bool {
+    path.ends_with(".gz")
+}
+
+/// A closed run of one partition's records, as stored (compressed or not).
 pub struct Segment {
     pub topic: String,
     pub partition: u32,
     pub first: u64,
     pub last: u64,
-    pub bytes: Vec<u8>,
+    pub compression: Compression,
+    pub bytes: bytes::Bytes,
 }
 
 impl Segment {
     pub fn path(&self) -> String {
-        segment_path(&self.topic, self.partition, self.first, self.last)
+        segment_path(&self.topic, self.partition, self.first, self.last, self.compression)
     }
 }
 
-pub fn segment_path(topic: &str, partition: u32, first: u64, last: u64) -> String {
-    format!("raw/{topic}/{partition:05}/{first:020}-{last:020}.ndjson")
+pub fn segment_path(topic: &str, partition: u32, first: u64, last: u64, compression: Compression) -> String {
+    let extension = compression.extension();
+    format!("raw/{topic}/{partition:05}/{first:020}-{last:020}{extension}")
 }
 
-/// `(partition, first, last)` of an archive path, if it is one.
+/// `(partition, first, last)` of an archive path (plain or compressed), if it is one.
 pub fn parse_segment_path(path: &str) -> Option<(u32, u64, u64)> {
     let mut parts = path.rsplit('/');
-    let name = parts.next()?.strip_suffix(".ndjson")?;
+    let file = parts.next()?;
+    let name = file
+        .strip_suffix(Compression::None.extension())
+        .or_else(|| file.strip_suffix(Compression::Gzip.extension()))?;
     let partition = parts.next()?.parse().ok()?;
     let (first, last) = name.split_once('-')?;
     Some((partition, first.parse().ok()?, last.parse().ok()?))
 }
 
+/// An open segment's body: records are copied once, from the fetched message into this.
+enum Body {
+    Plain(Vec<u8>),
+    /// Records gather in `pending` and are compressed a block at a time: deflate called once per
+    /// record costs more than the compression itself.
+    Gzip {
+        encoder: Box<flate2::write::GzEncoder<Vec<u8>>>,
+        pending: Vec<u8>,
+    },
+}
+
+/// Record bytes compressed at once.
+const COMPRESS_BLOCK: usize = 256 << 10;
+
+impl Body {
+    fn new(compression: Compression) -> Body {
+        match compression {
+            Compression::None => Body::Plain(Vec::with_capacity(1 << 16)),
+            Compression::Gzip => Body::Gzip {
+                encoder: Box::new(flate2::write::GzEncoder::new(
+                    Vec::with_capacity(1 << 16),
+                    flate2::Compression::fast(),
+                )),
+                pending: Vec::with_capacity(COMPRESS_BLOCK + (1 << 10)),
+            },
+        }
+    }
+
+    fn append(&mut self, record: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        match self {
+            Body::Plain(bytes) => {
+                bytes.extend_from_slice(record);
+                bytes.push(b'\n');
+                Ok(())
+            }
+            Body::Gzip { encoder, pending } => {
+                pending.extend_from_slice(record);
+                pending.push(b'\n');
+                if pending.len() >= COMPRESS_BLOCK {
+                    encoder.write_all(pending)?;
+                    pending.clear();
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Bytes held in memory so far.
+    fn held(&self) -> usize {
+        match self {
+            Body::Plain(bytes) => bytes.len(),
+            Body::Gzip { encoder, pending } => encoder.get_ref().len() + pending.len(),
+        }
+    }
+
+    fn finish(self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Body::Plain(bytes) => Ok(bytes),
+            Body::Gzip { mut encoder, pending } => {
+                use std::io::Write;
+                encoder.write_all(&pending)?;
+                encoder.finish()
+            }
+        }
+    }
+}
+
 struct OpenSegment {
     first: u64,
     last: u64,
-    bytes: Vec<u8>,
+    body: Body,
+    /// Record bytes appended (before compression): segments close on this, so a segment's
+    /// records take the same memory to replay whatever the compression.
+    raw_bytes: usize,
+    held: usize,
     opened: Instant,
 }
 
 /// One worker's open segments, one per partition it owns.
 pub struct SegmentBuilder {
     topic: String,
+    compression: Compression,
     max_bytes: usize,
     max_age: Duration,
     open: BTreeMap<u32, OpenSegment>,
@@ -67,9 +185,10 @@ pub struct SegmentBuilder {
 }
 
 impl SegmentBuilder {
-    pub fn new(topic: &str, max_bytes: usize, max_age: Duration) -> SegmentBuilder {
+    pub fn new(topic: &str, compression: Compression, max_bytes: usize, max_age: Duration) -> SegmentBuilder {
         SegmentBuilder {
             topic: topic.to_string(),
+            compression,
             max_bytes,
             max_age,
             open: BTreeMap::new(),
@@ -77,55 +196,87 @@ impl SegmentBuilder {
         }
     }
 
-    /// Bytes in open segments (not yet handed to the writer).
+    /// Bytes held by open segments (not yet handed to the writer).
     pub fn open_bytes(&self) -> usize {
         self.open_bytes
     }
 
     /// Appends a record (no line breaks in it); returns the segment if this filled it.
-    pub fn append(&mut self, partition: u32, offset: u64, record: &[u8]) -> Option<Segment> {
+    pub fn append(&mut self, partition: u32, offset: u64, record: &[u8]) -> Result<Option<Segment>, String> {
+        let compression = self.compression;
         let segment = self.open.entry(partition).or_insert_with(|| OpenSegment {
             first: offset,
             last: offset,
-            bytes: Vec::with_capacity(1 << 16),
+            body: Body::new(compression),
+            raw_bytes: 0,
+            held: 0,
             opened: Instant::now(),
         });
         segment.last = offset;
-        segment.bytes.extend_from_slice(record);
-        segment.bytes.push(b'\n');
-        self.open_bytes += record.len() + 1;
-        (segment.bytes.len() >= self.max_bytes)
-            .then(|| self.close(partition))
-            .flatten()
+        segment
+            .body
+            .append(record)
+            .map_err(|e| format!("cannot add a record to an archive segment: {e}"))?;
+        segment.raw_bytes += record.len() + 1;
+        let held = segment.body.held();
+        self.open_bytes = self.open_bytes + held - segment.held;
+        segment.held = held;
+        if segment.raw_bytes >= self.max_bytes {
+            return self.close(partition);
+        }
+        Ok(None)
     }
 
-    fn close(&mut self, partition: u32) -> Option<Segment> {
-        let open = self.open.remove(&partition)?;
-        self.open_bytes -= open.bytes.len();
-        Some(Segment {
+    fn close(&mut self, partition: u32) -> Result<Option<Segment>, String> {
+        let Some(open) = self.open.remove(&partition) else {
+            return Ok(None);
+        };
+        self.open_bytes -= open.held;
+        let bytes = open
+            .body
+            .finish()
+            .map_err(|e| format!("cannot finish an archive segment: {e}"))?;
+        Ok(Some(Segment {
             topic: self.topic.clone(),
             partition,
             first: open.first,
             last: open.last,
-            bytes: open.bytes,
-        })
+            compression: self.compression,
+            bytes: bytes.into(),
+        }))
+    }
+
+    fn close_all(&mut self, partitions: Vec<u32>) -> Result<Vec<Segment>, String> {
+        let mut closed = Vec::new();
+        for partition in partitions {
+            closed.extend(self.close(partition)?);
+        }
+        Ok(closed)
     }
 
     /// Segments open longer than the age limit.
-    pub fn due(&mut self) -> Vec<Segment> {
+    pub fn due(&mut self) -> Result<Vec<Segment>, String> {
         let old: Vec<u32> = self
             .open
             .iter()
             .filter(|(_, s)| s.opened.elapsed() >= self.max_age)
             .map(|(p, _)| *p)
             .collect();
-        old.into_iter().filter_map(|p| self.close(p)).collect()
+        self.close_all(old)
+    }
+
+    /// The open segment holding the most bytes, closed early.
+    pub fn close_largest(&mut self) -> Result<Option<Segment>, String> {
+        match self.open.iter().max_by_key(|(_, s)| s.held).map(|(p, _)| *p) {
+            Some(partition) => self.close(partition),
+            None => Ok(None),
+        }
     }
 
     /// Every open segment (at a checkpoint boundary).
-    pub fn seal(&mut self) -> Vec<Segment> {
+    pub fn seal(&mut self) -> Result<Vec<Segment>, String> {
         let all: Vec<u32> = self.open.keys().copied().collect();
-        all.into_iter().filter_map(|p| self.close(p)).collect()
+        self.close_all(all)
     }
 }
 
@@ -151,38 +302,140 @@ struct WriterState {
     /// The newest snapshot not yet written. A newer one replaces it: after an outage only the
     /// latest state is worth writing.
     pending: Mutex<Option<Snapshot>>,
+    /// Wakes the writer for a pending snapshot.
+    snapshot_queued: tokio::sync::Notify,
     failing: Mutex<Option<(Instant, String)>>,
 }
 
+/// Segment writes in flight at once. A write's cost is mostly waiting (HDFS's NameNode answers a
+/// file's `complete` only after the DataNode reports the block, and the client then sleeps
+/// 500 ms before asking again), so a few at once keep the storage busy. Segments of one
+/// partition are written in order, so its durable offset only ever grows over a contiguous run.
+const WRITES_IN_FLIGHT: usize = 8;
+
 /// The single writer of the archive and the snapshots.
 pub struct ArchiveWriter {
-    segments: Mutex<Option<std::sync::mpsc::Sender<Segment>>>,
+    segments: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Segment>>>,
     state: Arc<WriterState>,
     limit_bytes: u64,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// Runs `job` until it succeeds, recording failures for /healthz.
-fn until_done(state: &WriterState, runtime: &tokio::runtime::Handle, job: impl Fn() -> Result<(), String>) {
+async fn until_done<F, Fut>(state: &WriterState, job: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
     let mut backoff = Duration::from_millis(100);
-    let _enter = runtime.enter();
     loop {
-        match job() {
+        match job().await {
             Ok(()) => break,
             Err(e) => {
-                let mut failing = state.failing.lock().unwrap_or_else(|p| p.into_inner());
-                if failing.is_none() {
-                    tracing::warn!("storage write failed, retrying until it succeeds: {e}");
+                {
+                    let mut failing = state.failing.lock().unwrap_or_else(|p| p.into_inner());
+                    if failing.is_none() {
+                        tracing::warn!("storage write failed, retrying until it succeeds: {e}");
+                    }
+                    failing.get_or_insert((Instant::now(), e));
                 }
-                failing.get_or_insert((Instant::now(), e));
-                drop(failing);
-                std::thread::sleep(backoff);
+                tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
         }
     }
-    if let Some((since, _)) = state.failing.lock().unwrap_or_else(|p| p.into_inner()).take() {
+    let recovered = state.failing.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some((since, _)) = recovered {
         tracing::info!(after = ?since.elapsed(), "storage writes succeed again");
+    }
+}
+
+/// What a finished write was.
+enum Written {
+    Segment { partition: u32, last: u64, bytes: u64 },
+    Snapshot { epoch: u64 },
+}
+
+/// The writer's loop: segments as they come, at most [`WRITES_IN_FLIGHT`] at once and one per
+/// partition, and the pending snapshot whenever there is one. Ends when the senders are gone and
+/// everything is written.
+async fn write_all(
+    storage: Arc<Storage>,
+    state: Arc<WriterState>,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<Segment>,
+    keep_snapshots: usize,
+) {
+    let mut waiting: BTreeMap<u32, std::collections::VecDeque<Segment>> = BTreeMap::new();
+    let mut busy: std::collections::BTreeSet<u32> = Default::default();
+    let mut writes = tokio::task::JoinSet::new();
+    let mut snapshot_in_flight = false;
+    let mut open = true;
+    loop {
+        for (partition, queued) in waiting.iter_mut() {
+            if writes.len() >= WRITES_IN_FLIGHT + usize::from(snapshot_in_flight) {
+                break;
+            }
+            if busy.contains(partition) {
+                continue;
+            }
+            let Some(segment) = queued.pop_front() else {
+                continue;
+            };
+            busy.insert(*partition);
+            let (storage, state) = (storage.clone(), state.clone());
+            writes.spawn(async move {
+                let path = segment.path();
+                until_done(&state, || storage.write_atomic(&path, segment.bytes.clone())).await;
+                Written::Segment {
+                    partition: segment.partition,
+                    last: segment.last,
+                    bytes: segment.bytes.len() as u64,
+                }
+            });
+        }
+        waiting.retain(|_, queued| !queued.is_empty());
+        if !snapshot_in_flight {
+            let ready = state.pending.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(snapshot) = ready {
+                snapshot_in_flight = true;
+                let (storage, state) = (storage.clone(), state.clone());
+                writes.spawn(async move {
+                    until_done(&state, || write_snapshot(&storage, &snapshot, keep_snapshots)).await;
+                    Written::Snapshot { epoch: snapshot.epoch }
+                });
+            }
+        }
+        if !open && writes.is_empty() && waiting.is_empty() {
+            break;
+        }
+        tokio::select! {
+            segment = queue.recv(), if open => match segment {
+                Some(segment) => waiting.entry(segment.partition).or_default().push_back(segment),
+                None => open = false,
+            },
+            Some(done) = writes.join_next() => match done {
+                Ok(Written::Segment { partition, last, bytes }) => {
+                    busy.remove(&partition);
+                    state.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+                    state.written.fetch_add(1, Ordering::Relaxed);
+                    let mut durable = state.durable.lock().unwrap_or_else(|p| p.into_inner());
+                    let through = durable.entry(partition).or_default();
+                    *through = (*through).max(last + 1);
+                }
+                Ok(Written::Snapshot { epoch }) => {
+                    snapshot_in_flight = false;
+                    state.snapshots.fetch_add(1, Ordering::Relaxed);
+                    state.last_snapshot.store(epoch, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    // A write task cannot fail (it retries); if it panicked, say so and stop:
+                    // what it held is not durable, so no snapshot will claim it.
+                    tracing::error!("an archive write stopped: {e}");
+                    return;
+                }
+            },
+            _ = state.snapshot_queued.notified(), if !snapshot_in_flight => {}
+        }
     }
 }
 
@@ -194,41 +447,12 @@ impl ArchiveWriter {
         keep_snapshots: usize,
         limit_bytes: u64,
     ) -> Arc<ArchiveWriter> {
-        let (segments, queue) = std::sync::mpsc::channel::<Segment>();
+        let (segments, queue) = tokio::sync::mpsc::unbounded_channel::<Segment>();
         let state = Arc::new(WriterState::default());
         let thread_state = state.clone();
         let thread = std::thread::Builder::new()
             .name("tally-archive".to_string())
-            .spawn(move || {
-                let state = thread_state;
-                let mut open = true;
-                while open || state.pending.lock().map(|p| p.is_some()).unwrap_or(false) {
-                    match queue.recv_timeout(Duration::from_millis(50)) {
-                        Ok(segment) => {
-                            until_done(&state, &runtime, || {
-                                runtime.block_on(storage.write_atomic(&segment.path(), segment.bytes.clone()))
-                            });
-                            state
-                                .queued_bytes
-                                .fetch_sub(segment.bytes.len() as u64, Ordering::Relaxed);
-                            state.written.fetch_add(1, Ordering::Relaxed);
-                            let mut durable = state.durable.lock().unwrap_or_else(|p| p.into_inner());
-                            let through = durable.entry(segment.partition).or_default();
-                            *through = (*through).max(segment.last + 1);
-                        }
-                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => open = false,
-                    }
-                    let ready = state.pending.lock().unwrap_or_else(|p| p.into_inner()).take();
-                    if let Some(snapshot) = ready {
-                        until_done(&state, &runtime, || {
-                            runtime.block_on(write_snapshot(&storage, &snapshot, keep_snapshots))
-                        });
-                        state.snapshots.fetch_add(1, Ordering::Relaxed);
-                        state.last_snapshot.store(snapshot.epoch, Ordering::Relaxed);
-                    }
-                }
-            })
+            .spawn(move || runtime.block_on(write_all(storage, thread_state, queue, keep_snapshots)))
             .expect("spawning the archive writer thread");
         Arc::new(ArchiveWriter {
             segments: Mutex::new(Some(segments)),
@@ -256,6 +480,7 @@ impl ArchiveWriter {
         if let Ok(mut pending) = self.state.pending.lock() {
             *pending = Some(snapshot);
         }
+        self.state.snapshot_queued.notify_one();
     }
 
     /// The offset before which this writer has made every segment of `partition` durable.
@@ -267,6 +492,11 @@ impl ArchiveWriter {
     /// sources pause rather than buffer more.
     pub fn backlogged(&self, open: usize) -> bool {
         self.state.queued_bytes.load(Ordering::Relaxed) + open as u64 >= self.limit_bytes
+    }
+
+    /// True when `open` bytes, not yet handed over, are at least half the bound.
+    pub fn mostly_open(&self, open: usize) -> bool {
+        open as u64 * 2 >= self.limit_bytes
     }
 
     /// `Err` while writes are failing.
@@ -430,19 +660,22 @@ mod tests {
 
     #[test]
     fn segments_close_on_size_and_seal_at_boundaries() {
-        let mut builder = SegmentBuilder::new("t", 10, Duration::from_secs(3600));
-        assert!(builder.append(3, 7, b"abcd").is_none());
-        let full = builder.append(3, 8, b"efgh").expect("10 bytes close the segment");
+        let mut builder = SegmentBuilder::new("t", Compression::None, 10, Duration::from_secs(3600));
+        assert!(builder.append(3, 7, b"abcd").unwrap().is_none());
+        let full = builder
+            .append(3, 8, b"efgh")
+            .unwrap()
+            .expect("10 bytes close the segment");
         assert_eq!((full.partition, full.first, full.last), (3, 7, 8));
-        assert_eq!(full.bytes, b"abcd\nefgh\n");
+        assert_eq!(&full.bytes[..], b"abcd\nefgh\n");
         assert_eq!(
             full.path(),
             "raw/t/00003/00000000000000000007-00000000000000000008.ndjson"
         );
         assert_eq!(parse_segment_path(&full.path()), Some((3, 7, 8)));
-        builder.append(1, 0, b"x");
-        builder.append(3, 9, b"y");
-        let sealed = builder.seal();
+        builder.append(1, 0, b"x").unwrap();
+        builder.append(3, 9, b"y").unwrap();
+        let sealed = builder.seal().unwrap();
         assert_eq!(
             sealed
                 .iter()
@@ -450,8 +683,66 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![(1, 0, 0), (3, 9, 9)]
         );
-        assert!(builder.seal().is_empty());
+        assert!(builder.seal().unwrap().is_empty());
         assert_eq!(parse_segment_path("raw/t/x/1-2.ndjson"), None);
+        assert_eq!(parse_segment_path("raw/t/00002/1-2.ndjson.gz"), Some((2, 1, 2)));
+        assert_eq!(parse_segment_path("raw/t/00002/1-2.ndjson.zst"), None);
+    }
+
+    fn gunzip(bytes: &[u8]) -> Vec<u8> {
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(bytes), &mut plain).unwrap();
+        plain
+    }
+
+    #[test]
+    fn gzip_segments_hold_exactly_the_records_and_close_on_record_bytes() {
+        // Records past one compression block, so both the block and the final flush are used.
+        let records: Vec<Vec<u8>> = (0..20_000u32)
+            .map(|i| format!("{{\"id\":{i},\"state\":\"Ohio\"}}").into_bytes())
+            .collect();
+        let raw: usize = records.iter().map(|r| r.len() + 1).sum();
+        let mut builder = SegmentBuilder::new("t", Compression::Gzip, raw, Duration::from_secs(3600));
+        let mut closed = None;
+        for (offset, record) in records.iter().enumerate() {
+            assert!(closed.is_none(), "closed early at {offset}");
+            closed = builder.append(0, 100 + offset as u64, record).unwrap();
+            assert!(builder.open_bytes() < raw / 2 || closed.is_some(), "held compressed");
+        }
+        let segment = closed.expect("closes once the record bytes reach the limit");
+        assert_eq!((segment.first, segment.last), (100, 100 + records.len() as u64 - 1));
+        assert_eq!(
+            segment.path(),
+            "raw/t/00000/00000000000000000100-00000000000000020099.ndjson.gz"
+        );
+        assert!(segment.bytes.len() < raw / 3, "{} of {raw}", segment.bytes.len());
+        let mut expected = records.join(&b'\n');
+        expected.push(b'\n');
+        assert_eq!(gunzip(&segment.bytes), expected);
+        assert_eq!(builder.open_bytes(), 0);
+    }
+
+    #[test]
+    fn the_largest_open_segment_closes_first() {
+        let mut builder = SegmentBuilder::new("t", Compression::None, 1 << 20, Duration::from_secs(3600));
+        builder.append(0, 0, b"a").unwrap();
+        builder.append(1, 0, b"bbbb").unwrap();
+        builder.append(2, 0, b"cc").unwrap();
+        assert_eq!(builder.open_bytes(), 2 + 5 + 3);
+        let largest = builder.close_largest().unwrap().expect("open segments");
+        assert_eq!((largest.partition, &largest.bytes[..]), (1, &b"bbbb\n"[..]));
+        assert_eq!(builder.open_bytes(), 5);
+        builder.seal().unwrap();
+        assert!(builder.close_largest().unwrap().is_none());
+    }
+
+    #[test]
+    fn compression_is_chosen_by_name_and_zstd_is_refused_with_the_reason() {
+        assert_eq!("gzip".parse::<Compression>(), Ok(Compression::Gzip));
+        assert_eq!("none".parse::<Compression>(), Ok(Compression::None));
+        assert!("zstd".parse::<Compression>().unwrap_err().contains("libhadoop"));
+        assert!("lz4".parse::<Compression>().is_err());
+        assert!(is_gzip("raw/t/00000/1-2.ndjson.gz") && !is_gzip("raw/t/00000/1-2.ndjson"));
     }
 
     #[test]
@@ -466,7 +757,8 @@ mod tests {
                 partition: 0,
                 first: epoch * 10,
                 last: epoch * 10 + 9,
-                bytes: b"r\n".to_vec(),
+                compression: Compression::None,
+                bytes: b"r\n".to_vec().into(),
             });
             let offsets = BTreeMap::from([(0, epoch * 10 + 10)]);
             writer.snapshot(Snapshot {

@@ -56,7 +56,12 @@ pub struct Split {
     pub end: u64,
 }
 
-/// Cuts `files` into splits of at most `split_bytes`.
+/// True for a gzip file (`.gz`), read whole by one worker: a compressed stream cannot be cut.
+fn is_gzip(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "gz")
+}
+
+/// Cuts `files` into splits of at most `split_bytes` (a gzip file is one split).
 pub fn plan_splits(files: &[PathBuf], split_bytes: u64) -> Result<Vec<Split>, String> {
     let mut splits = Vec::new();
     for (index, path) in files.iter().enumerate() {
@@ -64,6 +69,15 @@ pub fn plan_splits(files: &[PathBuf], split_bytes: u64) -> Result<Vec<Split>, St
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?
             .len();
         let stream = u32::try_from(index).map_err(|_| "too many input files".to_string())?;
+        if is_gzip(path) {
+            splits.push(Split {
+                path: path.clone(),
+                stream,
+                start: 0,
+                end: u64::MAX,
+            });
+            continue;
+        }
         let mut start = 0;
         while start < len {
             let end = (start + split_bytes.max(1)).min(len);
@@ -108,7 +122,9 @@ impl FileSource {
 }
 
 struct SplitReader {
-    reader: BufReader<File>,
+    reader: Box<dyn BufRead + Send>,
+    /// Progress is counted as compressed bytes are read, not per line.
+    compressed: bool,
     stream: u32,
     /// Offset of the next line.
     at: u64,
@@ -117,9 +133,24 @@ struct SplitReader {
 }
 
 impl SplitReader {
-    fn open(split: &Split) -> Result<SplitReader, String> {
+    fn open(split: &Split, progress: &Arc<AtomicU64>) -> Result<SplitReader, String> {
         let failed = |e: std::io::Error| format!("cannot read {}: {e}", split.path.display());
         let file = File::open(&split.path).map_err(failed)?;
+        if is_gzip(&split.path) {
+            let counted = Counted {
+                inner: file,
+                progress: progress.clone(),
+            };
+            let decoder = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, counted));
+            return Ok(SplitReader {
+                reader: Box::new(BufReader::with_capacity(1 << 20, decoder)),
+                compressed: true,
+                stream: split.stream,
+                at: 0,
+                end: split.end,
+                line: Vec::new(),
+            });
+        }
         let mut reader = BufReader::with_capacity(1 << 20, file);
         let mut at = split.start;
         if split.start > 0 {
@@ -130,7 +161,8 @@ impl SplitReader {
             at = split.start - 1 + reader.read_until(b'\n', &mut skipped).map_err(failed)? as u64;
         }
         Ok(SplitReader {
-            reader,
+            reader: Box::new(reader),
+            compressed: false,
             stream: split.stream,
             at,
             end: split.end,
@@ -146,7 +178,7 @@ impl Source for FileSource {
             let reader = match &mut self.current {
                 Some(reader) => reader,
                 None => match self.splits.next() {
-                    Some(split) => self.current.insert(SplitReader::open(&split)?),
+                    Some(split) => self.current.insert(SplitReader::open(&split, &self.progress)?),
                     None => return Ok(SourceState::Exhausted),
                 },
             };
@@ -165,7 +197,9 @@ impl Source for FileSource {
             }
             let position = Position::new(reader.stream, reader.at);
             reader.at += read as u64;
-            self.progress.fetch_add(read as u64, Ordering::Relaxed);
+            if !reader.compressed {
+                self.progress.fetch_add(read as u64, Ordering::Relaxed);
+            }
             let record = reader.line.trim_ascii_end();
             if record.trim_ascii_start().is_empty() {
                 continue;
@@ -175,6 +209,20 @@ impl Source for FileSource {
             taken += 1;
         }
         Ok(SourceState::Active)
+    }
+}
+
+/// A reader that counts the bytes read through it into `progress`.
+struct Counted<R> {
+    inner: R,
+    progress: Arc<AtomicU64>,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.progress.fetch_add(read as u64, Ordering::Relaxed);
+        Ok(read)
     }
 }
 
@@ -229,5 +277,41 @@ mod tests {
             .collect();
         assert_eq!(names, ["a.json", "b/1.json", "b/c/2.json"].map(PathBuf::from));
         assert!(list_files(&dir.path().join("missing")).unwrap_err().contains("missing"));
+    }
+
+    #[test]
+    fn a_gzip_file_reads_as_its_plain_form_with_the_same_positions() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = b"one\n\ntwo\r\n  \nthree-is-longer\nfour";
+        std::fs::write(dir.path().join("a.ndjson"), text).unwrap();
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(text).unwrap();
+        let compressed = encoder.finish().unwrap();
+        std::fs::write(dir.path().join("b.ndjson.gz"), &compressed).unwrap();
+        let files = list_files(dir.path()).unwrap();
+        let splits = plan_splits(&files, 4).unwrap();
+        assert_eq!(
+            splits.iter().filter(|s| s.stream == 1).count(),
+            1,
+            "a compressed file is one split"
+        );
+        let all = read_all(&splits, 2);
+        let plain: Vec<_> = all
+            .iter()
+            .filter(|(p, _)| p.stream == 0)
+            .map(|(p, r)| (p.offset, r))
+            .collect();
+        let unzipped: Vec<_> = all
+            .iter()
+            .filter(|(p, _)| p.stream == 1)
+            .map(|(p, r)| (p.offset, r))
+            .collect();
+        assert_eq!(plain.len(), 4);
+        assert_eq!(plain, unzipped);
+        // Progress counts stored bytes: the plain file's and the compressed file's.
+        let progress = Arc::new(AtomicU64::new(0));
+        let mut source = FileSource::new(&splits, 0, 1, progress.clone());
+        while source.poll(100, &mut RecordBatch::default()).unwrap() != SourceState::Exhausted {}
+        assert_eq!(progress.load(Ordering::Relaxed), total_bytes(&files));
     }
 }

@@ -60,8 +60,10 @@ impl Storage {
         }
     }
 
-    /// Writes `bytes` at `relative`, atomically, replacing any file there.
-    pub async fn write_atomic(&self, relative: &str, bytes: Vec<u8>) -> Result<(), String> {
+    /// Writes `bytes` at `relative`, atomically, replacing any file there. `Bytes`, so a retry
+    /// or the HDFS client's packets share the caller's buffer instead of copying it.
+    pub async fn write_atomic(&self, relative: &str, bytes: impl Into<bytes::Bytes>) -> Result<(), String> {
+        let bytes: bytes::Bytes = bytes.into();
         let (directory, name) = relative.rsplit_once('/').unwrap_or(("", relative));
         let temporary = if directory.is_empty() {
             format!("_{name}.tmp")
@@ -89,7 +91,7 @@ impl Storage {
                 let write = async {
                     let options = hdfs_native::WriteOptions::default().overwrite(true).create_parent(true);
                     let mut writer = client.create(&staging, options).await?;
-                    writer.write_bytes(bytes.into()).await?;
+                    writer.write_bytes(bytes).await?;
                     writer.close().await?;
                     client.rename(&staging, &target, true).await
                 };

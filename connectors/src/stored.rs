@@ -27,9 +27,27 @@ pub struct StoredFile {
     pub positions: Positions,
 }
 
+/// A fetched file's records (decompressed) and, for a compressed file, its stored size.
+struct Fetched {
+    file: StoredFile,
+    records: Vec<u8>,
+    compressed: Option<u64>,
+}
+
+/// The file being read: where the next line starts, and how many lines came before it.
+struct Reading {
+    positions: Positions,
+    records: Vec<u8>,
+    compressed: Option<u64>,
+    at: usize,
+    line: u64,
+}
+
 pub struct StoredFileSource {
-    fetched: Receiver<Result<(StoredFile, Vec<u8>), String>>,
-    current: Option<(Positions, Vec<u8>, usize, u64)>,
+    fetched: Receiver<Result<Fetched, String>>,
+    current: Option<Reading>,
+    /// Stored bytes read: line by line for plain files, file by file for compressed ones (the
+    /// total to compare with is what storage lists).
     progress: Arc<AtomicU64>,
 }
 
@@ -43,7 +61,15 @@ impl StoredFileSource {
         let (sender, fetched) = std::sync::mpsc::sync_channel(1);
         std::thread::spawn(move || {
             for file in files {
-                let read = runtime.block_on(storage.read(&file.path)).map(|bytes| (file, bytes));
+                let read = runtime.block_on(storage.read(&file.path)).and_then(|bytes| {
+                    let compressed = crate::archive::is_gzip(&file.path).then_some(bytes.len() as u64);
+                    let records = decompressed(&file.path, bytes)?;
+                    Ok(Fetched {
+                        file,
+                        records,
+                        compressed,
+                    })
+                });
                 let failed = read.is_err();
                 // The worker dropped the source (job ending): stop fetching.
                 if sender.send(read).is_err() || failed {
@@ -59,14 +85,32 @@ impl StoredFileSource {
     }
 }
 
+/// The records of a file as stored: gzip (`.gz`, as the archive writes with
+/// `--archive-compression gzip`) or plain.
+fn decompressed(path: &str, bytes: Vec<u8>) -> Result<Vec<u8>, String> {
+    if !crate::archive::is_gzip(path) {
+        return Ok(bytes);
+    }
+    let mut plain = Vec::with_capacity(bytes.len() * 6);
+    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&bytes[..]), &mut plain)
+        .map_err(|e| format!("cannot decompress {path}: {e}"))?;
+    Ok(plain)
+}
+
 impl Source for StoredFileSource {
     fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, String> {
         let mut taken = 0;
         while taken < max {
-            let Some((positions, bytes, at, line)) = &mut self.current else {
+            let Some(reading) = &mut self.current else {
                 match self.fetched.try_recv() {
-                    Ok(Ok((file, bytes))) => {
-                        self.current = Some((file.positions, bytes, 0, 0));
+                    Ok(Ok(fetched)) => {
+                        self.current = Some(Reading {
+                            positions: fetched.file.positions,
+                            records: fetched.records,
+                            compressed: fetched.compressed,
+                            at: 0,
+                            line: 0,
+                        });
                         continue;
                     }
                     Ok(Err(e)) => return Err(e),
@@ -80,23 +124,28 @@ impl Source for StoredFileSource {
                     Err(TryRecvError::Disconnected) => return Ok(SourceState::Exhausted),
                 }
             };
-            if *at >= bytes.len() {
+            if reading.at >= reading.records.len() {
+                if let Some(compressed) = reading.compressed {
+                    self.progress.fetch_add(compressed, Ordering::Relaxed);
+                }
                 self.current = None;
                 continue;
             }
-            let rest = &bytes[*at..];
+            let rest = &reading.records[reading.at..];
             let length = rest.iter().position(|b| *b == b'\n').map_or(rest.len(), |n| n + 1);
             let record = rest[..length].trim_ascii_end();
-            let position = match *positions {
-                Positions::Bytes { stream } => Position::new(stream, *at as u64),
-                Positions::Archive { partition, first } => Position::new(partition, first + *line),
+            let position = match reading.positions {
+                Positions::Bytes { stream } => Position::new(stream, reading.at as u64),
+                Positions::Archive { partition, first } => Position::new(partition, first + reading.line),
             };
-            *at += length;
-            self.progress.fetch_add(length as u64, Ordering::Relaxed);
+            reading.at += length;
+            if reading.compressed.is_none() {
+                self.progress.fetch_add(length as u64, Ordering::Relaxed);
+            }
             if record.trim_ascii_start().is_empty() {
                 continue;
             }
-            *line += 1;
+            reading.line += 1;
             batch.push(position, record);
             taken += 1;
         }
@@ -194,6 +243,52 @@ mod tests {
             ]
         );
         assert_eq!(progress.load(Ordering::Relaxed), 8);
+    }
+
+    #[test]
+    fn gzip_files_are_read_as_their_records_and_count_their_stored_bytes() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(b"p\nq\n").unwrap();
+        let compressed = encoder.finish().unwrap();
+        std::fs::write(dir.path().join("s.ndjson.gz"), &compressed).unwrap();
+        std::fs::write(dir.path().join("broken.gz"), b"not gzip").unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let storage = Arc::new(Storage::open(dir.path().to_str().unwrap()).unwrap());
+        let files = |path: &str| {
+            vec![StoredFile {
+                path: path.into(),
+                positions: Positions::Archive { partition: 1, first: 7 },
+            }]
+        };
+        let progress = Arc::new(AtomicU64::new(0));
+        let mut source = StoredFileSource::new(
+            storage.clone(),
+            runtime.handle().clone(),
+            files("s.ndjson.gz"),
+            progress.clone(),
+        );
+        let mut batch = RecordBatch::default();
+        while source.poll(10, &mut batch).unwrap() != SourceState::Exhausted {}
+        let got: Vec<(Position, Vec<u8>)> = batch.iter().map(|(p, r)| (p, r.to_vec())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Position::new(1, 7), b"p".to_vec()),
+                (Position::new(1, 8), b"q".to_vec())
+            ]
+        );
+        assert_eq!(progress.load(Ordering::Relaxed), compressed.len() as u64);
+        let mut source = StoredFileSource::new(storage, runtime.handle().clone(), files("broken.gz"), Arc::default());
+        let error = loop {
+            match source.poll(10, &mut batch) {
+                Err(e) => break e,
+                Ok(SourceState::Exhausted) => panic!("a damaged gzip file must fail"),
+                Ok(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            }
+        };
+        assert!(error.contains("cannot decompress broken.gz"), "{error}");
     }
 
     #[test]

@@ -355,6 +355,9 @@ pub fn run_worker(
     let mut created: Vec<i64> = Vec::new();
     let mut open_epochs: VecDeque<(Epoch, Vec<i64>)> = VecDeque::new();
     let mut epoch: Epoch = 0;
+    // The epochs opened most recently, oldest first: input waits while the oldest is incomplete.
+    // Counted in epochs, not epoch numbers, which are milliseconds when checkpointing.
+    let mut recent: VecDeque<Epoch> = VecDeque::new();
     let mut exhausted = false;
     let mut stall = StallWatch {
         limit: options.stall_limit,
@@ -411,7 +414,11 @@ pub fn run_worker(
         }
         epoch = next;
         ingest.advance_to(epoch);
-        let behind = epoch.saturating_sub(options.epochs_in_flight);
+        recent.push_back(epoch);
+        while recent.len() as u64 > options.epochs_in_flight + 1 {
+            recent.pop_front();
+        }
+        let behind = recent.front().copied().unwrap_or(epoch);
         stall.step_while(worker, &probe, || probe.less_than(&behind))?;
         record_completed(&mut open_epochs, &probe, options.latency.as_deref());
         hand_over(&duplicates, source);

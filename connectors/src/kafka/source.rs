@@ -9,7 +9,7 @@
 use super::metrics::KafkaMetrics;
 use super::refetch::{Refetched, Refetcher};
 use super::{client_config, one_line, KafkaUrl};
-use crate::archive::{ArchiveWriter, SegmentBuilder};
+use crate::archive::{ArchiveWriter, Compression, SegmentBuilder};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Message, OwnedHeaders};
@@ -59,6 +59,8 @@ pub struct KafkaSourceConfig {
 #[derive(Clone)]
 pub struct ArchiveConfig {
     pub writer: Arc<ArchiveWriter>,
+    pub compression: Compression,
+    /// Record bytes (before compression) per segment.
     pub segment_bytes: usize,
     pub segment_age: Duration,
 }
@@ -67,8 +69,8 @@ impl std::fmt::Debug for ArchiveConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "ArchiveConfig {{ segment_bytes: {}, segment_age: {:?} }}",
-            self.segment_bytes, self.segment_age
+            "ArchiveConfig {{ compression: {:?}, segment_bytes: {}, segment_age: {:?} }}",
+            self.compression, self.segment_bytes, self.segment_age
         )
     }
 }
@@ -152,6 +154,9 @@ pub struct KafkaSource {
     peers: usize,
     phase: Phase,
     metrics: Arc<KafkaMetrics>,
+    /// An archive failure met where it could not be returned (at a checkpoint): the next poll
+    /// returns it, so nothing read goes unarchived silently.
+    archive_failed: Option<String>,
 }
 
 /// How long a metadata or watermark request may take while connecting.
@@ -189,13 +194,19 @@ impl KafkaSource {
             None => None,
         };
         let archive = config.archive.as_ref().map(|archive| {
-            let builder = SegmentBuilder::new(&config.url.topic, archive.segment_bytes, archive.segment_age);
+            let builder = SegmentBuilder::new(
+                &config.url.topic,
+                archive.compression,
+                archive.segment_bytes,
+                archive.segment_age,
+            );
             (builder, archive.writer.clone())
         });
         Ok(KafkaSource {
             config,
             archive,
             flattened: Vec::new(),
+            archive_failed: None,
             consumer: Arc::new(consumer),
             dead_letters,
             refetch,
@@ -314,12 +325,22 @@ impl Source for KafkaSource {
         let Phase::Consuming { next, end, .. } = &mut self.phase else {
             return Ok(SourceState::Idle);
         };
+        if let Some(failed) = self.archive_failed.take() {
+            return Err(failed);
+        }
         if let Some((builder, writer)) = &mut self.archive {
-            for segment in builder.due() {
+            for segment in builder.due()? {
                 writer.segment(segment);
             }
             if writer.backlogged(builder.open_bytes()) {
                 // The archive is behind (storage slow or down): pause ingest, drop nothing.
+                // Open segments filling most of the buffer are handed to the writer now, or the
+                // pause would last until they age out.
+                if writer.mostly_open(builder.open_bytes()) {
+                    if let Some(segment) = builder.close_largest()? {
+                        writer.segment(segment);
+                    }
+                }
                 return Ok(SourceState::Idle);
             }
         }
@@ -348,7 +369,7 @@ impl Source for KafkaSource {
                     }
                     let mut backlogged = false;
                     if let Some((builder, writer)) = &mut self.archive {
-                        if let Some(segment) = builder.append(position.stream, position.offset, payload) {
+                        if let Some(segment) = builder.append(position.stream, position.offset, payload)? {
                             writer.segment(segment);
                         }
                         backlogged = writer.backlogged(builder.open_bytes());
@@ -393,8 +414,9 @@ impl Source for KafkaSource {
 
     fn checkpoint(&mut self) {
         if let Some((builder, writer)) = &mut self.archive {
-            for segment in builder.seal() {
-                writer.segment(segment);
+            match builder.seal() {
+                Ok(segments) => segments.into_iter().for_each(|segment| writer.segment(segment)),
+                Err(e) => self.archive_failed = Some(e),
             }
         }
     }
