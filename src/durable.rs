@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use tally_connectors::archive::{self, ArchiveWriter, Snapshot};
 use tally_connectors::storage::Storage;
 use tally_connectors::stored::{Positions, StoredFile};
+use tally_dataflow::results::Recovering;
 use tally_dataflow::{Apportionment, Results, Tallies};
 
 pub struct Durable {
@@ -18,6 +19,56 @@ pub struct Durable {
     pub resume: BTreeMap<u32, u64>,
     /// Archived segments up to `resume`, with their partitions, in (partition, offset) order.
     pub replay: Vec<(u32, StoredFile)>,
+    /// While the archive is replayed: the snapshot's results, to show meanwhile.
+    pub recovery: Option<Arc<Recovery>>,
+}
+
+/// A recovery in progress, as the dashboard and `/healthz` see it. The graph rebuilds its state
+/// by replaying the archive up to the snapshot; until it is there, `/api/results` shows the
+/// snapshot's counts (never the partial replay) with the replay's progress.
+pub struct Recovery {
+    pub snapshot: Results,
+    /// `None` once every worker is live.
+    progress: Mutex<Option<Recovering>>,
+}
+
+impl Recovery {
+    fn new(snapshot: Results) -> Recovery {
+        let progress = Recovering {
+            records: 0,
+            of: snapshot.records(),
+        };
+        Recovery {
+            snapshot,
+            progress: Mutex::new(Some(progress)),
+        }
+    }
+
+    /// What to publish for the graph's state at `epoch`: while any worker replays, the snapshot
+    /// with the progress; after, the graph's own results.
+    pub fn shown(&self, tallies: &Tallies, epoch: u64, live: impl FnOnce() -> Results) -> Results {
+        let mut progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        if progress.is_none() || tallies.replaying.is_empty() {
+            if progress.take().is_some() {
+                tracing::info!("recovered: the archive is replayed, reading live");
+            }
+            return live();
+        }
+        let replayed = tallies.votes.values().sum::<u64>() + tallies.rejected.values().sum::<u64>();
+        let shown = Results::recovering_toward(&self.snapshot, epoch, replayed);
+        *progress = shown.recovering;
+        shown
+    }
+
+    /// The results to show before the first epoch completes.
+    pub fn initial(&self) -> Results {
+        Results::recovering_toward(&self.snapshot, 0, 0)
+    }
+
+    /// `Some(progress)` while recovering.
+    pub fn progress(&self) -> Option<Recovering> {
+        *self.progress.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl Durable {
@@ -93,8 +144,23 @@ impl Durable {
             ),
             None => tracing::info!(discarded, "no snapshot in {url}: starting fresh"),
         }
+        // Nothing to replay, nothing to wait for (a snapshot of an empty topic). Only the first
+        // process publishes results, so only it shows the recovery.
+        let recovery = match &snapshot {
+            Some(snapshot) if !replay.is_empty() && discard => {
+                match serde_json::from_value::<Results>(snapshot.results.clone()) {
+                    Ok(results) => Some(Arc::new(Recovery::new(results))),
+                    Err(e) => {
+                        tracing::warn!("the snapshot's results are unreadable ({e}); showing the replay as it goes");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
         let writer = ArchiveWriter::start(storage.clone(), runtime.handle().clone(), keep_snapshots, buffer_bytes);
         Ok(Durable {
+            recovery,
             storage,
             runtime,
             writer,
@@ -189,6 +255,56 @@ mod tests {
             durable: durable.iter().copied().collect::<BTreeMap<_, _>>(),
             ..Tallies::default()
         }
+    }
+
+    #[test]
+    fn while_replaying_the_snapshot_is_shown_with_progress_then_the_live_counts() {
+        use tally_dataflow::model::{AgeGroup, CandidateId, CubeKey, Gender, RejectReason, State};
+        use tally_dataflow::tallies::Tally;
+        let vote = |state: &str, count: i64, tallies: &mut Tallies| {
+            let key = CubeKey {
+                state: State::lookup(state).expect("a state"),
+                gender: Gender::ALL[0],
+                age_group: AgeGroup::ALL[0],
+                candidate: CandidateId::of("A"),
+            };
+            tallies.apply(&Tally::Candidate(key.candidate, "A".into()), 1);
+            tallies.apply(&Tally::Vote(key), count);
+        };
+        let mut at_snapshot = Tallies::default();
+        vote("OH", 90, &mut at_snapshot);
+        at_snapshot.apply(&Tally::Rejected(RejectReason::ALL[0]), 10);
+        let snapshot = Results::new(&at_snapshot, 7, false, Apportionment::Census2020);
+        let recovery = Recovery::new(snapshot.clone());
+        let progress = |records, of| Some(Recovering { records, of });
+        assert_eq!(recovery.progress(), progress(0, 100));
+        assert_eq!(recovery.initial().recovering, progress(0, 100));
+        assert_eq!(recovery.initial().votes, 90, "the snapshot at once, not zeros");
+
+        // Part of the archive replayed: the snapshot's counts are shown, with the progress.
+        let mut partial = Tallies::default();
+        vote("OH", 30, &mut partial);
+        partial.apply(&Tally::Replaying(0), 1);
+        let shown = recovery.shown(&partial, 9, || panic!("not live yet"));
+        assert_eq!(shown.recovering, progress(30, 100));
+        assert_eq!((shown.epoch, shown.votes, &shown.by_state), (9, 90, &snapshot.by_state));
+        assert_eq!(recovery.progress(), progress(30, 100));
+
+        // Every worker live: the graph's own results, and recovery is over for good.
+        let mut live = at_snapshot.clone();
+        vote("TX", 5, &mut live);
+        let shown = recovery.shown(&live, 10, || Results::new(&live, 10, false, Apportionment::Census2020));
+        assert_eq!((shown.votes, shown.recovering), (95, None));
+        assert_eq!(recovery.progress(), None);
+        let serialized = serde_json::to_value(&shown).expect("JSON");
+        assert!(serialized.get("recovering").is_none(), "absent when live");
+        live.apply(&Tally::Replaying(1), 1);
+        assert_eq!(
+            recovery
+                .shown(&live, 11, || Results::new(&live, 11, false, Apportionment::Census2020))
+                .votes,
+            95
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Wiring: a source spec for every worker, the timely workers, and where results go.
 
 use crate::cli::{GraphArgs, MixArgs, ReplayArgs, RunArgs};
-use crate::durable::{Durable, SnapshotGate};
+use crate::durable::{Durable, Recovery, SnapshotGate};
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::Write;
 use std::path::Path;
@@ -131,6 +131,7 @@ fn run_graph(
     graph: &GraphArgs,
     latency: Option<Arc<LatencyHistogram>>,
     snapshots: Option<(std::time::Duration, Arc<SnapshotGate>)>,
+    recovery: Option<Arc<Recovery>>,
     stop: Arc<AtomicBool>,
     on_results: Arc<dyn Fn(Results) + Send + Sync>,
 ) -> Result<()> {
@@ -145,11 +146,16 @@ fn run_graph(
             let mut source = spec.for_worker(worker.index(), worker.peers())?;
             let on_results = on_results.clone();
             let gate = snapshots.as_ref().map(|(_, gate)| gate.clone());
+            let recovery = recovery.clone();
             let publish: Publish = Box::new(move |tallies, epoch, complete| {
                 if let Some(gate) = &gate {
                     gate.release(tallies);
                 }
-                on_results(Results::new(tallies, epoch, complete, apportionment));
+                let live = || Results::new(tallies, epoch, complete, apportionment);
+                on_results(match &recovery {
+                    Some(recovery) => recovery.shown(tallies, epoch, live),
+                    None => live(),
+                });
             });
             let checkpoint = snapshots.as_ref().map(|(_, gate)| {
                 let gate = gate.clone();
@@ -232,6 +238,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             metrics: metrics.clone(),
             latency: latency.clone(),
             archive: durable.as_ref().map(|d| d.writer.clone()),
+            recovery: durable.as_ref().and_then(|d| d.recovery.clone()),
         }),
         _ => Arc::new(NoStatus),
     };
@@ -256,7 +263,13 @@ pub fn run(args: RunArgs) -> Result<()> {
         let gate = SnapshotGate::new(durable.writer.clone(), topic.clone(), args.graph.apportionment);
         (args.checkpoint_interval, Arc::new(gate))
     });
-    let (sender, receiver) = watch::channel(Arc::new(Results::empty(args.graph.apportionment)));
+    let recovery = durable.as_ref().and_then(|(durable, _)| durable.recovery.clone());
+    // A recovering job shows its snapshot at once, not zeros.
+    let initial = match &recovery {
+        Some(recovery) => recovery.initial(),
+        None => Results::empty(args.graph.apportionment),
+    };
+    let (sender, receiver) = watch::channel(Arc::new(initial));
     let mut listen = args.listen;
     if listen.port() != 0 {
         // Several processes of a cluster may share a host.
@@ -319,7 +332,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         })
     };
     let gate = snapshots.as_ref().map(|(_, gate)| gate.clone());
-    let outcome = run_graph(spec, &args.graph, latency, snapshots, stop.clone(), publish);
+    let outcome = run_graph(spec, &args.graph, latency, snapshots, recovery, stop.clone(), publish);
     if gate.is_some_and(|gate| gate.waiting()) {
         tracing::error!("the archive did not become durable in time: the final snapshot is not written");
     }
@@ -402,7 +415,15 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
         let done = done.clone();
         move || show_progress(&progress, total_bytes, &done)
     });
-    let outcome = run_graph(spec, &args.graph, None, None, Arc::new(AtomicBool::new(false)), keep);
+    let outcome = run_graph(
+        spec,
+        &args.graph,
+        None,
+        None,
+        None,
+        Arc::new(AtomicBool::new(false)),
+        keep,
+    );
     drop(storage_runtime);
     done.store(true, Ordering::Relaxed);
     let _ = bar.join();
@@ -447,13 +468,22 @@ struct KafkaStatus {
     metrics: Arc<KafkaMetrics>,
     latency: Option<Arc<LatencyHistogram>>,
     archive: Option<Arc<ArchiveWriter>>,
+    recovery: Option<Arc<Recovery>>,
 }
 
 impl JobStatus for KafkaStatus {
+    /// A recovering job is healthy (200): it is doing what it should, and an orchestrator that
+    /// restarted it for "unhealthy" would only start the replay over.
     fn health(&self) -> std::result::Result<String, String> {
         self.metrics.health()?;
         if let Some(archive) = &self.archive {
             archive.health()?;
+        }
+        if let Some(progress) = self.recovery.as_ref().and_then(|r| r.progress()) {
+            return Ok(format!(
+                "recovering: replayed {} of the {} records of the latest snapshot",
+                progress.records, progress.of
+            ));
         }
         Ok("ok".to_string())
     }

@@ -411,3 +411,62 @@ fn a_producer_that_cannot_deliver_stops_with_one_clear_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_restarted_job_shows_its_snapshot_while_it_replays_then_goes_live() {
+    if !broker_available("a_restarted_job_shows_its_snapshot_while_it_replays") {
+        return;
+    }
+    let topic = fresh_topic("recovering", 4);
+    let source = url(&topic);
+    let storage = tempfile::tempdir().unwrap();
+    let storage = storage.path().to_str().unwrap();
+    run_ok(&["generate", "--count", "1000000", "--seed", "21", "--to", &source]);
+    let first = parse_results(&run_ok(&[
+        "run",
+        "--source",
+        &source,
+        "--storage",
+        storage,
+        "--stop-at-end",
+        "--listen",
+        "127.0.0.1:0",
+        "--workers",
+        "2",
+    ]));
+    let records = first["votes"].as_u64().unwrap();
+
+    // Restarted, the job replays 1,000,000 archived records before it reads the topic again.
+    // Until then every answer is the snapshot itself (never zeros, never a partial replay),
+    // marked as recovering; /healthz says so, with 200: the job is doing what it should.
+    let (_job, base) = start_server(&["--source", &source, "--storage", storage, "--workers", "2"]);
+    let mut recovering = 0;
+    let live = wait_for("the restarted job to go live", Duration::from_secs(120), || {
+        let (health_status, health) = http_get_status(&format!("{base}/healthz"))?;
+        let health: serde_json::Value = serde_json::from_str(&health).ok()?;
+        let mut results: serde_json::Value = serde_json::from_str(&http_get(&format!("{base}/api/results"))?).ok()?;
+        let Some(progress) = results.as_object_mut()?.remove("recovering") else {
+            return Some(results);
+        };
+        recovering += 1;
+        assert_eq!(without_timing(results), without_timing(first.clone()));
+        assert_eq!(progress["of"].as_u64(), Some(records));
+        assert!(progress["records"].as_u64().unwrap() <= records, "{progress}");
+        // /healthz was asked first: it may already be past the replay, never behind it.
+        assert_eq!(health_status, 200);
+        let said = (health["status"].as_str()?, health["detail"].as_str()?);
+        assert!(
+            said.0 == "recovering" && said.1.starts_with("recovering: replayed ") || said == ("ok", "ok"),
+            "{health}"
+        );
+        None
+    });
+    assert!(recovering > 0, "the replay of 1,000,000 records was never seen");
+    assert_eq!(without_timing(live), without_timing(first));
+    let health: serde_json::Value = serde_json::from_str(&http_get(&format!("{base}/healthz")).unwrap()).unwrap();
+    assert_eq!(
+        (&health["status"], &health["detail"]),
+        (&"ok".into(), &"ok".into()),
+        "{health}"
+    );
+}

@@ -36,6 +36,34 @@ pub struct Results {
     /// The candidate with at least 270 electoral votes, if any.
     pub winner: Option<String>,
     pub electoral_votes_to_win: u32,
+    /// Present only while a restarted job replays its archive: the counts are then those of the
+    /// snapshot it recovers from (not the partial replay), and this says how far the replay is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovering: Option<Recovering>,
+}
+
+/// A recovery's progress: records replayed so far of the records the snapshot reflects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recovering {
+    pub records: u64,
+    pub of: u64,
+}
+
+impl Results {
+    /// What to show while the graph replays toward `snapshot`: the snapshot's counts, at the
+    /// current `epoch`, with the replay's progress (`replayed` records of the snapshot's).
+    pub fn recovering_toward(snapshot: &Results, epoch: u64, replayed: u64) -> Results {
+        let of = snapshot.records();
+        Results {
+            epoch,
+            complete: false,
+            recovering: Some(Recovering {
+                records: replayed.min(of),
+                of,
+            }),
+            ..snapshot.clone()
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -180,6 +208,7 @@ impl Results {
             leader,
             winner,
             electoral_votes_to_win: VOTES_TO_WIN,
+            recovering: None,
         }
     }
 

@@ -193,7 +193,10 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
 
     let health = warp::path!("healthz").and(with_state).map(|state: Arc<WebState>| {
         let results = state.latest();
+        // Recovering is healthy (200): the job is doing what it should, and an orchestrator that
+        // restarted it would only start the replay over.
         let (status, code, detail) = match state.status.health() {
+            Ok(detail) if results.recovering.is_some() => ("recovering", StatusCode::OK, detail),
             Ok(detail) => ("ok", StatusCode::OK, detail),
             Err(detail) => ("degraded", StatusCode::SERVICE_UNAVAILABLE, detail),
         };

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# The whole 2020 presidential election through the real path (a benchmark, not a test):
+#   1. `tally generate --scenario dataflow/data/president_2020_by_state.csv --scale 1` writes
+#      all 158,429,631 ballots to a new 8-partition Kafka topic;
+#   2. `tally run --source kafka://…/TOPIC --storage hdfs://… --stop-at-end --workers 2
+#      --apportionment 2010` (archive and snapshots on HDFS) reads them to final results: timed,
+#      with its peak RSS;
+#   3. the final counts are checked against the table: every state × candidate exactly, no
+#      rejects, 306–232.
+# With --recovery it then measures a crash: the same job on a fresh HDFS root is killed with
+# SIGKILL after about 100 M records and restarted; it reports how long the restart takes to
+# serve the snapshot and to be live again (replay done), and checks the final counts again.
+#   scripts/bench-election.sh [--recovery] [SCALE]      (SCALE defaults to 1)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+recovery=false
+if [ "${1:-}" = --recovery ]; then recovery=true; shift; fi
+scale=${1:-1}
+bootstrap=127.0.0.1:${KAFKA_PORT:-9092}
+namenode=hdfs://127.0.0.1:${HDFS_PORT:-9000}
+table=dataflow/data/president_2020_by_state.csv
+tally=target/release/tally
+port=18190
+cargo build --release -q
+
+start_if_down kafka
+start_if_down hdfs
+topic=election-2020-$$
+root=bench-election-$$
+out=$(mktemp -d)
+job=""
+cleanup() {
+    [ -n "$job" ] && kill -9 "$job" 2>/dev/null && wait "$job" 2>/dev/null || true
+    rm -rf "$out"
+    scripts/hdfs.sh dfs -rm -r -f -skipTrash "/$root" > /dev/null 2>&1 || true
+    stop_started
+}
+trap cleanup EXIT
+
+# Checks results JSON ($1) against the table at SCALE; prints one line, fails on a difference.
+check() {
+    python3 - "$1" "$table" "$scale" <<'PY'
+import csv, json, sys
+results, table, scale = json.load(open(sys.argv[1])), sys.argv[2], float(sys.argv[3])
+wrong, expected_total = [], 0
+for row in csv.DictReader(open(table)):
+    expected = int(int(row["votes"]) * scale + 0.5)  # as the generator rounds (half up)
+    expected_total += expected
+    got = results["by_state"].get(row["state_po"], {}).get(row["candidate"], 0)
+    if got != expected:
+        wrong.append(f'{row["state_po"]} {row["candidate"]}: {got} != {expected}')
+ev = {c["name"]: c["electoral_votes"] for c in results["candidates"]}
+if results["votes"] != expected_total:
+    wrong.append(f'votes {results["votes"]} != {expected_total}')
+if any(results["rejected"].values()):
+    wrong.append(f'rejected {results["rejected"]}')
+if scale == 1 and (ev.get("Biden"), ev.get("Trump")) != (306, 232):
+    wrong.append(f'electoral votes {ev}')
+if wrong:
+    print("MISMATCH:", *wrong[:20], sep="\n  ")
+    sys.exit(1)
+print(f'counts equal the table: {results["votes"]:,} votes, every state x candidate; '
+      f'Biden {ev.get("Biden")} - Trump {ev.get("Trump")}')
+PY
+}
+
+ballots=$(python3 -c 'import csv, sys; print(sum(int(int(r["votes"]) * float(sys.argv[2]) + 0.5) for r in csv.DictReader(open(sys.argv[1]))))' "$table" "$scale")
+t0=$(now)
+TALLY_LOG=warn $tally generate --scenario "$table" --scale "$scale" --seed 2020 --partitions 8 \
+    --to "kafka://$bootstrap/$topic"
+t1=$(now)
+printf 'produce %s ballots: %.0f s (%.0f records/s)\n' "$ballots" "$(echo "$t1 - $t0" | bc -l)" \
+    "$(echo "$ballots / ($t1 - $t0)" | bc -l)"
+
+# The job's arguments, archiving under ROOT/$1.
+job_args() {
+    args=(run --source "kafka://$bootstrap/$topic" --storage "$namenode/$root/$1" --stop-at-end
+        --workers 2 --apportionment 2010 --listen "127.0.0.1:$port")
+}
+job_args full
+t0=$(now)
+TALLY_LOG=warn /usr/bin/time -f '%M' -o "$out/rss" $tally "${args[@]}" > "$out/results.json"
+t1=$(now)
+printf 'Kafka -> final results, archive and snapshots on HDFS: %.0f s (%.0f records/s), peak RSS %.2f GB\n' \
+    "$(echo "$t1 - $t0" | bc -l)" "$(echo "$ballots / ($t1 - $t0)" | bc -l)" "$(echo "$(tail -1 "$out/rss") / 1000000" | bc -l)"
+check "$out/results.json"
+
+$recovery || exit 0
+kill_at=$(python3 -c "print(int(100e6 * $scale))")
+metric() { curl -sf "127.0.0.1:$port/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
+job_args crash
+TALLY_LOG=warn $tally "${args[@]}" > /dev/null 2>&1 &
+job=$!
+while :; do
+    done_records=$(metric tally_records_total || true)
+    [ -n "$done_records" ] && [ "${done_records%.*}" -ge "$kill_at" ] && break
+    kill -0 "$job" 2>/dev/null || { echo "the job ended before $kill_at records" >&2; exit 1; }
+    sleep 0.2
+done
+kill -9 "$job"; wait "$job" 2>/dev/null || true; job=""
+echo "killed with SIGKILL at $done_records records"
+t0=$(now)
+TALLY_LOG=info $tally "${args[@]}" > "$out/recovered.json" 2> "$out/recovered.err" &
+job=$!
+first_served="" live=""
+while kill -0 "$job" 2>/dev/null; do
+    body=$(curl -sf "127.0.0.1:$port/api/results" || true)
+    if [ -z "$first_served" ] && [ -n "$body" ]; then first_served=$(now); fi
+    if [ -n "$body" ] && ! grep -q '"recovering"' <<< "$body"; then live=$(now); break; fi
+    sleep 0.1
+done
+wait "$job"; job=""
+printf 'restart: results served after %.1f s (the snapshot, marked recovering), live after %.1f s\n' \
+    "$(echo "$first_served - $t0" | bc -l)" "$(echo "${live:-$(now)} - $t0" | bc -l)"
+grep -E "recovering from|recovered:" "$out/recovered.err" | cut -c1-160 || true
+check "$out/recovered.json"
