@@ -21,6 +21,8 @@ pub struct Durable {
     pub replay: Vec<(u32, StoredFile)>,
     /// While the archive is replayed: the snapshot's results, to show meanwhile.
     pub recovery: Option<Arc<Recovery>>,
+    /// Records lost to retention before the snapshot (its results' `lost`).
+    pub lost_before: u64,
 }
 
 /// A recovery in progress, as the dashboard and `/healthz` see it. The graph rebuilds its state
@@ -158,9 +160,15 @@ impl Durable {
             }
             _ => None,
         };
+        let lost_before = snapshot
+            .as_ref()
+            .and_then(|s| s.results.get("lost"))
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
         let writer = ArchiveWriter::start(storage.clone(), runtime.handle().clone(), keep_snapshots, buffer_bytes);
         Ok(Durable {
             recovery,
+            lost_before,
             storage,
             runtime,
             writer,

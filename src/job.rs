@@ -208,6 +208,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             stop_at_end: args.stop_at_end,
             properties: args.kafka.properties.clone(),
             dead_letter_topic: args.dead_letter_topic.clone(),
+            lost_before: durable.as_ref().map_or(0, |d| d.lost_before),
             resume_from: durable
                 .iter()
                 .flat_map(|d| d.resume.iter().map(|(p, o)| (*p as i32, *o as i64)))
@@ -479,13 +480,17 @@ impl JobStatus for KafkaStatus {
         if let Some(archive) = &self.archive {
             archive.health()?;
         }
+        let lost = match self.metrics.lost_records() {
+            0 => String::new(),
+            n => format!("; {n} records were deleted by Kafka's retention before they were read (see `lost`)"),
+        };
         if let Some(progress) = self.recovery.as_ref().and_then(|r| r.progress()) {
             return Ok(format!(
-                "recovering: replayed {} of the {} records of the latest snapshot",
+                "recovering: replayed {} of the {} records of the latest snapshot{lost}",
                 progress.records, progress.of
             ));
         }
-        Ok("ok".to_string())
+        Ok(format!("ok{lost}"))
     }
     fn metrics(&self, out: &mut String) {
         self.metrics.render(&self.topic, out);

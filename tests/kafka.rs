@@ -470,3 +470,72 @@ fn a_restarted_job_shows_its_snapshot_while_it_replays_then_goes_live() {
         "{health}"
     );
 }
+
+#[test]
+fn records_deleted_by_retention_while_the_job_was_down_are_counted_as_lost() {
+    if !broker_available("records_deleted_by_retention_while_the_job_was_down") {
+        return;
+    }
+    let topic = fresh_topic("lost", 2);
+    let source = url(&topic);
+    let storage = tempfile::tempdir().unwrap();
+    let storage = storage.path().to_str().unwrap();
+    let run_args = ["--source", &source, "--storage", storage, "--workers", "2"];
+    let records = |results: &serde_json::Value| {
+        results["votes"].as_u64().unwrap()
+            + results["rejected"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_u64().unwrap())
+                .sum::<u64>()
+    };
+    run_ok(&["generate", "--count", "2000", "--seed", "31", "--to", &source]);
+    let first = parse_results(&run_ok(
+        &[&["run", "--stop-at-end", "--listen", "127.0.0.1:0"][..], &run_args].concat(),
+    ));
+    assert_eq!((records(&first), first["lost"].as_u64()), (2000, Some(0)));
+
+    // While the job is down, 1,000 more arrive, and the topic's oldest records are deleted up to
+    // 100 (partition 0) and 50 (partition 1) past where it stopped, as retention would.
+    let stopped: Vec<i64> = (0..2).map(|p| watermarks(&topic, p).1).collect();
+    run_ok(&["generate", "--count", "1000", "--seed", "32", "--to", &source]);
+    delete_records_before(&topic, &[(0, stopped[0] + 100), (1, stopped[1] + 50)]);
+    assert_eq!(watermarks(&topic, 0).0, stopped[0] + 100);
+
+    let (job, base) = start_server(&[&run_args[..], &["--checkpoint-interval", "200ms"]].concat());
+    let metric = |name: &str| -> Option<u64> {
+        let metrics = http_get(&format!("{base}/metrics"))?;
+        let line = metrics.lines().find(|l| l.starts_with(name))?;
+        line.rsplit(' ').next()?.parse::<f64>().ok().map(|v| v as u64)
+    };
+    let live = wait_for("the records that are left", Duration::from_secs(60), || {
+        let results = live_results(&base)?;
+        (records(&results) == 2850).then_some(results)
+    });
+    assert_eq!(live["lost"], 150, "lost: the 150 deleted records, in no other count");
+    assert_eq!(metric("tally_kafka_lost_records_total"), Some(150));
+    let health: serde_json::Value = serde_json::from_str(&http_get(&format!("{base}/healthz")).unwrap()).unwrap();
+    assert_eq!(
+        (&health["status"], &health["lost"]),
+        (&"ok".into(), &150.into()),
+        "{health}"
+    );
+    assert!(
+        health["detail"]
+            .as_str()
+            .unwrap()
+            .contains("150 records were deleted by Kafka's retention"),
+        "{health}"
+    );
+    // A snapshot taken after that carries the loss; the next start keeps the total.
+    let taken = metric("tally_snapshots_total").unwrap();
+    wait_for("a snapshot with the loss", Duration::from_secs(30), || {
+        (metric("tally_snapshots_total")? > taken).then_some(())
+    });
+    drop(job);
+    let last = parse_results(&run_ok(
+        &[&["run", "--stop-at-end", "--listen", "127.0.0.1:0"][..], &run_args].concat(),
+    ));
+    assert_eq!((records(&last), last["lost"].as_u64()), (2850, Some(150)));
+}

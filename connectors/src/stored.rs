@@ -189,6 +189,12 @@ impl<S: Source> Source for Recovering<S> {
             self.live.rejected(position, record, reason);
         }
     }
+    fn displaced(&mut self, position: Position) {
+        // As for `rejected`: a replayed record was dead-lettered when first read.
+        if self.replay.is_none() {
+            self.live.displaced(position);
+        }
+    }
     fn offsets(&self) -> Vec<(u32, u64)> {
         self.live.offsets()
     }
@@ -201,6 +207,15 @@ impl<S: Source> Source for Recovering<S> {
     fn durable(&self) -> Vec<(u32, u64)> {
         // Replayed records are in the archive already.
         self.live.durable()
+    }
+    fn lost(&self) -> u64 {
+        self.live.lost()
+    }
+    fn idle_wait(&self) -> std::time::Duration {
+        match &self.replay {
+            Some(replay) => replay.idle_wait(),
+            None => self.live.idle_wait(),
+        }
     }
 }
 

@@ -119,6 +119,19 @@ pub trait Source {
     fn durable(&self) -> Vec<(u32, u64)> {
         Vec::new()
     }
+
+    /// Records this source knows it will never read (e.g. deleted by Kafka's retention before
+    /// it got to them), in total since it started, plus what it was told was lost before.
+    fn lost(&self) -> u64 {
+        0
+    }
+
+    /// After an `Idle` poll, how long the worker may park before polling again (at most until
+    /// its epoch's tick). A source that wakes the worker's thread when records arrive
+    /// (`Thread::unpark`) can wait long; one that cannot is polled every millisecond.
+    fn idle_wait(&self) -> Duration {
+        Duration::from_millis(1)
+    }
 }
 
 /// True when every record `source` returned is durable (trivially, for sources that do not
@@ -226,6 +239,8 @@ struct Ingest {
     reported_durable: BTreeMap<u32, u64>,
     /// Whether this worker last reported itself replaying.
     replaying: bool,
+    /// The source's lost records last handed to the graph.
+    reported_lost: u64,
     /// Whether ballots carry their raw records (for dead-lettering duplicates).
     carry_records: bool,
 }
@@ -269,6 +284,11 @@ impl Ingest {
         }
         for (stream, offset) in durable {
             report(&mut self.reported_durable, Tally::Durable, stream, offset);
+        }
+        let lost = source.lost();
+        if lost > self.reported_lost {
+            self.progress.update(Tally::Lost, (lost - self.reported_lost) as isize);
+            self.reported_lost = lost;
         }
         if replaying != self.replaying {
             self.replaying = replaying;
@@ -346,6 +366,7 @@ pub fn run_worker(
             reported: Default::default(),
             reported_durable: Default::default(),
             replaying: false,
+            reported_lost: 0,
             carry_records,
         }
     });
@@ -384,12 +405,15 @@ pub fn run_worker(
                     worker.step();
                 }
                 SourceState::Idle => {
-                    // Caught up: close the epoch now rather than at the tick, so results stay
-                    // fresh at low rates (high rates still batch up to the tick).
-                    if taken > 0 && started.elapsed() >= MIN_EPOCH {
+                    // Caught up: where end-to-end latency is measured (records that carry their
+                    // creation time), close the epoch now rather than at the tick. Elsewhere the
+                    // epoch runs to its tick: results are published at most every 100 ms, and
+                    // each epoch costs the same whatever it holds.
+                    if taken > 0 && options.latency.is_some() && started.elapsed() >= MIN_EPOCH {
                         break;
                     }
-                    worker.step_or_park(Some(Duration::from_millis(1)));
+                    let rest = options.tick.saturating_sub(started.elapsed());
+                    worker.step_or_park(Some(source.idle_wait().min(rest)));
                 }
                 SourceState::Exhausted => {
                     exhausted = true;

@@ -36,6 +36,10 @@ pub struct Results {
     /// The candidate with at least 270 electoral votes, if any.
     pub winner: Option<String>,
     pub electoral_votes_to_win: u32,
+    /// Records never read because they were gone first (Kafka's retention deleted them while
+    /// the job was down or behind). They are in no other count.
+    #[serde(default)]
+    pub lost: u64,
     /// Present only while a restarted job replays its archive: the counts are then those of the
     /// snapshot it recovers from (not the partial replay), and this says how far the replay is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -208,6 +212,7 @@ impl Results {
             leader,
             winner,
             electoral_votes_to_win: VOTES_TO_WIN,
+            lost: tallies.lost,
             recovering: None,
         }
     }

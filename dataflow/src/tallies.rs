@@ -24,6 +24,8 @@ pub enum Tally {
     /// written once these reach its offsets; carried through the graph so that a process writing
     /// snapshots learns it from the processes that archive.
     Durable(u32, u64),
+    /// Records a source knows it will never read (Kafka's retention deleted them first).
+    Lost,
 }
 
 /// Every count at one point: the cube of votes, the rejects by reason, the candidates' names.
@@ -38,6 +40,8 @@ pub struct Tallies {
     pub replaying: std::collections::BTreeSet<u32>,
     /// Stream → offset before which every record is archived, for sources that archive.
     pub durable: BTreeMap<u32, u64>,
+    /// Records lost before they were read.
+    pub lost: u64,
 }
 
 impl Tallies {
@@ -76,6 +80,7 @@ impl Tallies {
                     self.replaying.remove(worker);
                 }
             }
+            Tally::Lost => self.lost = self.lost.saturating_add_signed(delta),
         }
     }
 

@@ -147,3 +147,44 @@ pub fn partitions_of(topic: &str) -> Option<usize> {
     let found = metadata.topics().iter().find(|t| t.name() == topic)?;
     (found.error().is_none() && !found.partitions().is_empty()).then(|| found.partitions().len())
 }
+
+/// Deletes `topic`'s records before the given offset of each partition, as retention does: the
+/// partitions' low watermarks move up to those offsets.
+pub fn delete_records_before(topic: &str, before: &[(i32, i64)]) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .expect("admin client");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut offsets = rdkafka::TopicPartitionList::new();
+    for (partition, offset) in before {
+        offsets
+            .add_partition_offset(topic, *partition, rdkafka::Offset::Offset(*offset))
+            .expect("partition offset");
+    }
+    let deleted = runtime
+        .block_on(admin.delete_records(
+            &offsets,
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        ))
+        .expect("delete records");
+    for element in deleted.elements() {
+        element
+            .error()
+            .unwrap_or_else(|e| panic!("cannot delete records of {topic}: {e}"));
+    }
+}
+
+/// The (low, high) watermarks of `topic`'s `partition`.
+pub fn watermarks(topic: &str, partition: i32) -> (i64, i64) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .expect("consumer");
+    consumer
+        .fetch_watermarks(topic, partition, Duration::from_secs(10))
+        .expect("watermarks")
+}

@@ -203,6 +203,7 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
         let body = if state.serves_results {
             serde_json::json!({
                 "status": status, "detail": detail, "epoch": results.epoch, "complete": results.complete,
+                "lost": results.lost,
             })
         } else {
             serde_json::json!({ "status": status, "detail": detail })

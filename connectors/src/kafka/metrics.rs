@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -12,6 +13,8 @@ pub struct KafkaMetrics {
     partitions: Mutex<BTreeMap<i32, (i64, i64)>>,
     /// Set when the brokers stopped answering, with the reason; cleared when they answer again.
     unreachable: Mutex<Option<(Instant, String)>>,
+    /// Records this process found deleted by retention before it read them.
+    lost: AtomicU64,
 }
 
 impl KafkaMetrics {
@@ -25,6 +28,15 @@ impl KafkaMetrics {
         if let Ok(mut partitions) = self.partitions.lock() {
             partitions.entry(partition).or_insert((0, 0)).1 = high;
         }
+    }
+
+    pub fn lost(&self, records: u64) {
+        self.lost.fetch_add(records, Ordering::Relaxed);
+    }
+
+    /// Records this process found lost to retention.
+    pub fn lost_records(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
     }
 
     pub fn unreachable(&self, reason: String) {
@@ -77,6 +89,13 @@ impl KafkaMetrics {
                 "tally_kafka_lag{{topic=\"{topic}\",partition=\"{partition}\"}} {lag}"
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP tally_kafka_lost_records_total Records deleted by retention before they were read.\n\
+             # TYPE tally_kafka_lost_records_total counter\n\
+             tally_kafka_lost_records_total{{topic=\"{topic}\"}} {}",
+            self.lost_records()
+        );
         let up = u8::from(self.health().is_ok());
         let _ = writeln!(
             out,

@@ -53,6 +53,9 @@ pub struct KafkaSourceConfig {
     pub resume_from: BTreeMap<i32, i64>,
     /// Archive every record read (segments of at most this many bytes or this age).
     pub archive: Option<ArchiveConfig>,
+    /// Records already lost before this run (from the snapshot it resumes from); worker 0's
+    /// source reports them, so the total survives restarts.
+    pub lost_before: u64,
 }
 
 /// Where and how the source archives what it reads.
@@ -78,7 +81,7 @@ impl std::fmt::Debug for ArchiveConfig {
 /// Consumer defaults: no group management, no commits (offsets live in tally's snapshots),
 /// statistics every second for lag. A fetch returns as soon as any record is there
 /// (`fetch.min.bytes` is 1), so `fetch.wait.max.ms` only bounds how long the broker holds an
-/// empty one: 100 ms rather than 10 keeps an idle job's fetch loop from costing CPU. When a partition's
+/// empty one. When a partition's
 /// prefetch queue is full, librdkafka postpones its next fetch by `fetch.queue.backoff.ms`
 /// (default 1 s): a worker that drains its queue faster than that then starves. 2 ms took
 /// `--stop-at-end` from 0.5 to 1.3 M records/s on 2 workers (BENCHMARKS.md).
@@ -157,6 +160,8 @@ pub struct KafkaSource {
     /// An archive failure met where it could not be returned (at a checkpoint): the next poll
     /// returns it, so nothing read goes unarchived silently.
     archive_failed: Option<String>,
+    /// Records lost to retention, found by this source, plus `lost_before` for worker 0.
+    lost: u64,
 }
 
 /// How long a metadata or watermark request may take while connecting.
@@ -174,9 +179,14 @@ impl KafkaSource {
             metrics: metrics.clone(),
             topic: config.url.topic.clone(),
         };
-        let consumer = client_config(&config.url.brokers, CONSUMER_DEFAULTS, &config.properties)
-            .create_with_context(context)
-            .map_err(|e| format!("cannot create a Kafka consumer for {}: {e}", config.url))?;
+        let mut consumer: BaseConsumer<SourceContext> =
+            client_config(&config.url.brokers, CONSUMER_DEFAULTS, &config.properties)
+                .create_with_context(context)
+                .map_err(|e| format!("cannot create a Kafka consumer for {}: {e}", config.url))?;
+        // The source is made on the worker thread that polls it: records arriving wake that
+        // thread, so an idle worker parks until then instead of polling every millisecond.
+        let worker = std::thread::current();
+        consumer.set_nonempty_callback(move || worker.unpark());
         let dead_letters = match &config.dead_letter_topic {
             Some(_) => Some(
                 client_config(
@@ -203,6 +213,7 @@ impl KafkaSource {
             (builder, archive.writer.clone())
         });
         Ok(KafkaSource {
+            lost: if index == 0 { config.lost_before } else { 0 },
             config,
             archive,
             flattened: Vec::new(),
@@ -264,7 +275,22 @@ impl KafkaSource {
         let mut assignment = TopicPartitionList::new();
         for &(partition, low, high) in &owned {
             let start = match (self.config.resume_from.get(&partition), self.config.start) {
-                (Some(&offset), _) => offset.max(low),
+                (Some(&offset), _) if offset < low => {
+                    // Retention deleted records the job had not read (it was down or behind
+                    // for longer than the topic keeps them): they cannot be counted; say so.
+                    let lost = (low - offset) as u64;
+                    tracing::error!(
+                        partition,
+                        first = offset,
+                        last = low - 1,
+                        lost,
+                        "records deleted by Kafka's retention before they were read: they are not counted"
+                    );
+                    self.lost += lost;
+                    self.metrics.lost(lost);
+                    low
+                }
+                (Some(&offset), _) => offset,
                 (None, StartAt::Earliest) => low,
                 (None, StartAt::Latest) => high,
             };
@@ -397,6 +423,15 @@ impl Source for KafkaSource {
         } else {
             SourceState::Active
         })
+    }
+
+    fn lost(&self) -> u64 {
+        self.lost
+    }
+
+    /// Arriving records unpark the worker (the consumer's non-empty callback).
+    fn idle_wait(&self) -> Duration {
+        Duration::from_secs(1)
     }
 
     fn offsets(&self) -> Vec<(u32, u64)> {
