@@ -38,6 +38,10 @@ use timely::dataflow::Stream;
 /// (only for dead-lettering) the raw record.
 pub type Ballot = (VoterId, Position, CubeKey, Option<Box<[u8]>>);
 
+/// How many ballots ahead the voter table is asked to prefetch: enough to cover a memory
+/// access while the ballots in between are applied.
+const PREFETCH_AHEAD: usize = 8;
+
 /// A record found to be a duplicate: its position and, unless it was a displaced first record,
 /// its bytes.
 pub type Duplicate = (Position, Option<Box<[u8]>>);
@@ -116,10 +120,16 @@ pub fn first_ballots<'s>(
                         }
                         let (cap, ballots) = entry.remove();
                         let mut later_ballots: isize = 0;
-                        for ballot in ballots {
+                        let ids: Vec<VoterId> = ballots.iter().map(|b| b.0).collect();
+                        for (index, ballot) in ballots.into_iter().enumerate() {
                             if !dedup {
                                 *changes.entry(ballot.2).or_default() += 1;
-                            } else if apply(&mut voters, ballot, &mut changes, &mut duplicates.borrow_mut()) {
+                                continue;
+                            }
+                            if let Some(&ahead) = ids.get(index + PREFETCH_AHEAD) {
+                                voters.prefetch(ahead);
+                            }
+                            if apply(&mut voters, ballot, &mut changes, &mut duplicates.borrow_mut()) {
                                 later_ballots += 1;
                             }
                         }
