@@ -95,6 +95,11 @@ const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("fetch.queue.backoff.ms", "2"),
     ("statistics.interval.ms", "1000"),
     ("reconnect.backoff.max.ms", "1000"),
+    // If retention deletes records a running job has not read yet, librdkafka moves the
+    // partition's position on its own; its default (the latest offset) would skip every record
+    // in between, deleted or not. The earliest offset skips only the deleted ones. (Counting
+    // those, as a restart does, is not done yet.)
+    ("auto.offset.reset", "earliest"),
 ];
 
 /// Reports librdkafka's statistics and errors into [`KafkaMetrics`].
