@@ -84,7 +84,10 @@ impl Slots {
         if bytes < MAPPED_BYTES {
             return Slots::Heap(vec![Slot::default(); len]);
         }
-        match memmap2::MmapMut::map_anon(bytes) {
+        // Populated (written-to pages from the start): a probe that reads an untouched page
+        // would map the shared zero page, and the write that follows would fault again and
+        // flush the other workers' TLBs. Every page gets entries anyway at the loads kept.
+        match memmap2::MmapOptions::new().len(bytes).populate().map_anon() {
             Ok(map) => Slots::Mapped { map, len },
             // As a Vec would: out of memory (or of maps) ends the process with this message.
             Err(_) => std::alloc::handle_alloc_error(
