@@ -278,6 +278,8 @@ impl KafkaSource {
         let mut next = BTreeMap::new();
         let mut end = BTreeMap::new();
         let mut assignment = TopicPartitionList::new();
+        // Counted once the assignment succeeds: a failed attempt is retried and would count again.
+        let mut lost_now = 0;
         for &(partition, low, high) in &owned {
             let start = match (self.config.resume_from.get(&partition), self.config.start) {
                 (Some(&offset), _) if offset < low => {
@@ -291,8 +293,7 @@ impl KafkaSource {
                         lost,
                         "records deleted by Kafka's retention before they were read: they are not counted"
                     );
-                    self.lost += lost;
-                    self.metrics.lost(lost);
+                    lost_now += lost;
                     low
                 }
                 (Some(&offset), _) => offset,
@@ -313,6 +314,8 @@ impl KafkaSource {
             self.metrics.unreachable(format!("assignment failed: {e}"));
             return;
         }
+        self.lost += lost_now;
+        self.metrics.lost(lost_now);
         self.metrics.reachable();
         let partitions: Vec<i32> = owned.iter().map(|(p, _, _)| *p).collect();
         tracing::info!(worker = self.index, ?partitions, "consuming {}", self.config.url);
