@@ -8,7 +8,6 @@ mod common;
 use common::hdfs::*;
 use common::kafka::*;
 use common::*;
-use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// Starts HDFS again however the test ends, so later tests find it up.
@@ -17,13 +16,6 @@ impl Drop for HdfsBack {
     fn drop(&mut self) {
         hdfs_sh(&["start"]);
     }
-}
-
-fn records(results: &Value) -> u64 {
-    results["votes"].as_u64().unwrap_or(0)
-        + results["rejected"]
-            .as_object()
-            .map_or(0, |r| r.values().filter_map(Value::as_u64).sum())
 }
 
 #[test]

@@ -481,15 +481,6 @@ fn records_deleted_by_retention_while_the_job_was_down_are_counted_as_lost() {
     let storage = tempfile::tempdir().unwrap();
     let storage = storage.path().to_str().unwrap();
     let run_args = ["--source", &source, "--storage", storage, "--workers", "2"];
-    let records = |results: &serde_json::Value| {
-        results["votes"].as_u64().unwrap()
-            + results["rejected"]
-                .as_object()
-                .unwrap()
-                .values()
-                .map(|v| v.as_u64().unwrap())
-                .sum::<u64>()
-    };
     run_ok(&["generate", "--count", "2000", "--seed", "31", "--to", &source]);
     let first = parse_results(&run_ok(
         &[&["run", "--stop-at-end", "--listen", "127.0.0.1:0"][..], &run_args].concat(),

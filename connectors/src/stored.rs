@@ -260,6 +260,18 @@ mod tests {
         assert_eq!(progress.load(Ordering::Relaxed), 8);
     }
 
+    /// Polls `source` until it fails (the fetch thread works meanwhile); it must not end first.
+    fn first_error(source: &mut StoredFileSource) -> String {
+        let mut batch = RecordBatch::default();
+        loop {
+            match source.poll(10, &mut batch) {
+                Err(e) => return e,
+                Ok(SourceState::Exhausted) => panic!("the source ended without the error"),
+                Ok(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            }
+        }
+    }
+
     #[test]
     fn gzip_files_are_read_as_their_records_and_count_their_stored_bytes() {
         use std::io::Write;
@@ -296,13 +308,7 @@ mod tests {
         );
         assert_eq!(progress.load(Ordering::Relaxed), compressed.len() as u64);
         let mut source = StoredFileSource::new(storage, runtime.handle().clone(), files("broken.gz"), Arc::default());
-        let error = loop {
-            match source.poll(10, &mut batch) {
-                Err(e) => break e,
-                Ok(SourceState::Exhausted) => panic!("a damaged gzip file must fail"),
-                Ok(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
-            }
-        };
+        let error = first_error(&mut source);
         assert!(error.contains("cannot decompress broken.gz"), "{error}");
     }
 
@@ -316,14 +322,7 @@ mod tests {
             positions: Positions::Bytes { stream: 0 },
         }];
         let mut source = StoredFileSource::new(storage, runtime.handle().clone(), files, Arc::default());
-        let mut batch = RecordBatch::default();
-        let error = loop {
-            match source.poll(10, &mut batch) {
-                Err(e) => break e,
-                Ok(SourceState::Exhausted) => panic!("a missing file must fail"),
-                Ok(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
-            }
-        };
+        let error = first_error(&mut source);
         assert!(error.contains("nope"), "{error}");
     }
 }

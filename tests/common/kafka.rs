@@ -58,14 +58,7 @@ pub fn fresh_topic(test: &str, partitions: i32) -> String {
 /// As [`fresh_topic`], with topic-level `config` (e.g. `max.message.bytes`).
 pub fn fresh_topic_with(test: &str, partitions: i32, config: &[(&str, &str)]) -> String {
     let name = unique_topic_name(test);
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
-        .create()
-        .expect("admin client");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (admin, runtime) = admin();
     let mut topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(1));
     for (key, value) in config {
         topic = topic.set(key, value);
@@ -148,10 +141,9 @@ pub fn partitions_of(topic: &str) -> Option<usize> {
     (found.error().is_none() && !found.partitions().is_empty()).then(|| found.partitions().len())
 }
 
-/// Deletes `topic`'s records before the given offset of each partition, as retention does: the
-/// partitions' low watermarks move up to those offsets.
-pub fn delete_records_before(topic: &str, before: &[(i32, i64)]) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+/// An admin client of the test broker, with a runtime to drive its calls.
+fn admin() -> (AdminClient<DefaultClientContext>, tokio::runtime::Runtime) {
+    let admin = ClientConfig::new()
         .set("bootstrap.servers", bootstrap())
         .create()
         .expect("admin client");
@@ -159,6 +151,13 @@ pub fn delete_records_before(topic: &str, before: &[(i32, i64)]) {
         .enable_all()
         .build()
         .expect("runtime");
+    (admin, runtime)
+}
+
+/// Deletes `topic`'s records before the given offset of each partition, as retention does: the
+/// partitions' low watermarks move up to those offsets.
+pub fn delete_records_before(topic: &str, before: &[(i32, i64)]) {
+    let (admin, runtime) = admin();
     let mut offsets = rdkafka::TopicPartitionList::new();
     for (partition, offset) in before {
         offsets

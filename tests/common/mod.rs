@@ -192,6 +192,14 @@ pub fn without_timing(mut results: Value) -> Value {
     results
 }
 
+/// Records a results document has seen: valid votes plus every reject.
+pub fn records(results: &Value) -> u64 {
+    results["votes"].as_u64().unwrap_or(0)
+        + results["rejected"]
+            .as_object()
+            .map_or(0, |r| r.values().filter_map(Value::as_u64).sum())
+}
+
 /// A running job's results, without timing fields.
 pub fn live_results(base: &str) -> Option<Value> {
     Some(without_timing(
