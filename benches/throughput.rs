@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tally_connectors::generator::{GeneratorConfig, GeneratorSource, VoterGenerator};
 use tally_dataflow::graph::Publish;
-use tally_dataflow::{run_worker, Apportionment, PipelineOptions, Results, Tallies};
+use tally_dataflow::{run_worker, PipelineOptions};
+use tally_model::{Apportionment, Results, Tallies};
 use tally_web::charts::{render, Chart};
 
 fn env_or(name: &str, default: u64) -> u64 {

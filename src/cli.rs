@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tally_connectors::kafka::source::StartAt;
 use tally_connectors::kafka::{parse_property, KafkaUrl};
-use tally_dataflow::Apportionment;
+use tally_model::Apportionment;
 
 /// Real-time election analytics on timely/differential dataflow.
 ///

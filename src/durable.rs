@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use tally_connectors::archive::{self, ArchiveWriter, Snapshot};
 use tally_connectors::storage::Storage;
 use tally_connectors::stored::{Positions, StoredFile};
-use tally_dataflow::results::Recovering;
-use tally_dataflow::{Apportionment, Results, Tallies};
+use tally_model::results::Recovering;
+use tally_model::{Apportionment, Results, Tallies};
 
 pub struct Durable {
     pub storage: Arc<Storage>,
@@ -267,8 +267,8 @@ mod tests {
 
     #[test]
     fn while_replaying_the_snapshot_is_shown_with_progress_then_the_live_counts() {
-        use tally_dataflow::model::{AgeGroup, CandidateId, CubeKey, Gender, RejectReason, State};
-        use tally_dataflow::tallies::Tally;
+        use tally_model::{AgeGroup, CandidateId, CubeKey, Gender, RejectReason, State};
+        use tally_model::tallies::Tally;
         let vote = |state: &str, count: i64, tallies: &mut Tallies| {
             let key = CubeKey {
                 state: State::lookup(state).expect("a state"),

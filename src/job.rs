@@ -17,9 +17,10 @@ use tally_connectors::storage::Storage;
 use tally_connectors::stored::{Positions, Recovering, StoredFile, StoredFileSource};
 use tally_dataflow::graph::Checkpoint;
 use tally_dataflow::graph::Publish;
-use tally_dataflow::latency::LatencyHistogram;
-use tally_dataflow::Tallies;
-use tally_dataflow::{run_worker, PipelineOptions, Results, Source};
+use tally_model::latency::LatencyHistogram;
+use tally_model::Tallies;
+use tally_dataflow::{run_worker, PipelineOptions, Source};
+use tally_model::Results;
 use tally_web::{JobStatus, NoStatus, WebState};
 use tokio::sync::watch;
 

@@ -1,5 +1,9 @@
 //! `tally generate --serve ADDR`: the voter-data API as server-sent events, optionally also
 //! producing every streamed record to Kafka, as the original Flask generator did.
+//!
+//! `GET /api/stream_votes` sends one seed-format record per event, `data:{json}\n\n`, so
+//! clients of the Flask generator work unchanged. Each client gets its own stream from the
+//! first voter, as each request ran its own generator in the original.
 
 use anyhow::{anyhow, Context, Result};
 use futures_util::stream::{self, StreamExt};
@@ -10,7 +14,9 @@ use tally_connectors::generator::VoterGenerator;
 use tally_connectors::kafka::producer::VoteProducer;
 use tally_connectors::kafka::KafkaUrl;
 use tally_dataflow::RecordBatch;
-use tally_web::voter_stream::{self, RecordStreams};
+use std::convert::Infallible;
+use warp::sse::Event;
+use warp::{Filter, Reply};
 
 /// The longest a stream sleeps between checks, so high rates go out in small batches.
 const TICK: Duration = Duration::from_millis(10);
@@ -58,7 +64,7 @@ pub fn serve_votes(
             }
         });
     }
-    runtime.block_on(voter_stream::serve(listener, streams, async {
+    runtime.block_on(serve(listener, streams, async {
         let _ = tokio::signal::ctrl_c().await;
     }));
     if let Some(producer) = producer {
@@ -117,4 +123,35 @@ fn client_stream(
         }
     })
     .flatten()
+}
+
+
+/// One client's records (warp needs the stream `Sync`).
+type RecordStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = String> + Send + Sync>>;
+
+/// Makes the record stream for one new client.
+type RecordStreams = Arc<dyn Fn() -> RecordStream + Send + Sync>;
+
+fn routes(streams: RecordStreams) -> impl Filter<Extract = (impl Reply,), Error = warp::Rejection> + Clone {
+    warp::path!("api" / "stream_votes").and(warp::get()).map(move || {
+        let events = streams().map(|record| Ok::<_, Infallible>(Event::default().data(record)));
+        warp::sse::reply(events)
+    })
+}
+
+/// Serves the voter API on `listener` until `shutdown` resolves; other routes answer 404.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    streams: RecordStreams,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let not_found = warp::any().map(|| {
+        let body = serde_json::json!({ "error": "no such route; try /api/stream_votes", "status": 404 });
+        warp::reply::with_status(warp::reply::json(&body), warp::http::StatusCode::NOT_FOUND)
+    });
+    warp::serve(routes(streams).or(not_found))
+        .incoming(listener)
+        .graceful(shutdown)
+        .run()
+        .await;
 }

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use tally_dataflow::Apportionment;
+use tally_model::Apportionment;
 
 #[test]
 fn generate_is_deterministic_by_seed() {

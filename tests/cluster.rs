@@ -63,7 +63,7 @@ fn one_process_or_two_with_any_workers_print_byte_identical_results() {
     let dir = tempfile::tempdir().unwrap();
     let file = generated_file(dir.path(), &mix);
     run_ok(&[&["generate", "--to", &url][..], &mix].concat());
-    let expected = expected_results(&[file], tally_dataflow::Apportionment::Census2020);
+    let expected = expected_results(&[file], tally_model::Apportionment::Census2020);
     let job = ["run", "--source", &url, "--stop-at-end", "--listen", "127.0.0.1:0"];
 
     let one_by_one = run_ok(&[&job[..], &["--storage", "none", "--workers", "1"]].concat());
@@ -133,7 +133,7 @@ fn replay_over_two_processes_equals_replay_over_one() {
         .collect();
     assert_eq!(
         parse_results(&one),
-        expected_results(&files, tally_dataflow::Apportionment::Census2020)
+        expected_results(&files, tally_model::Apportionment::Census2020)
     );
     // From a hostfile this time (the other tests use --local).
     let peers = two_peers();

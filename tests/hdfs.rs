@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tally_connectors::archive::{latest_snapshot, parse_segment_path, segments};
-use tally_dataflow::Apportionment;
+use tally_model::Apportionment;
 
 #[test]
 fn the_archive_and_snapshots_on_hdfs_replay_to_the_same_numbers() {
@@ -131,7 +131,7 @@ fn the_archive_and_snapshots_on_hdfs_replay_to_the_same_numbers() {
         }
         let expected = without_timing(snapshot.results.clone());
         let got = if std::fs::read_dir(upto.path()).unwrap().next().is_none() {
-            without_timing(serde_json::to_value(tally_dataflow::Results::empty(Apportionment::Census2020)).unwrap())
+            without_timing(serde_json::to_value(tally_model::Results::empty(Apportionment::Census2020)).unwrap())
         } else {
             without_timing(serde_json::from_slice(&run_ok(&["replay", upto.path().to_str().unwrap()])).unwrap())
         };

@@ -7,7 +7,7 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::time::Duration;
-use tally_dataflow::Apportionment;
+use tally_model::Apportionment;
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()

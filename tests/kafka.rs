@@ -8,7 +8,7 @@ use common::kafka::*;
 use common::*;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use tally_dataflow::Apportionment;
+use tally_model::Apportionment;
 
 fn url(topic: &str) -> String {
     topic_url(topic)
@@ -98,7 +98,7 @@ fn records_from_a_third_party_client_count_too() {
     let input: String = lines
         .iter()
         .map(|line| {
-            let key = tally_dataflow::codec::voter_id(line.as_bytes())
+            let key = tally_model::codec::voter_id(line.as_bytes())
                 .map(|id| id.to_string())
                 .unwrap_or_default();
             format!("{key}|{line}\n")
@@ -166,7 +166,7 @@ fn rejected_records_go_to_the_dead_letter_topic_with_their_reason() {
     let source = read_topic(&topic, produced, Duration::from_secs(30));
     let first_valid: Vec<Vec<u8>> = source
         .iter()
-        .filter(|r| tally_dataflow::codec::decode(&r.2).is_ok())
+        .filter(|r| tally_model::codec::decode(&r.2).is_ok())
         .take(50)
         .map(|r| r.2.clone())
         .collect();
@@ -190,7 +190,7 @@ fn rejected_records_go_to_the_dead_letter_topic_with_their_reason() {
     let mut expected: Vec<(String, String, String)> = records
         .iter()
         .filter_map(|(partition, offset, record)| {
-            let reason = match tally_dataflow::codec::decode(record) {
+            let reason = match tally_model::codec::decode(record) {
                 Ok(ballot) if voters.insert(ballot.voter) => return None,
                 Ok(_) => "duplicate_voter".to_string(),
                 Err(reason) => reason.as_str().to_string(),

@@ -12,10 +12,11 @@
 //! table, so the whole stream reproduces it exactly. Ages and genders follow fixed mixes.
 
 use std::path::Path;
-use tally_dataflow::codec::VoterRecord;
-use tally_dataflow::model::{AgeGroup, Gender, State};
-use tally_dataflow::reference::{parse_official_results, president_2020, OfficialRow};
-use tally_dataflow::{Position, RecordBatch};
+use tally_model::codec::VoterRecord;
+use tally_model::{AgeGroup, Gender, State};
+use tally_model::reference::{parse_official_results, president_2020, OfficialRow};
+use tally_dataflow::RecordBatch;
+use tally_model::Position;
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -360,7 +361,7 @@ impl Pacer {
 mod tests {
     use super::*;
     use std::collections::HashSet;
-    use tally_dataflow::codec::decode;
+    use tally_model::codec::decode;
 
     fn records(config: GeneratorConfig, slots: u64) -> Vec<Vec<u8>> {
         let generator = VoterGenerator::new(config).unwrap();

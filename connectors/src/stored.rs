@@ -10,7 +10,8 @@ use crate::storage::Storage;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
-use tally_dataflow::{Position, RecordBatch, Source, SourceState};
+use tally_dataflow::{RecordBatch, Source, SourceState};
+use tally_model::Position;
 
 /// How a file's records are positioned.
 #[derive(Clone, Copy, Debug)]
@@ -182,7 +183,7 @@ impl<S: Source> Source for Recovering<S> {
     fn wants_duplicates(&self) -> bool {
         self.live.wants_duplicates()
     }
-    fn rejected(&mut self, position: Position, record: &[u8], reason: tally_dataflow::RejectReason) {
+    fn rejected(&mut self, position: Position, record: &[u8], reason: tally_model::RejectReason) {
         // Replayed records were dead-lettered when first read (duplicates decided just after the
         // replay ends may be sent again: dead letters are at least once).
         if self.replay.is_none() {

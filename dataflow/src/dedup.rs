@@ -20,9 +20,10 @@
 //!
 //! The per-voter state is a [`VoterTable`]: 16 bytes a slot, grown without doubling spikes.
 
-use crate::graph::{Epoch, VoterId};
-use crate::model::{CubeKey, Position, RejectReason};
-use crate::tallies::Tally;
+use crate::graph::Epoch;
+use tally_model::VoterId;
+use tally_model::{CubeKey, Position, RejectReason};
+use tally_model::tallies::Tally;
 use crate::voters::{Applied, VoterTable};
 use differential_dataflow::{AsCollection, VecCollection};
 use hashbrown::HashMap;

@@ -14,8 +14,8 @@
 //! consolidated per epoch.
 
 use crate::dedup::{first_ballots, Ballot, Duplicates};
-use crate::model::{CandidateId, RejectReason};
-use crate::tallies::{Tallies, Tally};
+use tally_model::{CandidateId, RejectReason};
+use tally_model::tallies::{Tallies, Tally};
 use differential_dataflow::operators::{CountTotal, ThresholdTotal};
 use differential_dataflow::VecCollection;
 use std::time::{Duration, Instant};

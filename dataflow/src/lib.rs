@@ -1,30 +1,25 @@
 //! # tally-dataflow
 //!
-//! The election as a differential-dataflow computation, and nothing else: the domain model
-//! ([`model`]), the seed record format ([`codec`]), the graph ([`graph`]) with its one-vote-per-voter
-//! operator ([`dedup`]), the counts it
-//! maintains ([`tallies`]), the published document derived from them ([`results`]) and the
-//! loop that drives one worker ([`pipeline`]).
+//! The election as a differential-dataflow computation, and nothing else. The vocabulary (votes,
+//! the record codec, the counts and the published results) is `tally-model`'s; this crate adds
+//! the graph that maintains the counts incrementally and the loop that feeds it:
 //!
-//! This crate does no I/O. Sources implement [`pipeline::Source`] elsewhere; publishing is a
-//! callback. That keeps the whole computation testable with plain vectors: [`tallies::fold`]
-//! is the sequential specification, and the tests hold the graph to it for any record set,
-//! epoch size and number of workers.
+//! - [`graph`]: the whole computation on one screen, [`graph::tally_counts`], and the sink that
+//!   hands worker 0 one consistent [`tally_model::Tallies`] per completed epoch.
+//! - [`dedup`]: one vote per voter, a specialised operator over the [`voters::VoterTable`].
+//! - [`pipeline`]: drives one timely worker from a [`Source`] (records and their positions),
+//!   cutting the input into epochs; sources that archive or replay what they read also
+//!   implement [`DurableSource`], whose progress travels beside the counts, never as counts.
+//!
+//! This crate does no I/O. Sources live in `tally-connectors`; publishing is a callback. That
+//! keeps the computation testable with plain vectors: [`tally_model::fold`] is the sequential
+//! specification, and `tests/oracle.rs` holds the graph to it for any record set, epoch size
+//! and number of workers.
 
-pub mod codec;
 pub mod dedup;
 pub mod graph;
-pub mod latency;
-pub mod model;
 pub mod pipeline;
-pub mod reference;
-pub mod results;
-pub mod tallies;
 pub mod voters;
 
 pub use graph::Epoch;
-pub use model::{Position, RejectReason};
 pub use pipeline::{run_worker, MemorySource, PipelineOptions, RecordBatch, Source, SourceState};
-pub use reference::Apportionment;
-pub use results::Results;
-pub use tallies::{fold, Tallies};

@@ -2,12 +2,12 @@
 //! and advances epochs. Sources (files, the generator, Kafka) live in `tally-connectors`; this
 //! module only knows the trait.
 
-use crate::codec::decode;
+use tally_model::codec::decode;
 use crate::dedup::{Ballot, Duplicates};
 use crate::graph::{publish_on_worker_zero, tally_counts, Checkpoint, Epoch, Publish};
-use crate::latency::{now_ms, LatencyHistogram};
-use crate::model::{CandidateId, Position, RejectReason};
-use crate::tallies::Tally;
+use tally_model::latency::{now_ms, LatencyHistogram};
+use tally_model::{CandidateId, Position, RejectReason};
+use tally_model::tallies::Tally;
 use differential_dataflow::input::{Input, InputSession};
 use hashbrown::HashSet;
 use std::collections::{BTreeMap, VecDeque};

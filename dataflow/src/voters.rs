@@ -26,8 +26,8 @@
 //!
 //! Hashing is seeded per table, so ids chosen to collide cannot be prepared in advance.
 
-use crate::graph::VoterId;
-use crate::model::{CubeKey, Position};
+use tally_model::VoterId;
+use tally_model::{CubeKey, Position};
 use hashbrown::HashMap;
 
 /// How a ballot changed its voter's entry.
@@ -300,7 +300,7 @@ impl VoterTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AgeGroup, CandidateId, Gender, State};
+    use tally_model::{AgeGroup, CandidateId, Gender, State};
     use std::collections::BTreeMap;
 
     fn cube(candidate: u64) -> CubeKey {

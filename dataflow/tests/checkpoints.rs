@@ -7,7 +7,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tally_dataflow::graph::{Checkpoint, Publish};
-use tally_dataflow::{run_worker, PipelineOptions, Position, RecordBatch, Source, SourceState, Tallies};
+use tally_dataflow::{run_worker, PipelineOptions, RecordBatch, Source, SourceState};
+use tally_model::{Position, Tallies};
 
 /// Hands out `total` records a few at a time on stream `stream`, reporting its offset and
 /// remembering the offsets at which it was told about checkpoint boundaries.

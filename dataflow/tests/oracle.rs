@@ -6,9 +6,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tally_dataflow::graph::Publish;
-use tally_dataflow::{
-    fold, run_worker, MemorySource, PipelineOptions, Position, RecordBatch, RejectReason, Source, SourceState, Tallies,
-};
+use tally_dataflow::{run_worker, MemorySource, PipelineOptions, RecordBatch, Source, SourceState};
+use tally_model::{fold, Position, RejectReason, Tallies};
 
 /// Every rejected record a source is told of: position, bytes, reason.
 type Told = Arc<Mutex<Vec<(Position, Vec<u8>, RejectReason)>>>;
@@ -184,7 +183,7 @@ proptest! {
         let mut expected: Vec<(Position, Vec<u8>, RejectReason)> = sorted
             .into_iter()
             .filter_map(|(position, record)| {
-                let reason = match tally_dataflow::codec::decode(&record) {
+                let reason = match tally_model::codec::decode(&record) {
                     Ok(ballot) if voters.insert(ballot.voter) => return None,
                     Ok(_) => RejectReason::DuplicateVoter,
                     Err(reason) => reason,
@@ -216,7 +215,7 @@ fn the_first_record_by_position_wins_whatever_the_arrival_order() {
     let records = vec![(Position::new(0, 9), late), (Position::new(0, 2), early)];
     let tallies = run_graph(&records, 1, 1, true);
     assert_eq!(tallies.total_votes(), 1);
-    let results = tally_dataflow::Results::new(&tallies, 0, true, Default::default());
+    let results = tally_model::Results::new(&tallies, 0, true, Default::default());
     assert_eq!(results.candidates[0].name, "Early");
     assert_eq!(results.rejected["duplicate_voter"], 1);
 }

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use tally_dataflow::{fold, Apportionment, Position, Results};
+use tally_model::{fold, Apportionment, Position, Results};
 
 pub fn tally() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tally"));

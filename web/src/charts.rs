@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::collections::BTreeMap;
-use tally_dataflow::Results;
+use tally_model::Results;
 
 /// The charts the server offers, by the name in `/charts/<name>.svg`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -341,9 +341,9 @@ fn electoral(root: &Area<'_>, results: &Results) -> Drawn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tally_dataflow::model::{AgeGroup, CandidateId, CubeKey, Gender, State};
-    use tally_dataflow::tallies::{Tallies, Tally};
-    use tally_dataflow::Apportionment;
+    use tally_model::{AgeGroup, CandidateId, CubeKey, Gender, State};
+    use tally_model::tallies::{Tallies, Tally};
+    use tally_model::Apportionment;
 
     fn results(names: &[&str]) -> Results {
         let mut tallies = Tallies::default();

@@ -4,7 +4,7 @@
 //! drawn with plotters (`/charts/<name>.svg`), a self-refreshing dashboard (`/`), Prometheus
 //! metrics (`/metrics`) and `/healthz`.
 //!
-//! Its only input is a stream of immutable [`tally_dataflow::Results`], one per completed epoch,
+//! Its only input is a stream of immutable [`tally_model::Results`], one per completed epoch,
 //! so every page and chart shows one consistent state. It never touches Kafka or storage; the
 //! binary hands it a [`server::JobStatus`] for anything else it should report.
 
@@ -12,6 +12,5 @@ pub mod charts;
 pub mod metrics;
 pub mod server;
 pub mod tiles;
-pub mod voter_stream;
 
 pub use server::{routes, serve, JobStatus, NoStatus, WebState};

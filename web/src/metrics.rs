@@ -1,8 +1,8 @@
 //! `/metrics` in the Prometheus text format, from the latest results.
 
 use std::fmt::Write;
-use tally_dataflow::latency::LatencyHistogram;
-use tally_dataflow::Results;
+use tally_model::latency::LatencyHistogram;
+use tally_model::Results;
 
 /// Escapes a label value (backslash, double quote, newline).
 pub fn label(value: &str) -> String {

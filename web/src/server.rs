@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tally_dataflow::Results;
+use tally_model::Results;
 use tokio::sync::watch;
 use warp::http::{header, StatusCode};
 use warp::sse::Event;

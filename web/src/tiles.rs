@@ -63,7 +63,7 @@ pub const ROWS: u8 = 8;
 mod tests {
     use super::*;
     use std::collections::HashSet;
-    use tally_dataflow::model::State;
+    use tally_model::State;
 
     #[test]
     fn every_state_has_one_tile_and_no_tiles_overlap() {

@@ -11,7 +11,7 @@ use rdkafka::ClientContext;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
-use tally_dataflow::codec::voter_id;
+use tally_model::codec::voter_id;
 
 /// Counts deliveries and keeps the first failure.
 #[derive(Default)]

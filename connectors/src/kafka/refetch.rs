@@ -12,7 +12,7 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
-use tally_dataflow::Position;
+use tally_model::Position;
 
 /// How long one record may take to fetch before it is reported missing.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);

@@ -19,7 +19,8 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tally_dataflow::{Position, RecordBatch, RejectReason, Source, SourceState};
+use tally_dataflow::{RecordBatch, Source, SourceState};
+use tally_model::{Position, RejectReason};
 
 /// Where a fresh start begins reading.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

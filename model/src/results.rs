@@ -1,7 +1,7 @@
 //! [`Results`]: the published document (`GET /api/results`), derived from [`Tallies`] at a
 //! completed epoch. Every view is a marginal of the one vote cube, so all views agree.
 
-use crate::model::{AgeGroup, CandidateId, Gender, RejectReason, State};
+use crate::vote::{AgeGroup, CandidateId, Gender, RejectReason, State};
 use crate::reference::{Apportionment, VOTES_TO_WIN};
 use crate::tallies::Tallies;
 use serde::{Deserialize, Serialize};
@@ -231,7 +231,7 @@ impl Results {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{CubeKey, Gender};
+    use crate::vote::{CubeKey, Gender};
     use crate::tallies::Tally;
 
     fn vote(tallies: &mut Tallies, state: &str, candidate: &str, count: i64) {

@@ -5,7 +5,7 @@
 //! on. Presence of all five fields is checked first (`missing_field`; `null` counts as missing),
 //! then the fields in the order id, gender, age, state, decision. Unknown fields are ignored.
 
-use crate::model::{AgeGroup, CandidateId, CubeKey, Gender, RejectReason, State, MAX_CANDIDATE_CHARS};
+use crate::vote::{AgeGroup, CandidateId, CubeKey, Gender, RejectReason, State, MAX_CANDIDATE_CHARS};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;

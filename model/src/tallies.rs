@@ -2,7 +2,7 @@
 //! specification the graph must agree with.
 
 use crate::codec::decode;
-use crate::model::{CandidateId, CubeKey, Position, RejectReason};
+use crate::vote::{CandidateId, CubeKey, Position, RejectReason};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 

@@ -6,7 +6,7 @@
 //! `tests::fast_path_agrees_with_the_general_path` holds the two to the same answers.
 
 use super::{trimmed_candidate, Ballot};
-use crate::model::{AgeGroup, Gender, State};
+use crate::vote::{AgeGroup, Gender, State};
 use std::borrow::Cow;
 
 struct Cursor<'a> {

@@ -61,6 +61,9 @@ pub const STATES: [(&str, &str); 51] = [
     ("Wyoming", "WY"),
 ];
 
+/// A voter's id, as in the record.
+pub type VoterId = u64;
+
 /// A state (or DC), as an index into [`STATES`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct State(pub u8);

@@ -1,7 +1,7 @@
 //! Reference data shipped inside the crate: electoral-vote apportionments and the official 2020
 //! results by state (FEC; see `data/SOURCES.md` for provenance and attribution).
 
-use crate::model::State;
+use crate::vote::State;
 use serde::Deserialize;
 use std::fmt;
 use std::str::FromStr;

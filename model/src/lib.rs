@@ -1,0 +1,28 @@
+//! # tally-model
+//!
+//! What tally counts, with no dataflow and no I/O, so that everything that reads or renders
+//! results (the web crate, the snapshot store, the tests' oracle) can use it without compiling
+//! timely and differential dataflow.
+//!
+//! - [`vote`]: the vocabulary of a vote — [`State`], [`Gender`], [`AgeGroup`], candidates, the
+//!   [`CubeKey`] every count is made of, a record's [`Position`] and why a record is rejected
+//!   ([`RejectReason`]).
+//! - [`codec`]: the seed record format (`{"id":…,"gender":…,"age":…,"state":…,"decision":…}`),
+//!   strict on input, canonical on output.
+//! - [`reference`]: the official 2020 results and the electoral votes per state by census.
+//! - [`tallies`]: every count as one plain value ([`Tallies`]) and [`fold`], the sequential
+//!   specification the graph is held to.
+//! - [`results`]: the published document ([`Results`]) derived from the counts.
+//! - [`latency`]: end-to-end latency, recorded by the workers and read by `/metrics`.
+
+pub mod codec;
+pub mod latency;
+pub mod reference;
+pub mod results;
+pub mod tallies;
+pub mod vote;
+
+pub use reference::Apportionment;
+pub use results::Results;
+pub use tallies::{fold, Tallies};
+pub use vote::{AgeGroup, CandidateId, CubeKey, Gender, Position, RejectReason, State, VoterId};
