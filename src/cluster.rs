@@ -70,12 +70,12 @@ pub struct ProcessStatus {
 }
 
 impl tally_web::JobStatus for ProcessStatus {
-    fn health(&self) -> Result<String, String> {
+    fn health(&self) -> Result<String, tally_web::Degraded> {
         let me = format!("process {} of {}", self.process, self.processes);
         self.job
             .health()
             .map(|detail| format!("{me}: {detail}"))
-            .map_err(|detail| format!("{me}: {detail}"))
+            .map_err(|why| tally_web::Degraded(format!("{me}: {why}")))
     }
     fn metrics(&self, out: &mut String) {
         use std::fmt::Write;
@@ -242,17 +242,22 @@ fn connect(topology: &Topology) -> Result<Vec<Option<TcpStream>>> {
 }
 
 /// Turns timely's network-thread panic on a broken connection into a clear message and a
-/// non-zero exit of the whole process.
+/// non-zero exit of the whole process. Timely's network threads are named `timely:send-N` and
+/// `timely:recv-N`, and a panic there is always a broken connection (timely takes the
+/// computation down that way on purpose).
 fn exit_on_lost_peer(process: usize) {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let message = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        if message.starts_with("timely communication error") {
+        let network_thread = std::thread::current()
+            .name()
+            .is_some_and(|name| name.starts_with("timely:send-") || name.starts_with("timely:recv-"));
+        if network_thread {
+            let message = info
+                .payload()
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| info.payload().downcast_ref::<&str>().copied())
+                .unwrap_or("a network thread panicked");
             eprintln!("tally: process {process} lost a peer ({message}); exiting");
             std::process::exit(3);
         }

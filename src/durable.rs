@@ -1,7 +1,7 @@
 //! Durable state for a Kafka-fed job: the storage, the archive writer, and the recovery plan
 //! (the latest snapshot's offsets and the archived segments to replay before resuming there).
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use tally_connectors::archive::{self, ArchiveWriter, Snapshot};
@@ -79,16 +79,14 @@ impl Durable {
     /// (the workers start only once all processes have connected), so none reads what another
     /// is about to remove or writes what another removes.
     pub fn prepare(url: &str, topic: &str, keep_snapshots: usize, buffer_bytes: u64, discard: bool) -> Result<Durable> {
-        let storage = Arc::new(Storage::open(url).map_err(|e| anyhow!(e))?);
+        let storage = Arc::new(Storage::open(url)?);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("tally-storage")
             .enable_all()
             .build()
             .context("cannot start the storage runtime")?;
-        let unmigrated = runtime
-            .block_on(archive::unmigrated_snapshots(&storage))
-            .map_err(|e| anyhow!(e))?;
+        let unmigrated = runtime.block_on(archive::unmigrated_snapshots(&storage))?;
         if !unmigrated.is_empty() {
             bail!(
                 "{url} holds snapshots in the old layout (snapshots/*.json and snapshots/LATEST); \
@@ -99,9 +97,7 @@ impl Durable {
                 dir = archive::snapshot_dir(topic)
             );
         }
-        let snapshot = runtime
-            .block_on(archive::latest_snapshot(&storage, topic))
-            .map_err(|e| anyhow!(e))?;
+        let snapshot = runtime.block_on(archive::latest_snapshot(&storage, topic))?;
         let resume = match &snapshot {
             Some(snapshot) if snapshot.topic != topic => {
                 bail!(
@@ -113,14 +109,10 @@ impl Durable {
             None => BTreeMap::new(),
         };
         let discarded = match discard {
-            true => runtime
-                .block_on(archive::discard_beyond(&storage, topic, &resume))
-                .map_err(|e| anyhow!(e))?,
+            true => runtime.block_on(archive::discard_beyond(&storage, topic, &resume))?,
             false => 0,
         };
-        let segments = runtime
-            .block_on(archive::segments(&storage, topic))
-            .map_err(|e| anyhow!(e))?;
+        let segments = runtime.block_on(archive::segments(&storage, topic))?;
         // Only what the snapshot covers: segments beyond it may still be listed here while
         // another process discards them.
         let replay: Vec<(u32, StoredFile)> = segments
@@ -267,8 +259,8 @@ mod tests {
 
     #[test]
     fn while_replaying_the_snapshot_is_shown_with_progress_then_the_live_counts() {
-        use tally_model::{AgeGroup, CandidateId, CubeKey, Gender, RejectReason, State};
         use tally_model::tallies::Tally;
+        use tally_model::{AgeGroup, CandidateId, CubeKey, Gender, RejectReason, State};
         let vote = |state: &str, count: i64, tallies: &mut Tallies| {
             let key = CubeKey {
                 state: State::lookup(state).expect("a state"),

@@ -3,7 +3,7 @@
 
 use crate::cli::GenerateArgs;
 use crate::job::generator;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use std::io::Write;
 use tally_connectors::generator::{Pacer, VoterGenerator};
 use tally_connectors::kafka::producer::{ensure_topic, VoteProducer};
@@ -18,7 +18,7 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
     }
     let generator = generator(&args.mix, args.count)?;
     if let Some(url) = &args.to {
-        let created = ensure_topic(url, &args.kafka.properties, args.partitions).map_err(|e| anyhow!(e))?;
+        let created = ensure_topic(url, &args.kafka.properties, args.partitions)?;
         if created {
             tracing::info!(partitions = args.partitions, "created topic {}", url.topic);
         }
@@ -69,7 +69,7 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
 
 /// `tally generate --to kafka://…`: the same records `generate` prints, produced to Kafka.
 fn produce(generator: &VoterGenerator, url: &KafkaUrl, properties: &[(String, String)], rate: f64) -> Result<()> {
-    let mut producer = VoteProducer::new(url, properties).map_err(|e| anyhow!(e))?;
+    let mut producer = VoteProducer::new(url, properties)?;
     let mut pacer = (rate > 0.0).then(|| Pacer::new(rate));
     let mut batch = RecordBatch::default();
     let end = generator.voters().unwrap_or(u64::MAX);
@@ -78,26 +78,24 @@ fn produce(generator: &VoterGenerator, url: &KafkaUrl, properties: &[(String, St
     for slot in 0..end {
         if let Some(pacer) = &mut pacer {
             if pacer.available() == 0 {
-                producer.poll().map_err(|e| anyhow!(e))?;
+                producer.poll()?;
                 std::thread::sleep(pacer.wait());
             }
         }
         batch.clear();
         generator.slot(slot, 0, &mut batch);
         for (_, record) in batch.iter() {
-            producer.send(record).map_err(|e| anyhow!(e))?;
+            producer.send(record)?;
         }
         sent += batch.len() as u64;
         if let Some(pacer) = &mut pacer {
             pacer.sent(batch.len() as u64);
         }
         if slot % 4096 == 0 {
-            producer.poll().map_err(|e| anyhow!(e))?;
+            producer.poll()?;
         }
     }
-    let delivered = producer
-        .flush(std::time::Duration::from_secs(120))
-        .map_err(|e| anyhow!(e))?;
+    let delivered = producer.flush(std::time::Duration::from_secs(120))?;
     let seconds = started.elapsed().as_secs_f64();
     tracing::info!(
         sent,

@@ -12,16 +12,16 @@ use tally_connectors::files::{self, FileSource, Split};
 use tally_connectors::generator::{GeneratorConfig, GeneratorSource, Scenario, VoterGenerator};
 use tally_connectors::kafka::metrics::KafkaMetrics;
 use tally_connectors::kafka::source::{ArchiveConfig, KafkaSource, KafkaSourceConfig};
-use tally_connectors::kafka::KafkaUrl;
+use tally_connectors::kafka::{KafkaError, KafkaUrl};
 use tally_connectors::storage::Storage;
 use tally_connectors::stored::{Positions, Recovering, StoredFile, StoredFileSource};
 use tally_dataflow::graph::Checkpoint;
 use tally_dataflow::graph::Publish;
+use tally_dataflow::{run_worker, PipelineOptions, Source, SourceError};
 use tally_model::latency::LatencyHistogram;
-use tally_model::Tallies;
-use tally_dataflow::{run_worker, PipelineOptions, Source};
 use tally_model::Results;
-use tally_web::{JobStatus, NoStatus, WebState};
+use tally_model::Tallies;
+use tally_web::{Degraded, JobStatus, NoStatus, WebState};
 use tokio::sync::watch;
 
 /// Where the records come from; each worker builds its own share.
@@ -49,8 +49,8 @@ enum SourceSpec {
 
 impl SourceSpec {
     fn files(path: &Path) -> Result<(SourceSpec, u64)> {
-        let inputs = files::list_files(path).map_err(|e| anyhow!(e))?;
-        let splits = files::plan_splits(&inputs, files::SPLIT_BYTES).map_err(|e| anyhow!(e))?;
+        let inputs = files::list_files(path)?;
+        let splits = files::plan_splits(&inputs, files::SPLIT_BYTES)?;
         let spec = SourceSpec::Files {
             splits: Arc::new(splits),
             progress: Arc::default(),
@@ -58,7 +58,7 @@ impl SourceSpec {
         Ok((spec, files::total_bytes(&inputs)))
     }
 
-    fn for_worker(&self, index: usize, peers: usize) -> Result<Box<dyn Source>, String> {
+    fn for_worker(&self, index: usize, peers: usize) -> Result<Box<dyn Source>, KafkaError> {
         Ok(match self {
             SourceSpec::Generator { generator, rate } => {
                 let share = rate.map(|r| r / peers as f64);
@@ -101,7 +101,7 @@ impl SourceSpec {
 
 pub(crate) fn generator(mix: &MixArgs, voters: Option<u64>) -> Result<VoterGenerator> {
     let scenario = match &mix.scenario {
-        Some(path) => Some(Scenario::load(path, mix.scale).map_err(|e| anyhow!(e))?),
+        Some(path) => Some(Scenario::load(path, mix.scale)?),
         None => None,
     };
     let config = GeneratorConfig {
@@ -111,7 +111,7 @@ pub(crate) fn generator(mix: &MixArgs, voters: Option<u64>) -> Result<VoterGener
         duplicate_rate: mix.duplicate_rate,
         scenario,
     };
-    VoterGenerator::new(config).map_err(|e| anyhow!(e))
+    Ok(VoterGenerator::new(config)?)
 }
 
 fn pipeline_options(graph: &GraphArgs, latency: Option<Arc<LatencyHistogram>>) -> PipelineOptions {
@@ -144,7 +144,9 @@ fn run_graph(
     let spec = Arc::new(spec);
     let guards = crate::cluster::execute(&topology, move |worker| {
         let outcome = (|| {
-            let mut source = spec.for_worker(worker.index(), worker.peers())?;
+            let mut source = spec
+                .for_worker(worker.index(), worker.peers())
+                .map_err(SourceError::from)?;
             let on_results = on_results.clone();
             let gate = snapshots.as_ref().map(|(_, gate)| gate.clone());
             let recovery = recovery.clone();
@@ -173,9 +175,7 @@ fn run_graph(
         outcome
     })?;
     for outcome in guards.join() {
-        outcome
-            .map_err(|e| anyhow!("worker failed: {e}"))?
-            .map_err(|e| anyhow!(e))?;
+        outcome.map_err(|e| anyhow!("worker failed: {e}"))??;
     }
     Ok(())
 }
@@ -191,7 +191,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             rate,
         }
     } else if args.source.starts_with("kafka://") {
-        let url: KafkaUrl = args.source.parse().map_err(|e: String| anyhow!(e))?;
+        let url: KafkaUrl = args.source.parse()?;
         let buffer = args.archive_buffer_mib << 20;
         let durable = match args.storage.as_str() {
             "none" => None,
@@ -367,12 +367,12 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
     // Keeps the storage runtime alive while the workers read through it.
     let mut storage_runtime = None;
     let (spec, total_bytes) = if args.input.starts_with("hdfs://") {
-        let storage = Arc::new(Storage::open(&args.input).map_err(|e| anyhow!(e))?);
+        let storage = Arc::new(Storage::open(&args.input)?);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()?;
-        let listing = runtime.block_on(storage.list("")).map_err(|e| anyhow!(e))?;
+        let listing = runtime.block_on(storage.list(""))?;
         if listing.is_empty() {
             bail!("no files under {}", args.input);
         }
@@ -476,10 +476,10 @@ struct KafkaStatus {
 impl JobStatus for KafkaStatus {
     /// A recovering job is healthy (200): it is doing what it should, and an orchestrator that
     /// restarted it for "unhealthy" would only start the replay over.
-    fn health(&self) -> std::result::Result<String, String> {
-        self.metrics.health()?;
+    fn health(&self) -> std::result::Result<String, Degraded> {
+        self.metrics.health().map_err(Degraded::because)?;
         if let Some(archive) = &self.archive {
-            archive.health()?;
+            archive.health().map_err(Degraded::because)?;
         }
         let lost = match self.metrics.lost_records() {
             0 => String::new(),

@@ -8,7 +8,7 @@ mod generate;
 mod job;
 mod serve;
 
-use clap::error::ErrorKind;
+use clap::error::{ContextKind, ErrorKind};
 use clap::Parser;
 use std::process::ExitCode;
 
@@ -19,13 +19,15 @@ fn main() -> ExitCode {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
-        Err(e) => {
-            // One clear line, not clap's usage block.
+        Err(mut e) => {
+            // One clear line: the error and its tips, without clap's usage block (which the
+            // rendering would put after the first paragraph) and its "try --help" footer.
+            e.remove(ContextKind::Usage);
             let rendered = e.render().to_string();
             let message: Vec<&str> = rendered
                 .lines()
                 .map(str::trim)
-                .take_while(|line| !line.is_empty() && !line.starts_with("Usage:"))
+                .take_while(|line| !line.is_empty())
                 .collect();
             let line = message.join(" ");
             eprintln!("tally: {} (see tally --help)", line.trim_start_matches("error: "));

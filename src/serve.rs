@@ -7,6 +7,7 @@
 
 use anyhow::{anyhow, Context, Result};
 use futures_util::stream::{self, StreamExt};
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,7 +15,6 @@ use tally_connectors::generator::VoterGenerator;
 use tally_connectors::kafka::producer::VoteProducer;
 use tally_connectors::kafka::KafkaUrl;
 use tally_dataflow::RecordBatch;
-use std::convert::Infallible;
 use warp::sse::Event;
 use warp::{Filter, Reply};
 
@@ -28,9 +28,7 @@ pub fn serve_votes(
     kafka: Option<(&KafkaUrl, &[(String, String)])>,
 ) -> Result<()> {
     let producer = match kafka {
-        Some((url, properties)) => Some(Arc::new(Mutex::new(
-            VoteProducer::new(url, properties).map_err(|e| anyhow!(e))?,
-        ))),
+        Some((url, properties)) => Some(Arc::new(Mutex::new(VoteProducer::new(url, properties)?))),
         None => None,
     };
     let generator = Arc::new(generator);
@@ -69,7 +67,7 @@ pub fn serve_votes(
     }));
     if let Some(producer) = producer {
         let producer = producer.lock().map_err(|_| anyhow!("producer lock poisoned"))?;
-        producer.flush(Duration::from_secs(60)).map_err(|e| anyhow!(e))?;
+        producer.flush(Duration::from_secs(60))?;
     }
     Ok(())
 }
@@ -124,7 +122,6 @@ fn client_stream(
     })
     .flatten()
 }
-
 
 /// One client's records (warp needs the stream `Sync`).
 type RecordStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = String> + Send + Sync>>;

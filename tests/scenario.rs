@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use tally_model::State;
 use tally_model::reference::president_2020;
+use tally_model::State;
 
 #[test]
 fn the_2020_scenario_at_one_percent_replays_to_the_official_table() {

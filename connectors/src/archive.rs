@@ -15,7 +15,8 @@
 //! snapshot's offsets, whichever process archived it. Failed writes are retried (storage down)
 //! while the queue grows to a byte bound; at the bound sources pause.
 
-use crate::storage::Storage;
+use crate::storage::{Storage, StorageError};
+use backon::{ExponentialBuilder, Retryable};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,16 +44,43 @@ impl Compression {
     }
 }
 
+/// What can go wrong in the archive and the snapshots.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("{0:?} is not none or gzip")]
+    UnknownCompression(String),
+    #[error("zstd segments would need a native libhadoop with zstd to read back (`hdfs dfs -text`, Spark); use gzip")]
+    Zstd,
+    #[error("cannot {doing} an archive segment: {source}")]
+    Segment {
+        doing: &'static str,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot encode snapshot {epoch}: {source}")]
+    EncodeSnapshot { epoch: u64, source: serde_json::Error },
+    #[error("cannot decode snapshot {path}: {source}")]
+    DecodeSnapshot { path: String, source: serde_json::Error },
+}
+
+/// Storage writes have been failing (and are being retried) for `since`.
+#[derive(Debug, thiserror::Error)]
+#[error("storage failing for {since:.0?} ({queued_bytes} bytes queued): {error}")]
+pub struct StorageFailing {
+    pub since: Duration,
+    pub queued_bytes: u64,
+    pub error: String,
+}
+
 impl std::str::FromStr for Compression {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Compression, String> {
+    type Err = ArchiveError;
+    fn from_str(text: &str) -> Result<Compression, ArchiveError> {
         match text {
             "none" => Ok(Compression::None),
             "gzip" => Ok(Compression::Gzip),
-            "zstd" => Err("zstd segments would need a native libhadoop with zstd to read back \
-                 (`hdfs dfs -text`, Spark); use gzip"
-                .to_string()),
-            other => Err(format!("{other:?} is not none or gzip")),
+            "zstd" => Err(ArchiveError::Zstd),
+            other => Err(ArchiveError::UnknownCompression(other.to_string())),
         }
     }
 }
@@ -202,7 +230,7 @@ impl SegmentBuilder {
     }
 
     /// Appends a record (no line breaks in it); returns the segment if this filled it.
-    pub fn append(&mut self, partition: u32, offset: u64, record: &[u8]) -> Result<Option<Segment>, String> {
+    pub fn append(&mut self, partition: u32, offset: u64, record: &[u8]) -> Result<Option<Segment>, ArchiveError> {
         let compression = self.compression;
         let segment = self.open.entry(partition).or_insert_with(|| OpenSegment {
             first: offset,
@@ -213,10 +241,10 @@ impl SegmentBuilder {
             opened: Instant::now(),
         });
         segment.last = offset;
-        segment
-            .body
-            .append(record)
-            .map_err(|e| format!("cannot add a record to an archive segment: {e}"))?;
+        segment.body.append(record).map_err(|source| ArchiveError::Segment {
+            doing: "add a record to",
+            source,
+        })?;
         segment.raw_bytes += record.len() + 1;
         let held = segment.body.held();
         self.open_bytes = self.open_bytes + held - segment.held;
@@ -227,15 +255,15 @@ impl SegmentBuilder {
         Ok(None)
     }
 
-    fn close(&mut self, partition: u32) -> Result<Option<Segment>, String> {
+    fn close(&mut self, partition: u32) -> Result<Option<Segment>, ArchiveError> {
         let Some(open) = self.open.remove(&partition) else {
             return Ok(None);
         };
         self.open_bytes -= open.held;
-        let bytes = open
-            .body
-            .finish()
-            .map_err(|e| format!("cannot finish an archive segment: {e}"))?;
+        let bytes = open.body.finish().map_err(|source| ArchiveError::Segment {
+            doing: "finish",
+            source,
+        })?;
         Ok(Some(Segment {
             topic: self.topic.clone(),
             partition,
@@ -246,7 +274,7 @@ impl SegmentBuilder {
         }))
     }
 
-    fn close_all(&mut self, partitions: Vec<u32>) -> Result<Vec<Segment>, String> {
+    fn close_all(&mut self, partitions: Vec<u32>) -> Result<Vec<Segment>, ArchiveError> {
         let mut closed = Vec::new();
         for partition in partitions {
             closed.extend(self.close(partition)?);
@@ -255,7 +283,7 @@ impl SegmentBuilder {
     }
 
     /// Segments open longer than the age limit.
-    pub fn due(&mut self) -> Result<Vec<Segment>, String> {
+    pub fn due(&mut self) -> Result<Vec<Segment>, ArchiveError> {
         let old: Vec<u32> = self
             .open
             .iter()
@@ -266,7 +294,7 @@ impl SegmentBuilder {
     }
 
     /// The open segment holding the most bytes, closed early.
-    pub fn close_largest(&mut self) -> Result<Option<Segment>, String> {
+    pub fn close_largest(&mut self) -> Result<Option<Segment>, ArchiveError> {
         match self.open.iter().max_by_key(|(_, s)| s.held).map(|(p, _)| *p) {
             Some(partition) => self.close(partition),
             None => Ok(None),
@@ -274,7 +302,7 @@ impl SegmentBuilder {
     }
 
     /// Every open segment (at a checkpoint boundary).
-    pub fn seal(&mut self) -> Result<Vec<Segment>, String> {
+    pub fn seal(&mut self) -> Result<Vec<Segment>, ArchiveError> {
         let all: Vec<u32> = self.open.keys().copied().collect();
         self.close_all(all)
     }
@@ -321,29 +349,27 @@ pub struct ArchiveWriter {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-/// Runs `job` until it succeeds, recording failures for /healthz.
-async fn until_done<F, Fut>(state: &WriterState, job: F)
+/// Runs `job` until it succeeds (exponential backoff from 100 ms to 2 s), recording failures
+/// for /healthz.
+async fn until_done<F, Fut, E>(state: &WriterState, job: F)
 where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
 {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match job().await {
-            Ok(()) => break,
-            Err(e) => {
-                {
-                    let mut failing = state.failing.lock().unwrap_or_else(|p| p.into_inner());
-                    if failing.is_none() {
-                        tracing::warn!("storage write failed, retrying until it succeeds: {e}");
-                    }
-                    failing.get_or_insert((Instant::now(), e));
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-            }
+    let forever = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(2))
+        .without_max_times();
+    let retried = job.retry(forever).notify(|e: &E, _| {
+        let mut failing = state.failing.lock().unwrap_or_else(|p| p.into_inner());
+        if failing.is_none() {
+            tracing::warn!("storage write failed, retrying until it succeeds: {e}");
         }
-    }
+        failing.get_or_insert((Instant::now(), e.to_string()));
+    });
+    // Without a limit on attempts, the retry ends only in success.
+    let _ = retried.await;
     let recovered = state.failing.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some((since, _)) = recovered {
         tracing::info!(after = ?since.elapsed(), "storage writes succeed again");
@@ -500,13 +526,13 @@ impl ArchiveWriter {
     }
 
     /// `Err` while writes are failing.
-    pub fn health(&self) -> Result<(), String> {
+    pub fn health(&self) -> Result<(), StorageFailing> {
         match self.state.failing.lock().ok().and_then(|f| f.clone()) {
-            Some((since, e)) => Err(format!(
-                "storage failing for {:.0?} ({} bytes queued): {e}",
-                since.elapsed(),
-                self.state.queued_bytes.load(Ordering::Relaxed)
-            )),
+            Some((since, error)) => Err(StorageFailing {
+                since: since.elapsed(),
+                queued_bytes: self.state.queued_bytes.load(Ordering::Relaxed),
+                error,
+            }),
             None => Ok(()),
         }
     }
@@ -568,7 +594,7 @@ pub fn snapshot_dir(topic: &str) -> String {
 }
 
 /// Snapshot files laid out as before snapshots were kept per topic: directly in `snapshots/`.
-pub async fn unmigrated_snapshots(storage: &Storage) -> Result<Vec<String>, String> {
+pub async fn unmigrated_snapshots(storage: &Storage) -> Result<Vec<String>, ArchiveError> {
     Ok(storage
         .list("snapshots")
         .await?
@@ -579,10 +605,13 @@ pub async fn unmigrated_snapshots(storage: &Storage) -> Result<Vec<String>, Stri
 }
 
 /// Writes `snapshot`, points its topic's `LATEST` at it, and deletes all but the newest `keep`.
-async fn write_snapshot(storage: &Storage, snapshot: &Snapshot, keep: usize) -> Result<(), String> {
+async fn write_snapshot(storage: &Storage, snapshot: &Snapshot, keep: usize) -> Result<(), ArchiveError> {
     let dir = snapshot_dir(&snapshot.topic);
     let name = format!("{:020}.json", snapshot.epoch);
-    let body = serde_json::to_vec(snapshot).map_err(|e| e.to_string())?;
+    let body = serde_json::to_vec(snapshot).map_err(|source| ArchiveError::EncodeSnapshot {
+        epoch: snapshot.epoch,
+        source,
+    })?;
     storage.write_atomic(&format!("{dir}/{name}"), body).await?;
     storage
         .write_atomic(&format!("{dir}/LATEST"), name.into_bytes())
@@ -602,7 +631,7 @@ async fn write_snapshot(storage: &Storage, snapshot: &Snapshot, keep: usize) -> 
 
 /// The newest readable snapshot of `topic`, if any (`LATEST` first, then older ones if it is
 /// damaged).
-pub async fn latest_snapshot(storage: &Storage, topic: &str) -> Result<Option<Snapshot>, String> {
+pub async fn latest_snapshot(storage: &Storage, topic: &str) -> Result<Option<Snapshot>, ArchiveError> {
     let dir = snapshot_dir(topic);
     let mut names: Vec<String> = storage
         .list(&dir)
@@ -617,11 +646,13 @@ pub async fn latest_snapshot(storage: &Storage, topic: &str) -> Result<Option<Sn
         names.retain(|n| *n <= latest);
     }
     for name in names.iter().rev() {
-        match storage
-            .read(name)
-            .await
-            .and_then(|b| serde_json::from_slice::<Snapshot>(&b).map_err(|e| e.to_string()))
-        {
+        let read = storage.read(name).await.map_err(ArchiveError::from);
+        match read.and_then(|bytes| {
+            serde_json::from_slice::<Snapshot>(&bytes).map_err(|source| ArchiveError::DecodeSnapshot {
+                path: name.clone(),
+                source,
+            })
+        }) {
             Ok(snapshot) => return Ok(Some(snapshot)),
             Err(e) => tracing::warn!("skipping unreadable snapshot {name}: {e}"),
         }
@@ -630,7 +661,7 @@ pub async fn latest_snapshot(storage: &Storage, topic: &str) -> Result<Option<Sn
 }
 
 /// A topic's archived segments as `(partition, first, last, path)`, in (partition, offset) order.
-pub async fn segments(storage: &Storage, topic: &str) -> Result<Vec<(u32, u64, u64, String)>, String> {
+pub async fn segments(storage: &Storage, topic: &str) -> Result<Vec<(u32, u64, u64, String)>, ArchiveError> {
     let mut found: Vec<(u32, u64, u64, String)> = storage
         .list(&format!("raw/{topic}"))
         .await?
@@ -643,7 +674,11 @@ pub async fn segments(storage: &Storage, topic: &str) -> Result<Vec<(u32, u64, u
 
 /// Before resuming at `offsets`, removes segments at or beyond them: they were written after
 /// the snapshot, will be read again from Kafka, and may be cut differently this time.
-pub async fn discard_beyond(storage: &Storage, topic: &str, offsets: &BTreeMap<u32, u64>) -> Result<usize, String> {
+pub async fn discard_beyond(
+    storage: &Storage,
+    topic: &str,
+    offsets: &BTreeMap<u32, u64>,
+) -> Result<usize, ArchiveError> {
     let mut removed = 0;
     for (partition, first, _, path) in segments(storage, topic).await? {
         if first >= offsets.get(&partition).copied().unwrap_or(0) {
@@ -738,9 +773,13 @@ mod tests {
 
     #[test]
     fn compression_is_chosen_by_name_and_zstd_is_refused_with_the_reason() {
-        assert_eq!("gzip".parse::<Compression>(), Ok(Compression::Gzip));
-        assert_eq!("none".parse::<Compression>(), Ok(Compression::None));
-        assert!("zstd".parse::<Compression>().unwrap_err().contains("libhadoop"));
+        assert_eq!("gzip".parse::<Compression>().ok(), Some(Compression::Gzip));
+        assert_eq!("none".parse::<Compression>().ok(), Some(Compression::None));
+        assert!("zstd"
+            .parse::<Compression>()
+            .unwrap_err()
+            .to_string()
+            .contains("libhadoop"));
         assert!("lz4".parse::<Compression>().is_err());
         assert!(is_gzip("raw/t/00000/1-2.ndjson.gz") && !is_gzip("raw/t/00000/1-2.ndjson"));
     }

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tally_dataflow::{RecordBatch, Source, SourceState};
+use tally_dataflow::{RecordBatch, Source, SourceError, SourceState};
 use tally_model::Position;
 
 /// Bytes per split.
@@ -18,25 +18,41 @@ pub const SPLIT_BYTES: u64 = 32 << 20;
 /// A line longer than this is one malformed record, not a reason to run out of memory.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
 
+/// Why local files cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FilesError {
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("too many input files (at most {} are numbered)", u32::MAX)]
+    TooMany,
+}
+
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> FilesError {
+    let path = path.to_path_buf();
+    move |source| FilesError::Io { action, path, source }
+}
+
 /// The input files under `path`, in path order.
-pub fn list_files(path: &Path) -> Result<Vec<PathBuf>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+pub fn list_files(path: &Path) -> Result<Vec<PathBuf>, FilesError> {
+    let meta = std::fs::metadata(path).map_err(io_error("read", path))?;
     if meta.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
     let mut files = Vec::new();
     let mut directories = vec![path.to_path_buf()];
     while let Some(directory) = directories.pop() {
-        let entries = std::fs::read_dir(&directory).map_err(|e| format!("cannot list {}: {e}", directory.display()))?;
+        let entries = std::fs::read_dir(&directory).map_err(io_error("list", &directory))?;
         for entry in entries {
-            let entry = entry.map_err(|e| format!("cannot list {}: {e}", directory.display()))?;
+            let entry = entry.map_err(io_error("list", &directory))?;
             let name = entry.file_name();
             if name.to_string_lossy().starts_with(['.', '_']) {
                 continue;
             }
-            let kind = entry
-                .file_type()
-                .map_err(|e| format!("cannot stat {}: {e}", entry.path().display()))?;
+            let kind = entry.file_type().map_err(io_error("stat", &entry.path()))?;
             if kind.is_dir() {
                 directories.push(entry.path());
             } else if kind.is_file() {
@@ -63,13 +79,11 @@ fn is_gzip(path: &Path) -> bool {
 }
 
 /// Cuts `files` into splits of at most `split_bytes` (a gzip file is one split).
-pub fn plan_splits(files: &[PathBuf], split_bytes: u64) -> Result<Vec<Split>, String> {
+pub fn plan_splits(files: &[PathBuf], split_bytes: u64) -> Result<Vec<Split>, FilesError> {
     let mut splits = Vec::new();
     for (index, path) in files.iter().enumerate() {
-        let len = std::fs::metadata(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-            .len();
-        let stream = u32::try_from(index).map_err(|_| "too many input files".to_string())?;
+        let len = std::fs::metadata(path).map_err(io_error("read", path))?.len();
+        let stream = u32::try_from(index).map_err(|_| FilesError::TooMany)?;
         if is_gzip(path) {
             splits.push(Split {
                 path: path.clone(),
@@ -124,6 +138,7 @@ impl FileSource {
 
 struct SplitReader {
     reader: Box<dyn BufRead + Send>,
+    path: PathBuf,
     /// Progress is counted as compressed bytes are read, not per line.
     compressed: bool,
     stream: u32,
@@ -134,8 +149,12 @@ struct SplitReader {
 }
 
 impl SplitReader {
-    fn open(split: &Split, progress: &Arc<AtomicU64>) -> Result<SplitReader, String> {
-        let failed = |e: std::io::Error| format!("cannot read {}: {e}", split.path.display());
+    fn open(split: &Split, progress: &Arc<AtomicU64>) -> Result<SplitReader, FilesError> {
+        let failed = |source| FilesError::Io {
+            action: "read",
+            path: split.path.clone(),
+            source,
+        };
         let file = File::open(&split.path).map_err(failed)?;
         if is_gzip(&split.path) {
             let counted = Counted {
@@ -145,6 +164,7 @@ impl SplitReader {
             let decoder = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, counted));
             return Ok(SplitReader {
                 reader: Box::new(BufReader::with_capacity(1 << 20, decoder)),
+                path: split.path.clone(),
                 compressed: true,
                 stream: split.stream,
                 at: 0,
@@ -163,6 +183,7 @@ impl SplitReader {
         }
         Ok(SplitReader {
             reader: Box::new(reader),
+            path: split.path.clone(),
             compressed: false,
             stream: split.stream,
             at,
@@ -173,7 +194,7 @@ impl SplitReader {
 }
 
 impl Source for FileSource {
-    fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, String> {
+    fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, SourceError> {
         let mut taken = 0;
         while taken < max {
             let reader = match &mut self.current {
@@ -191,7 +212,11 @@ impl Source for FileSource {
             let read = reader
                 .reader
                 .read_until(b'\n', &mut reader.line)
-                .map_err(|e| format!("read failed: {e}"))?;
+                .map_err(|source| FilesError::Io {
+                    action: "read",
+                    path: reader.path.clone(),
+                    source,
+                })?;
             if read == 0 {
                 self.current = None;
                 continue;
@@ -277,7 +302,10 @@ mod tests {
             .map(|f| f.strip_prefix(dir.path()).unwrap().to_path_buf())
             .collect();
         assert_eq!(names, ["a.json", "b/1.json", "b/c/2.json"].map(PathBuf::from));
-        assert!(list_files(&dir.path().join("missing")).unwrap_err().contains("missing"));
+        assert!(list_files(&dir.path().join("missing"))
+            .unwrap_err()
+            .to_string()
+            .contains("missing"));
     }
 
     #[test]

@@ -11,12 +11,12 @@
 //! a scenario, slot `k` takes the `k`-th cell of a seeded permutation of the scenario's scaled
 //! table, so the whole stream reproduces it exactly. Ages and genders follow fixed mixes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use tally_dataflow::{RecordBatch, SourceError, SourceState};
 use tally_model::codec::VoterRecord;
-use tally_model::{AgeGroup, Gender, State};
 use tally_model::reference::{parse_official_results, president_2020, OfficialRow};
-use tally_dataflow::RecordBatch;
 use tally_model::Position;
+use tally_model::{AgeGroup, Gender, State};
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -51,11 +51,27 @@ pub struct Scenario {
     cumulative: Vec<u64>,
 }
 
+/// Why a generator cannot be made as configured.
+#[derive(Debug, thiserror::Error)]
+pub enum GeneratorError {
+    #[error("scale must be a positive number, not {0}")]
+    Scale(f64),
+    #[error("{name} must be between 0 and 1, not {rate}")]
+    Rate { name: &'static str, rate: f64 },
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}: {source}", path.display())]
+    Table {
+        path: PathBuf,
+        source: tally_model::reference::ResultsTableError,
+    },
+}
+
 impl Scenario {
     /// `round(votes × scale)` records for every row.
-    pub fn new(rows: &[OfficialRow], scale: f64) -> Result<Scenario, String> {
+    pub fn new(rows: &[OfficialRow], scale: f64) -> Result<Scenario, GeneratorError> {
         if !(scale.is_finite() && scale > 0.0) {
-            return Err(format!("scale must be a positive number, not {scale}"));
+            return Err(GeneratorError::Scale(scale));
         }
         let mut cells = Vec::new();
         let mut cumulative = Vec::new();
@@ -69,9 +85,15 @@ impl Scenario {
     }
 
     /// Reads a table in the format of `president_2020_by_state.csv`.
-    pub fn load(path: &Path, scale: f64) -> Result<Scenario, String> {
-        let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let rows = parse_official_results(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn load(path: &Path, scale: f64) -> Result<Scenario, GeneratorError> {
+        let text = std::fs::read(path).map_err(|source| GeneratorError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let rows = parse_official_results(&text).map_err(|source| GeneratorError::Table {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Scenario::new(&rows, scale)
     }
 
@@ -97,13 +119,13 @@ pub struct VoterGenerator {
 pub const RECORDS_PER_SLOT: u64 = 3;
 
 impl VoterGenerator {
-    pub fn new(config: GeneratorConfig) -> Result<VoterGenerator, String> {
+    pub fn new(config: GeneratorConfig) -> Result<VoterGenerator, GeneratorError> {
         for (name, rate) in [
             ("invalid rate", config.invalid_rate),
             ("duplicate rate", config.duplicate_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
-                return Err(format!("{name} must be between 0 and 1, not {rate}"));
+                return Err(GeneratorError::Rate { name, rate });
             }
         }
         let mix = Scenario::new(president_2020(), 1.0)?;
@@ -296,8 +318,7 @@ impl GeneratorSource {
 }
 
 impl tally_dataflow::Source for GeneratorSource {
-    fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<tally_dataflow::SourceState, String> {
-        use tally_dataflow::SourceState;
+    fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, SourceError> {
         let end = self.generator.voters().unwrap_or(u64::MAX);
         let allowed = match &self.pacer {
             Some(pacer) => pacer.available().min(max as u64) as usize,

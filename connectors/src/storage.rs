@@ -6,8 +6,54 @@
 //! skip) and renamed into place, so it is either whole or absent. Every HDFS call has a timeout:
 //! a dead NameNode otherwise makes calls hang for minutes on the client's own retries.
 
+use hdfs_native::HdfsError;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// Why a storage call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("{url:?} names no NameNode (hdfs://host:port/path)")]
+    NoNameNode { url: String },
+    #[error("empty storage path")]
+    EmptyPath,
+    #[error("cannot open {url}: {source}")]
+    Open { url: String, source: HdfsError },
+    #[error("cannot {action} {}: {source}", path.display())]
+    Local {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("HDFS {path}: {source:?}")]
+    Hdfs { path: String, source: HdfsError },
+    #[error("HDFS {path}: no answer within {CALL_TIMEOUT:?}")]
+    Timeout { path: String },
+    #[error("cannot list {path}: {source}")]
+    Listing {
+        path: String,
+        source: crate::files::FilesError,
+    },
+    #[error("the storage runtime stopped: {0}")]
+    Runtime(#[from] tokio::task::JoinError),
+}
+
+impl StorageError {
+    /// True when the path does not exist (as an error: `list` treats a missing directory as
+    /// empty instead).
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            StorageError::Local { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            StorageError::Hdfs { source, .. } => match source {
+                HdfsError::FileNotFound(_) => true,
+                // The NameNode's own exception, by its Java class name.
+                HdfsError::RPCError(class, _) => class.ends_with("FileNotFoundException"),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
 
 /// The longest any one HDFS call may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -19,14 +65,14 @@ pub enum Storage {
 
 impl Storage {
     /// Opens `url` (no I/O yet for HDFS: connections are made by the first call).
-    pub fn open(url: &str) -> Result<Storage, String> {
+    pub fn open(url: &str) -> Result<Storage, StorageError> {
         if let Some(rest) = url.strip_prefix("hdfs://") {
             let (authority, path) = rest
                 .split_once('/')
                 .map(|(a, p)| (a, format!("/{p}")))
                 .unwrap_or((rest, "/".to_string()));
             if authority.is_empty() {
-                return Err(format!("{url:?} names no NameNode (hdfs://host:port/path)"));
+                return Err(StorageError::NoNameNode { url: url.to_string() });
             }
             let client = hdfs_native::ClientBuilder::new()
                 .with_url(format!("hdfs://{authority}"))
@@ -35,13 +81,16 @@ impl Storage {
                     ("ipc.client.connect.max.retries", "1"),
                 ])
                 .build()
-                .map_err(|e| format!("cannot open {url}: {e}"))?;
+                .map_err(|source| StorageError::Open {
+                    url: url.to_string(),
+                    source,
+                })?;
             let root = path.trim_end_matches('/').to_string();
             return Ok(Storage::Hdfs { client, root });
         }
         let path = url.strip_prefix("file://").unwrap_or(url);
         if path.is_empty() {
-            return Err("empty storage path".to_string());
+            return Err(StorageError::EmptyPath);
         }
         Ok(Storage::Local {
             root: PathBuf::from(path),
@@ -62,7 +111,7 @@ impl Storage {
 
     /// Writes `bytes` at `relative`, atomically, replacing any file there. `Bytes`, so a retry
     /// or the HDFS client's packets share the caller's buffer instead of copying it.
-    pub async fn write_atomic(&self, relative: &str, bytes: impl Into<bytes::Bytes>) -> Result<(), String> {
+    pub async fn write_atomic(&self, relative: &str, bytes: impl Into<bytes::Bytes>) -> Result<(), StorageError> {
         let bytes: bytes::Bytes = bytes.into();
         let (directory, name) = relative.rsplit_once('/').unwrap_or(("", relative));
         let temporary = if directory.is_empty() {
@@ -73,7 +122,11 @@ impl Storage {
         match self {
             Storage::Local { root } => {
                 let (target, staging) = (root.join(relative), root.join(&temporary));
-                let failed = |e: std::io::Error| format!("cannot write {}: {e}", target.display());
+                let failed = |source| StorageError::Local {
+                    action: "write",
+                    path: target.clone(),
+                    source,
+                };
                 if let Some(parent) = target.parent() {
                     tokio::fs::create_dir_all(parent).await.map_err(failed)?;
                 }
@@ -100,13 +153,15 @@ impl Storage {
         }
     }
 
-    pub async fn read(&self, relative: &str) -> Result<Vec<u8>, String> {
+    pub async fn read(&self, relative: &str) -> Result<Vec<u8>, StorageError> {
         match self {
             Storage::Local { root } => {
                 let path = root.join(relative);
-                tokio::fs::read(&path)
-                    .await
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                tokio::fs::read(&path).await.map_err(|source| StorageError::Local {
+                    action: "read",
+                    path,
+                    source,
+                })
             }
             Storage::Hdfs { client, root } => {
                 let path = Self::hdfs_path(root, relative);
@@ -122,14 +177,12 @@ impl Storage {
 
     /// Files under `relative` (recursively), as `(relative path, length)`, in path order.
     /// Names starting with `.` or `_` (temporary files) are skipped; a missing directory is empty.
-    pub async fn list(&self, relative: &str) -> Result<Vec<(String, u64)>, String> {
+    pub async fn list(&self, relative: &str) -> Result<Vec<(String, u64)>, StorageError> {
         let hidden = |path: &str| path.split('/').any(|part| part.starts_with(['.', '_']));
         let mut files = match self {
             Storage::Local { root } => {
                 let base = root.join(relative);
-                let listing = tokio::task::spawn_blocking(move || list_local(&base))
-                    .await
-                    .map_err(|e| e.to_string())??;
+                let listing = tokio::task::spawn_blocking(move || list_local(&base)).await??;
                 listing
                     .into_iter()
                     .map(|(path, len)| (join(relative, &path), len))
@@ -139,7 +192,7 @@ impl Storage {
                 let base = Self::hdfs_path(root, relative);
                 let listing = match timed(&base, client.list_status(&base, true)).await {
                     Ok(listing) => listing,
-                    Err(e) if e.contains("FileNotFound") || e.contains("not found") => Vec::new(),
+                    Err(e) if e.is_not_found() => Vec::new(),
                     Err(e) => return Err(e),
                 };
                 listing
@@ -162,10 +215,14 @@ impl Storage {
     }
 
     /// Deletes the file at `relative`, if there is one.
-    pub async fn delete(&self, relative: &str) -> Result<(), String> {
+    pub async fn delete(&self, relative: &str) -> Result<(), StorageError> {
         match self {
             Storage::Local { root } => match tokio::fs::remove_file(root.join(relative)).await {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("cannot delete {relative}: {e}")),
+                Err(source) if source.kind() != std::io::ErrorKind::NotFound => Err(StorageError::Local {
+                    action: "delete",
+                    path: PathBuf::from(relative),
+                    source,
+                }),
                 _ => Ok(()),
             },
             Storage::Hdfs { client, root } => {
@@ -186,21 +243,25 @@ fn join(directory: &str, name: &str) -> String {
 
 async fn timed<T>(
     path: &str,
-    call: impl std::future::Future<Output = Result<T, hdfs_native::HdfsError>>,
-) -> Result<T, String> {
+    call: impl std::future::Future<Output = Result<T, HdfsError>>,
+) -> Result<T, StorageError> {
+    let path = path.to_string();
     match tokio::time::timeout(CALL_TIMEOUT, call).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(format!("HDFS {path}: {e:?}")),
-        Err(_) => Err(format!("HDFS {path}: no answer within {CALL_TIMEOUT:?}")),
+        Ok(Err(source)) => Err(StorageError::Hdfs { path, source }),
+        Err(_) => Err(StorageError::Timeout { path }),
     }
 }
 
 /// A local directory's files as `(path relative to it, length)`; a missing directory is empty.
-fn list_local(base: &Path) -> Result<Vec<(String, u64)>, String> {
+fn list_local(base: &Path) -> Result<Vec<(String, u64)>, StorageError> {
     if !base.exists() {
         return Ok(Vec::new());
     }
-    let files = crate::files::list_files(base)?;
+    let files = crate::files::list_files(base).map_err(|source| StorageError::Listing {
+        path: base.display().to_string(),
+        source,
+    })?;
     Ok(files
         .into_iter()
         .map(|path| {
@@ -247,7 +308,11 @@ mod tests {
         storage.delete("raw/t/00000/a.ndjson").await.unwrap();
         storage.delete("raw/t/00000/a.ndjson").await.unwrap();
         assert_eq!(storage.list("raw/t").await.unwrap().len(), 1);
-        assert!(storage.read("missing").await.unwrap_err().contains("missing"));
+        let missing = storage.read("missing").await.unwrap_err();
+        assert!(
+            missing.is_not_found() && missing.to_string().contains("missing"),
+            "{missing}"
+        );
     }
 
     #[test]

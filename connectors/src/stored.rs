@@ -6,12 +6,21 @@
 //! path order of a plain replay, or, for archive segments, (partition, first offset + line),
 //! the order of the live records that follow a recovery.
 
-use crate::storage::Storage;
+use crate::storage::{Storage, StorageError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
-use tally_dataflow::{RecordBatch, Source, SourceState};
+use tally_dataflow::{RecordBatch, Source, SourceError, SourceState};
 use tally_model::Position;
+
+/// Why a stored file cannot be replayed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoredError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot decompress {path}: {source}")]
+    Decompress { path: String, source: std::io::Error },
+}
 
 /// How a file's records are positioned.
 #[derive(Clone, Copy, Debug)]
@@ -45,7 +54,7 @@ struct Reading {
 }
 
 pub struct StoredFileSource {
-    fetched: Receiver<Result<Fetched, String>>,
+    fetched: Receiver<Result<Fetched, StoredError>>,
     current: Option<Reading>,
     /// Stored bytes read: line by line for plain files, file by file for compressed ones (the
     /// total to compare with is what storage lists).
@@ -62,15 +71,18 @@ impl StoredFileSource {
         let (sender, fetched) = std::sync::mpsc::sync_channel(1);
         std::thread::spawn(move || {
             for file in files {
-                let read = runtime.block_on(storage.read(&file.path)).and_then(|bytes| {
-                    let compressed = crate::archive::is_gzip(&file.path).then_some(bytes.len() as u64);
-                    let records = decompressed(&file.path, bytes)?;
-                    Ok(Fetched {
-                        file,
-                        records,
-                        compressed,
-                    })
-                });
+                let read = runtime
+                    .block_on(storage.read(&file.path))
+                    .map_err(StoredError::from)
+                    .and_then(|bytes| {
+                        let compressed = crate::archive::is_gzip(&file.path).then_some(bytes.len() as u64);
+                        let records = decompressed(&file.path, bytes)?;
+                        Ok(Fetched {
+                            file,
+                            records,
+                            compressed,
+                        })
+                    });
                 let failed = read.is_err();
                 // The worker dropped the source (job ending): stop fetching.
                 if sender.send(read).is_err() || failed {
@@ -88,18 +100,22 @@ impl StoredFileSource {
 
 /// The records of a file as stored: gzip (`.gz`, as the archive writes with
 /// `--archive-compression gzip`) or plain.
-fn decompressed(path: &str, bytes: Vec<u8>) -> Result<Vec<u8>, String> {
+fn decompressed(path: &str, bytes: Vec<u8>) -> Result<Vec<u8>, StoredError> {
     if !crate::archive::is_gzip(path) {
         return Ok(bytes);
     }
     let mut plain = Vec::with_capacity(bytes.len() * 6);
-    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&bytes[..]), &mut plain)
-        .map_err(|e| format!("cannot decompress {path}: {e}"))?;
+    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&bytes[..]), &mut plain).map_err(|source| {
+        StoredError::Decompress {
+            path: path.to_string(),
+            source,
+        }
+    })?;
     Ok(plain)
 }
 
 impl Source for StoredFileSource {
-    fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, String> {
+    fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, SourceError> {
         let mut taken = 0;
         while taken < max {
             let Some(reading) = &mut self.current else {
@@ -114,7 +130,7 @@ impl Source for StoredFileSource {
                         });
                         continue;
                     }
-                    Ok(Err(e)) => return Err(e),
+                    Ok(Err(e)) => return Err(e.into()),
                     Err(TryRecvError::Empty) => {
                         return Ok(if taken > 0 {
                             SourceState::Active
@@ -171,7 +187,7 @@ impl<S: Source> Recovering<S> {
 }
 
 impl<S: Source> Source for Recovering<S> {
-    fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, String> {
+    fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, SourceError> {
         if let Some(replay) = &mut self.replay {
             match replay.poll(max, batch)? {
                 SourceState::Exhausted => self.replay = None,
@@ -266,7 +282,7 @@ mod tests {
         let mut batch = RecordBatch::default();
         loop {
             match source.poll(10, &mut batch) {
-                Err(e) => return e,
+                Err(e) => return e.to_string(),
                 Ok(SourceState::Exhausted) => panic!("the source ended without the error"),
                 Ok(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
             }

@@ -21,15 +21,15 @@
 //! The per-voter state is a [`VoterTable`]: 16 bytes a slot, grown without doubling spikes.
 
 use crate::graph::Epoch;
-use tally_model::VoterId;
-use tally_model::{CubeKey, Position, RejectReason};
-use tally_model::tallies::Tally;
 use crate::voters::{Applied, VoterTable};
 use differential_dataflow::{AsCollection, VecCollection};
 use hashbrown::HashMap;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use tally_model::tallies::Tally;
+use tally_model::VoterId;
+use tally_model::{CubeKey, Position, RejectReason};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::Capability;

@@ -14,11 +14,11 @@
 //! consolidated per epoch.
 
 use crate::dedup::{first_ballots, Ballot, Duplicates};
-use tally_model::{CandidateId, RejectReason};
-use tally_model::tallies::{Tallies, Tally};
 use differential_dataflow::operators::{CountTotal, ThresholdTotal};
 use differential_dataflow::VecCollection;
 use std::time::{Duration, Instant};
+use tally_model::tallies::{Tallies, Tally};
+use tally_model::{CandidateId, RejectReason};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::Stream;

@@ -22,4 +22,6 @@ pub mod pipeline;
 pub mod voters;
 
 pub use graph::Epoch;
-pub use pipeline::{run_worker, MemorySource, PipelineOptions, RecordBatch, Source, SourceState};
+pub use pipeline::{
+    run_worker, MemorySource, PipelineError, PipelineOptions, RecordBatch, Source, SourceError, SourceState,
+};

@@ -2,18 +2,18 @@
 //! and advances epochs. Sources (files, the generator, Kafka) live in `tally-connectors`; this
 //! module only knows the trait.
 
-use tally_model::codec::decode;
 use crate::dedup::{Ballot, Duplicates};
 use crate::graph::{publish_on_worker_zero, tally_counts, Checkpoint, Epoch, Publish};
-use tally_model::latency::{now_ms, LatencyHistogram};
-use tally_model::{CandidateId, Position, RejectReason};
-use tally_model::tallies::Tally;
 use differential_dataflow::input::{Input, InputSession};
 use hashbrown::HashSet;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tally_model::codec::decode;
+use tally_model::latency::{now_ms, LatencyHistogram};
+use tally_model::tallies::Tally;
+use tally_model::{CandidateId, Position, RejectReason};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::Input as _;
 use timely::dataflow::{InputHandle, ProbeHandle};
@@ -76,10 +76,26 @@ pub enum SourceState {
     Exhausted,
 }
 
+/// Why a source failed; the job ends with it. Each connector has its own error type; the graph
+/// only passes it on.
+pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a worker stopped before its source ended.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(
+        "the graph made no progress for {0:?}: a worker is not running (in a cluster, a peer process may be hung \
+         or unreachable)"
+    )]
+    Stalled(Duration),
+}
+
 /// One worker's share of an input.
 pub trait Source {
     /// Appends at most `max` records to `batch`. An error ends the job.
-    fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, String>;
+    fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, SourceError>;
 
     /// Told of every rejected record (e.g. to send it to a dead-letter topic): at once for those
     /// that fail validation, and once the graph has decided it for duplicates, when the source
@@ -193,7 +209,7 @@ struct StallWatch {
 }
 
 impl StallWatch {
-    fn check(&mut self, probe: &ProbeHandle<Epoch>) -> Result<(), String> {
+    fn check(&mut self, probe: &ProbeHandle<Epoch>) -> Result<(), PipelineError> {
         let Some(limit) = self.limit else {
             return Ok(());
         };
@@ -202,10 +218,7 @@ impl StallWatch {
             self.frontier = frontier;
             self.since = Instant::now();
         } else if self.since.elapsed() > limit {
-            return Err(format!(
-                "the graph made no progress for {limit:?}: a worker is not running (in a cluster, a peer \
-                 process may be hung or unreachable)"
-            ));
+            return Err(PipelineError::Stalled(limit));
         }
         Ok(())
     }
@@ -216,7 +229,7 @@ impl StallWatch {
         worker: &mut Worker,
         probe: &ProbeHandle<Epoch>,
         mut waiting: impl FnMut() -> bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), PipelineError> {
         while waiting() {
             worker.step_or_park(Some(Duration::from_millis(1)));
             self.check(probe)?;
@@ -336,7 +349,7 @@ pub fn run_worker(
     stop: &AtomicBool,
     publish: Publish,
     checkpoint: Option<Checkpoint>,
-) -> Result<(), String> {
+) -> Result<(), PipelineError> {
     let dedup = options.dedup;
     let every_ms = options.checkpoint_every.map(|every| (every.as_millis() as u64).max(1));
     let worker_index = worker.index() as u32;
@@ -493,7 +506,7 @@ impl MemorySource {
 }
 
 impl Source for MemorySource {
-    fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, String> {
+    fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, SourceError> {
         for (position, record) in self.records.by_ref().take(max.min(self.per_poll)) {
             batch.push(position, &record);
         }

@@ -26,9 +26,9 @@
 //!
 //! Hashing is seeded per table, so ids chosen to collide cannot be prepared in advance.
 
+use hashbrown::HashMap;
 use tally_model::VoterId;
 use tally_model::{CubeKey, Position};
-use hashbrown::HashMap;
 
 /// How a ballot changed its voter's entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -300,8 +300,8 @@ impl VoterTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tally_model::{AgeGroup, CandidateId, Gender, State};
     use std::collections::BTreeMap;
+    use tally_model::{AgeGroup, CandidateId, Gender, State};
 
     fn cube(candidate: u64) -> CubeKey {
         CubeKey {

@@ -20,7 +20,7 @@ struct CountingSource {
 }
 
 impl Source for CountingSource {
-    fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, String> {
+    fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, tally_dataflow::SourceError> {
         for _ in 0..max.min(7) {
             if self.next == self.total {
                 return Ok(SourceState::Exhausted);

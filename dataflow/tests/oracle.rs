@@ -21,7 +21,7 @@ struct Recording {
 }
 
 impl Source for Recording {
-    fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, String> {
+    fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, tally_dataflow::SourceError> {
         self.inner.poll(max, batch)
     }
     fn rejected(&mut self, position: Position, record: &[u8], reason: RejectReason) {

@@ -47,13 +47,18 @@ impl fmt::Display for Apportionment {
     }
 }
 
+/// An apportionment that is neither census.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown apportionment {0:?}: expected 2010 or 2020")]
+pub struct UnknownApportionment(String);
+
 impl FromStr for Apportionment {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
+    type Err = UnknownApportionment;
+    fn from_str(text: &str) -> Result<Self, UnknownApportionment> {
         match text {
             "2010" => Ok(Apportionment::Census2010),
             "2020" => Ok(Apportionment::Census2020),
-            other => Err(format!("unknown apportionment {other:?}: expected 2010 or 2020")),
+            other => Err(UnknownApportionment(other.to_string())),
         }
     }
 }
@@ -96,19 +101,32 @@ struct ResultsCsvRow {
     votes: u64,
 }
 
+/// Why a results table cannot be read; `line` counts the header as line 1.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsTableError {
+    #[error("line {line}: {source}")]
+    Csv { line: usize, source: csv::Error },
+    #[error("line {line}: unknown state {code:?}")]
+    UnknownState { line: usize, code: String },
+    #[error("line {line}: empty candidate")]
+    EmptyCandidate { line: usize },
+}
+
 /// Parses a results table in the format of `data/president_2020_by_state.csv`
 /// (`state,state_po,candidate,party,votes`; only `state_po`, `candidate` and `votes` are used).
-pub fn parse_official_results(csv_text: &[u8]) -> Result<Vec<OfficialRow>, String> {
+pub fn parse_official_results(csv_text: &[u8]) -> Result<Vec<OfficialRow>, ResultsTableError> {
     let mut reader = csv::Reader::from_reader(csv_text);
     let mut rows = Vec::new();
     for (index, row) in reader.deserialize::<ResultsCsvRow>().enumerate() {
         let line = index + 2;
-        let row = row.map_err(|e| format!("line {line}: {e}"))?;
-        let state =
-            State::lookup(&row.state_po).ok_or_else(|| format!("line {line}: unknown state {:?}", row.state_po))?;
+        let row = row.map_err(|source| ResultsTableError::Csv { line, source })?;
+        let state = State::lookup(&row.state_po).ok_or_else(|| ResultsTableError::UnknownState {
+            line,
+            code: row.state_po.clone(),
+        })?;
         let candidate = row.candidate.trim().to_string();
         if candidate.is_empty() {
-            return Err(format!("line {line}: empty candidate"));
+            return Err(ResultsTableError::EmptyCandidate { line });
         }
         rows.push(OfficialRow {
             state,
@@ -153,9 +171,13 @@ mod tests {
 
     #[test]
     fn bad_results_tables_are_reported_with_their_line() {
-        let err = parse_official_results(b"state,state_po,candidate,party,votes\nX,ZZ,A,B,1\n").unwrap_err();
+        let err = parse_official_results(b"state,state_po,candidate,party,votes\nX,ZZ,A,B,1\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 2") && err.contains("ZZ"), "{err}");
-        let err = parse_official_results(b"state,state_po,candidate,party,votes\nX,OH,A,B,many\n").unwrap_err();
+        let err = parse_official_results(b"state,state_po,candidate,party,votes\nX,OH,A,B,many\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 2"), "{err}");
     }
 }

@@ -1,9 +1,9 @@
 //! [`Results`]: the published document (`GET /api/results`), derived from [`Tallies`] at a
 //! completed epoch. Every view is a marginal of the one vote cube, so all views agree.
 
-use crate::vote::{AgeGroup, CandidateId, Gender, RejectReason, State};
 use crate::reference::{Apportionment, VOTES_TO_WIN};
 use crate::tallies::Tallies;
+use crate::vote::{AgeGroup, CandidateId, Gender, RejectReason, State};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -231,8 +231,8 @@ impl Results {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vote::{CubeKey, Gender};
     use crate::tallies::Tally;
+    use crate::vote::{CubeKey, Gender};
 
     fn vote(tallies: &mut Tallies, state: &str, candidate: &str, count: i64) {
         let id = CandidateId::of(candidate);

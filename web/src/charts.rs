@@ -49,12 +49,24 @@ impl Chart {
     }
 }
 
+/// A chart plotters could not draw (at a size too small for its layout, say).
+#[derive(Debug, thiserror::Error)]
+#[error("drawing {chart}: {detail}")]
+pub struct ChartError {
+    pub chart: &'static str,
+    pub detail: String,
+}
+
 /// Renders `chart` for `results` as an SVG document of `size` pixels.
-pub fn render(chart: Chart, results: &Results, size: (u32, u32)) -> Result<String, String> {
+pub fn render(chart: Chart, results: &Results, size: (u32, u32)) -> Result<String, ChartError> {
+    let failed = |e: &dyn std::fmt::Display| ChartError {
+        chart: chart.name(),
+        detail: e.to_string(),
+    };
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        root.fill(&WHITE).map_err(|e| failed(&e))?;
         let drawn = match chart {
             Chart::Candidates => candidates(&root, results),
             Chart::Gender => grouped(&root, results, "Votes by gender", &results.by_gender),
@@ -62,8 +74,8 @@ pub fn render(chart: Chart, results: &Results, size: (u32, u32)) -> Result<Strin
             Chart::States => states(&root, results),
             Chart::Electoral => electoral(&root, results),
         };
-        drawn.map_err(|e| format!("drawing {}: {e}", chart.name()))?;
-        root.present().map_err(|e| e.to_string())?;
+        drawn.map_err(|e| failed(&e))?;
+        root.present().map_err(|e| failed(&e))?;
     }
     Ok(svg)
 }
@@ -341,9 +353,9 @@ fn electoral(root: &Area<'_>, results: &Results) -> Drawn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tally_model::{AgeGroup, CandidateId, CubeKey, Gender, State};
     use tally_model::tallies::{Tallies, Tally};
     use tally_model::Apportionment;
+    use tally_model::{AgeGroup, CandidateId, CubeKey, Gender, State};
 
     fn results(names: &[&str]) -> Results {
         let mut tallies = Tallies::default();

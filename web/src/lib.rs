@@ -13,4 +13,4 @@ pub mod metrics;
 pub mod server;
 pub mod tiles;
 
-pub use server::{routes, serve, JobStatus, NoStatus, WebState};
+pub use server::{routes, serve, Degraded, JobStatus, NoStatus, WebState};

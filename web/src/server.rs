@@ -15,11 +15,23 @@ use warp::http::{header, StatusCode};
 use warp::sse::Event;
 use warp::{Filter, Rejection, Reply};
 
+/// Why a job is degraded (`/healthz` answers 503 with it).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Degraded(pub String);
+
+impl Degraded {
+    /// For `map_err`: a component's own error, as the reason.
+    pub fn because(error: impl std::fmt::Display) -> Degraded {
+        Degraded(error.to_string())
+    }
+}
+
 /// What the job tells the server besides results: its health and any metrics of its own
 /// (sources and sinks add theirs here).
 pub trait JobStatus: Send + Sync + 'static {
-    /// `Ok(detail)` when healthy, `Err(detail)` when degraded.
-    fn health(&self) -> Result<String, String> {
+    /// `Ok(detail)` when healthy, `Err(why)` when degraded.
+    fn health(&self) -> Result<String, Degraded> {
         Ok("ok".to_string())
     }
     /// Appends Prometheus text lines.
@@ -198,7 +210,7 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
         let (status, code, detail) = match state.status.health() {
             Ok(detail) if results.recovering.is_some() => ("recovering", StatusCode::OK, detail),
             Ok(detail) => ("ok", StatusCode::OK, detail),
-            Err(detail) => ("degraded", StatusCode::SERVICE_UNAVAILABLE, detail),
+            Err(Degraded(detail)) => ("degraded", StatusCode::SERVICE_UNAVAILABLE, detail),
         };
         let body = if state.serves_results {
             serde_json::json!({
@@ -254,8 +266,10 @@ async fn chart(
     let svg = match cached {
         Some((epoch, svg)) if epoch == results.epoch => svg,
         _ => {
-            let svg =
-                Arc::new(render(chart, &results, (width, height)).map_err(|e| warp::reject::custom(BadRequest(e)))?);
+            let svg = Arc::new(
+                render(chart, &results, (width, height))
+                    .map_err(|e| warp::reject::custom(BadRequest(e.to_string())))?,
+            );
             if let Ok(mut cache) = state.charts.lock() {
                 cache.insert(key, (results.epoch, svg.clone()));
             }

@@ -7,6 +7,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+/// The brokers have not answered for `since`.
+#[derive(Debug, thiserror::Error)]
+#[error("Kafka unreachable for {since:.0?}: {reason}")]
+pub struct KafkaUnreachable {
+    pub since: std::time::Duration,
+    pub reason: String,
+}
+
 #[derive(Default)]
 pub struct KafkaMetrics {
     /// Partition → (next offset to consume, high watermark last reported by the broker).
@@ -56,10 +64,13 @@ impl KafkaMetrics {
         }
     }
 
-    /// `Err(reason)` while the brokers are unreachable.
-    pub fn health(&self) -> Result<(), String> {
+    /// `Err` while the brokers are unreachable.
+    pub fn health(&self) -> Result<(), KafkaUnreachable> {
         match self.unreachable.lock().ok().and_then(|u| u.clone()) {
-            Some((since, reason)) => Err(format!("Kafka unreachable for {:.0?}: {reason}", since.elapsed())),
+            Some((since, reason)) => Err(KafkaUnreachable {
+                since: since.elapsed(),
+                reason,
+            }),
             None => Ok(()),
         }
     }

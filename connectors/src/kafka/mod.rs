@@ -12,6 +12,55 @@ pub mod source;
 use rdkafka::ClientConfig;
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
+
+/// What went wrong talking to Kafka, or in what the user asked of it.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    #[error("{0:?} is not a kafka://host:port/topic URL")]
+    NotAKafkaUrl(String),
+    #[error("{0:?} names no topic (kafka://host:port/topic)")]
+    NoTopic(String),
+    #[error("{0:?} is not a valid Kafka topic name")]
+    InvalidTopic(String),
+    #[error("{0:?} is not a comma-separated list of host:port")]
+    InvalidBrokers(String),
+    #[error("{0:?} is not key=value")]
+    InvalidProperty(String),
+    #[error("{0:?} is not earliest or latest")]
+    InvalidStart(String),
+    /// A librdkafka call failed; `doing` says which.
+    #[error("{doing}: {source}")]
+    Client {
+        doing: String,
+        source: rdkafka::error::KafkaError,
+    },
+    #[error("cannot create topic {topic}: {code}")]
+    CreateTopic {
+        topic: String,
+        code: rdkafka::types::RDKafkaErrorCode,
+    },
+    #[error("topic {0} does not exist (yet)")]
+    NoSuchTopic(String),
+    #[error("cannot deliver to {topic}: {first_error}")]
+    Undelivered { topic: String, first_error: String },
+    #[error("{failed} records were not delivered (first error: {first_error})")]
+    NotAllDelivered { failed: u64, first_error: String },
+    #[error("the topic no longer holds it (the partition now starts at offset {0})")]
+    Gone(i64),
+    #[error("not fetched within {0:?}")]
+    FetchTimeout(Duration),
+    #[error("cannot start {what}: {source}")]
+    Start { what: &'static str, source: std::io::Error },
+}
+
+impl KafkaError {
+    /// For `map_err`: a failed librdkafka call, described by `doing`.
+    pub(crate) fn client(doing: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> KafkaError {
+        let doing = doing.into();
+        move |source| KafkaError::Client { doing, source }
+    }
+}
 
 /// `kafka://BROKERS/TOPIC`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,22 +71,22 @@ pub struct KafkaUrl {
 }
 
 impl FromStr for KafkaUrl {
-    type Err = String;
-    fn from_str(url: &str) -> Result<KafkaUrl, String> {
+    type Err = KafkaError;
+    fn from_str(url: &str) -> Result<KafkaUrl, KafkaError> {
         let rest = url
             .strip_prefix("kafka://")
-            .ok_or_else(|| format!("{url:?} is not a kafka://host:port/topic URL"))?;
+            .ok_or_else(|| KafkaError::NotAKafkaUrl(url.to_string()))?;
         let (brokers, topic) = rest
             .split_once('/')
-            .ok_or_else(|| format!("{url:?} names no topic (kafka://host:port/topic)"))?;
+            .ok_or_else(|| KafkaError::NoTopic(url.to_string()))?;
         let valid_topic = !topic.is_empty()
             && topic.len() <= 249
             && topic.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
         if !valid_topic {
-            return Err(format!("{topic:?} is not a valid Kafka topic name"));
+            return Err(KafkaError::InvalidTopic(topic.to_string()));
         }
         if brokers.is_empty() || brokers.split(',').any(|b| !b.contains(':')) {
-            return Err(format!("{brokers:?} is not a comma-separated list of host:port"));
+            return Err(KafkaError::InvalidBrokers(brokers.to_string()));
         }
         Ok(KafkaUrl {
             brokers: brokers.to_string(),
@@ -53,10 +102,10 @@ impl fmt::Display for KafkaUrl {
 }
 
 /// A `key=value` librdkafka property.
-pub fn parse_property(text: &str) -> Result<(String, String), String> {
+pub fn parse_property(text: &str) -> Result<(String, String), KafkaError> {
     match text.split_once('=') {
         Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_string(), value.to_string())),
-        _ => Err(format!("{text:?} is not key=value")),
+        _ => Err(KafkaError::InvalidProperty(text.to_string())),
     }
 }
 
@@ -95,8 +144,16 @@ mod tests {
         assert_eq!(url.brokers, "a:1,b:2");
         assert_eq!(url.topic, "voter_data");
         assert_eq!(url.to_string(), "kafka://a:1,b:2/voter_data");
-        assert!("http://a:1/t".parse::<KafkaUrl>().unwrap_err().contains("kafka://"));
-        assert!("kafka://a:1".parse::<KafkaUrl>().unwrap_err().contains("no topic"));
+        assert!("http://a:1/t"
+            .parse::<KafkaUrl>()
+            .unwrap_err()
+            .to_string()
+            .contains("kafka://"));
+        assert!("kafka://a:1"
+            .parse::<KafkaUrl>()
+            .unwrap_err()
+            .to_string()
+            .contains("no topic"));
         assert!("kafka://a:1/bad topic".parse::<KafkaUrl>().is_err());
         assert!("kafka://a/t".parse::<KafkaUrl>().is_err());
         assert_eq!(parse_property("acks=all").unwrap(), ("acks".into(), "all".into()));

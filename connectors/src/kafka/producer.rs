@@ -67,10 +67,12 @@ const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
 ];
 
 impl VoteProducer {
-    pub fn new(url: &KafkaUrl, extra: &[(String, String)]) -> Result<VoteProducer, String> {
+    pub fn new(url: &KafkaUrl, extra: &[(String, String)]) -> Result<VoteProducer, super::KafkaError> {
         let producer = client_config(&url.brokers, PRODUCER_DEFAULTS, extra)
             .create_with_context(DeliveryReport::default())
-            .map_err(|e| format!("cannot create a Kafka producer for {url}: {e}"))?;
+            .map_err(super::KafkaError::client(format!(
+                "cannot create a Kafka producer for {url}"
+            )))?;
         Ok(VoteProducer {
             producer,
             topic: url.topic.clone(),
@@ -79,7 +81,7 @@ impl VoteProducer {
     }
 
     /// Queues one record, waiting while the local queue is full.
-    pub fn send(&mut self, record: &[u8]) -> Result<(), String> {
+    pub fn send(&mut self, record: &[u8]) -> Result<(), super::KafkaError> {
         self.key.clear();
         if let Some(id) = voter_id(record) {
             self.key.extend_from_slice(id.to_string().as_bytes());
@@ -94,7 +96,12 @@ impl VoteProducer {
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     self.producer.poll(Duration::from_millis(5));
                 }
-                Err((error, _)) => return Err(format!("cannot send to {}: {error}", self.topic)),
+                Err((source, _)) => {
+                    return Err(super::KafkaError::Client {
+                        doing: format!("cannot send to {}", self.topic),
+                        source,
+                    })
+                }
             }
         }
     }
@@ -102,27 +109,30 @@ impl VoteProducer {
     /// Serves delivery reports; call now and then. Fails with the first record the brokers
     /// refused or that timed out, so a producer that cannot deliver stops at once rather than
     /// after queueing every record.
-    pub fn poll(&self) -> Result<(), String> {
+    pub fn poll(&self) -> Result<(), super::KafkaError> {
         self.producer.poll(Duration::ZERO);
         let report = self.producer.context();
         if report.failed.load(Ordering::Relaxed) == 0 {
             return Ok(());
         }
-        Err(format!("cannot deliver to {}: {}", self.topic, report.first_error()))
+        Err(super::KafkaError::Undelivered {
+            topic: self.topic.clone(),
+            first_error: report.first_error(),
+        })
     }
 
     /// Waits until every queued record is delivered; fails if any was not.
-    pub fn flush(&self, timeout: Duration) -> Result<u64, String> {
-        self.producer
-            .flush(timeout)
-            .map_err(|e| format!("records still undelivered after {timeout:?}: {e}"))?;
+    pub fn flush(&self, timeout: Duration) -> Result<u64, super::KafkaError> {
+        self.producer.flush(timeout).map_err(super::KafkaError::client(format!(
+            "records still undelivered after {timeout:?}"
+        )))?;
         let report = self.producer.context();
         let failed = report.failed.load(Ordering::Relaxed);
         if failed > 0 {
-            return Err(format!(
-                "{failed} records were not delivered (first error: {})",
-                report.first_error()
-            ));
+            return Err(super::KafkaError::NotAllDelivered {
+                failed,
+                first_error: report.first_error(),
+            });
         }
         Ok(report.delivered.load(Ordering::Relaxed))
     }
@@ -133,14 +143,21 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Creates `url`'s topic with `partitions` partitions (and the brokers' default replication)
 /// unless it exists. Returns whether it created it.
-pub fn ensure_topic(url: &KafkaUrl, extra: &[(String, String)], partitions: i32) -> Result<bool, String> {
-    let admin: AdminClient<DefaultClientContext> = client_config(&url.brokers, &[], extra)
-        .create()
-        .map_err(|e| format!("cannot create a Kafka admin client for {url}: {e}"))?;
+pub fn ensure_topic(url: &KafkaUrl, extra: &[(String, String)], partitions: i32) -> Result<bool, super::KafkaError> {
+    use super::KafkaError;
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(&url.brokers, &[], extra)
+            .create()
+            .map_err(KafkaError::client(format!(
+                "cannot create a Kafka admin client for {url}"
+            )))?;
     let metadata = admin
         .inner()
         .fetch_metadata(Some(&url.topic), ADMIN_TIMEOUT)
-        .map_err(|e| format!("cannot reach the Kafka brokers at {}: {e}", url.brokers))?;
+        .map_err(KafkaError::client(format!(
+            "cannot reach the Kafka brokers at {}",
+            url.brokers
+        )))?;
     let exists = metadata
         .topics()
         .iter()
@@ -151,17 +168,20 @@ pub fn ensure_topic(url: &KafkaUrl, extra: &[(String, String)], partitions: i32)
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+        .map_err(|source| KafkaError::Start {
+            what: "a runtime",
+            source,
+        })?;
     // -1: the brokers' default.replication.factor.
     let topic = NewTopic::new(&url.topic, partitions, TopicReplication::Fixed(-1));
     let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
     let results = runtime
         .block_on(admin.create_topics([&topic], &options))
-        .map_err(|e| format!("cannot create topic {}: {e}", url.topic))?;
+        .map_err(KafkaError::client(format!("cannot create topic {}", url.topic)))?;
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, e)) => return Err(format!("cannot create topic {topic}: {e}")),
+            Err((topic, code)) => return Err(KafkaError::CreateTopic { topic, code }),
         }
     }
     Ok(true)

@@ -6,7 +6,7 @@
 //! the topic still holds them (the archive does too). Displacements are rare, since the
 //! producer keys records by voter, so one record per request is fast enough.
 
-use super::{client_config, one_line, KafkaUrl};
+use super::{client_config, one_line, KafkaError, KafkaUrl};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -18,7 +18,7 @@ use tally_model::Position;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A record read back, or why it could not be.
-pub type Refetched = Result<(Position, Vec<u8>), (Position, String)>;
+pub type Refetched = Result<(Position, Vec<u8>), (Position, KafkaError)>;
 
 /// A helper thread that fetches records by (partition, offset).
 pub struct Refetcher {
@@ -28,7 +28,7 @@ pub struct Refetcher {
 }
 
 impl Refetcher {
-    pub fn new(url: &KafkaUrl, properties: &[(String, String)]) -> Result<Refetcher, String> {
+    pub fn new(url: &KafkaUrl, properties: &[(String, String)]) -> Result<Refetcher, KafkaError> {
         let consumer: BaseConsumer = client_config(
             &url.brokers,
             &[
@@ -39,7 +39,7 @@ impl Refetcher {
             properties,
         )
         .create()
-        .map_err(|e| format!("cannot create a Kafka consumer for {url}: {e}"))?;
+        .map_err(KafkaError::client(format!("cannot create a Kafka consumer for {url}")))?;
         let (requests, asked) = channel::<Position>();
         let (tell, fetched) = channel();
         let topic = url.topic.clone();
@@ -55,7 +55,10 @@ impl Refetcher {
                     }
                 }
             })
-            .map_err(|e| format!("cannot start the refetch thread: {e}"))?;
+            .map_err(|source| KafkaError::Start {
+                what: "the refetch thread",
+                source,
+            })?;
         Ok(Refetcher {
             requests: Some(requests),
             fetched,
@@ -105,29 +108,26 @@ impl Refetcher {
 }
 
 /// The record at `position`, as the source read it (one line).
-fn fetch(consumer: &BaseConsumer, topic: &str, position: Position) -> Result<Vec<u8>, String> {
+fn fetch(consumer: &BaseConsumer, topic: &str, position: Position) -> Result<Vec<u8>, KafkaError> {
     let mut assignment = TopicPartitionList::new();
     assignment
         .add_partition_offset(topic, position.stream as i32, Offset::Offset(position.offset as i64))
-        .map_err(|e| e.to_string())?;
-    consumer.assign(&assignment).map_err(|e| e.to_string())?;
+        .map_err(KafkaError::client("cannot assign the partition"))?;
+    consumer
+        .assign(&assignment)
+        .map_err(KafkaError::client("cannot assign the partition"))?;
     let deadline = Instant::now() + FETCH_TIMEOUT;
     while Instant::now() < deadline {
         match consumer.poll(Duration::from_millis(100)) {
             None => continue,
-            Some(Err(e)) => return Err(e.to_string()),
+            Some(Err(e)) => return Err(KafkaError::client("fetch failed")(e)),
             Some(Ok(message)) if message.partition() as u32 != position.stream => continue,
             Some(Ok(message)) if message.offset() as u64 == position.offset => {
                 let mut scratch = Vec::new();
                 return Ok(one_line(message.payload().unwrap_or_default(), &mut scratch).to_vec());
             }
-            Some(Ok(message)) => {
-                return Err(format!(
-                    "the topic no longer holds it (the partition now starts at offset {})",
-                    message.offset()
-                ))
-            }
+            Some(Ok(message)) => return Err(KafkaError::Gone(message.offset())),
         }
     }
-    Err(format!("not fetched within {FETCH_TIMEOUT:?}"))
+    Err(KafkaError::FetchTimeout(FETCH_TIMEOUT))
 }

@@ -8,10 +8,10 @@
 
 use super::metrics::KafkaMetrics;
 use super::refetch::{Refetched, Refetcher};
-use super::{client_config, one_line, KafkaUrl};
-use crate::archive::{ArchiveWriter, Compression, SegmentBuilder};
+use super::{client_config, one_line, KafkaError, KafkaUrl};
+use crate::archive::{ArchiveError, ArchiveWriter, Compression, SegmentBuilder};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::error::KafkaError;
+use rdkafka::error::KafkaError as ClientError;
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::statistics::Statistics;
@@ -19,7 +19,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tally_dataflow::{RecordBatch, Source, SourceState};
+use tally_dataflow::{RecordBatch, Source, SourceError, SourceState};
 use tally_model::{Position, RejectReason};
 
 /// Where a fresh start begins reading.
@@ -30,12 +30,12 @@ pub enum StartAt {
 }
 
 impl std::str::FromStr for StartAt {
-    type Err = String;
-    fn from_str(text: &str) -> Result<StartAt, String> {
+    type Err = KafkaError;
+    fn from_str(text: &str) -> Result<StartAt, KafkaError> {
         match text {
             "earliest" => Ok(StartAt::Earliest),
             "latest" => Ok(StartAt::Latest),
-            other => Err(format!("{other:?} is not earliest or latest")),
+            other => Err(KafkaError::InvalidStart(other.to_string())),
         }
     }
 }
@@ -123,7 +123,7 @@ impl ClientContext for SourceContext {
         }
     }
 
-    fn error(&self, error: KafkaError, reason: &str) {
+    fn error(&self, error: ClientError, reason: &str) {
         self.metrics.unreachable(format!("{error}: {reason}"));
     }
 }
@@ -131,7 +131,7 @@ impl ClientContext for SourceContext {
 impl ConsumerContext for SourceContext {}
 
 /// What the brokers told about the partitions a worker owns: (partition, low, high) watermarks.
-type Watermarks = Result<Vec<(i32, i64, i64)>, String>;
+type Watermarks = Result<Vec<(i32, i64, i64)>, KafkaError>;
 
 enum Phase {
     /// Waiting for the brokers to tell the partition count and watermarks. The requests block,
@@ -165,7 +165,7 @@ pub struct KafkaSource {
     metrics: Arc<KafkaMetrics>,
     /// An archive failure met where it could not be returned (at a checkpoint): the next poll
     /// returns it, so nothing read goes unarchived silently.
-    archive_failed: Option<String>,
+    archive_failed: Option<ArchiveError>,
     /// Records lost to retention, found by this source, plus `lost_before` for worker 0.
     lost: u64,
 }
@@ -180,7 +180,7 @@ impl KafkaSource {
         index: usize,
         peers: usize,
         metrics: Arc<KafkaMetrics>,
-    ) -> Result<KafkaSource, String> {
+    ) -> Result<KafkaSource, KafkaError> {
         let context = SourceContext {
             metrics: metrics.clone(),
             topic: config.url.topic.clone(),
@@ -188,7 +188,10 @@ impl KafkaSource {
         let mut consumer: BaseConsumer<SourceContext> =
             client_config(&config.url.brokers, CONSUMER_DEFAULTS, &config.properties)
                 .create_with_context(context)
-                .map_err(|e| format!("cannot create a Kafka consumer for {}: {e}", config.url))?;
+                .map_err(KafkaError::client(format!(
+                    "cannot create a Kafka consumer for {}",
+                    config.url
+                )))?;
         // The source is made on the worker thread that polls it: records arriving wake that
         // thread, so an idle worker parks until then instead of polling every millisecond.
         let worker = std::thread::current();
@@ -201,7 +204,7 @@ impl KafkaSource {
                     &config.properties,
                 )
                 .create()
-                .map_err(|e| format!("cannot create the dead-letter producer: {e}"))?,
+                .map_err(KafkaError::client("cannot create the dead-letter producer"))?,
             ),
             None => None,
         };
@@ -271,7 +274,7 @@ impl KafkaSource {
         let owned = match answer {
             Ok(owned) => owned,
             Err(e) => {
-                self.metrics.unreachable(e);
+                self.metrics.unreachable(e.to_string());
                 return;
             }
         };
@@ -332,24 +335,24 @@ impl KafkaSource {
 fn watermarks(consumer: &BaseConsumer<SourceContext>, topic: &str, index: usize, peers: usize) -> Watermarks {
     let metadata = consumer
         .fetch_metadata(Some(topic), CONNECT_TIMEOUT)
-        .map_err(|e| format!("metadata request failed: {e}"))?;
+        .map_err(KafkaError::client("metadata request failed"))?;
     let partitions = match metadata.topics().iter().find(|t| t.name() == topic) {
         Some(t) if t.error().is_none() && !t.partitions().is_empty() => t.partitions().len() as i32,
-        _ => return Err(format!("topic {topic} does not exist (yet)")),
+        _ => return Err(KafkaError::NoSuchTopic(topic.to_string())),
     };
     (0..partitions)
         .filter(|p| *p as usize % peers == index)
         .map(|partition| {
             let (low, high) = consumer
                 .fetch_watermarks(topic, partition, CONNECT_TIMEOUT)
-                .map_err(|e| format!("watermark request failed: {e}"))?;
+                .map_err(KafkaError::client("watermark request failed"))?;
             Ok((partition, low, high))
         })
         .collect()
 }
 
 impl Source for KafkaSource {
-    fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, String> {
+    fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, SourceError> {
         if let Some(producer) = &self.dead_letters {
             producer.poll(Duration::ZERO);
         }
@@ -361,7 +364,7 @@ impl Source for KafkaSource {
             return Ok(SourceState::Idle);
         };
         if let Some(failed) = self.archive_failed.take() {
-            return Err(failed);
+            return Err(failed.into());
         }
         if let Some((builder, writer)) = &mut self.archive {
             for segment in builder.due()? {
