@@ -69,6 +69,8 @@ pub struct ProcessStatus {
     pub job: std::sync::Arc<dyn tally_web::JobStatus>,
 }
 
+use prometheus_client::metrics::gauge::Gauge;
+
 impl tally_web::JobStatus for ProcessStatus {
     fn health(&self) -> Result<String, tally_web::Degraded> {
         let me = format!("process {} of {}", self.process, self.processes);
@@ -77,14 +79,13 @@ impl tally_web::JobStatus for ProcessStatus {
             .map(|detail| format!("{me}: {detail}"))
             .map_err(|why| tally_web::Degraded(format!("{me}: {why}")))
     }
-    fn metrics(&self, out: &mut String) {
-        use std::fmt::Write;
-        let _ = writeln!(
-            out,
-            "# TYPE tally_cluster_process gauge\ntally_cluster_process{{processes=\"{}\"}} {}",
-            self.processes, self.process
-        );
-        self.job.metrics(out);
+    fn register_metrics(&self, registry: &mut tally_model::metrics::Registry) {
+        let process = prometheus_client::metrics::family::Family::<[(&str, String); 1], Gauge>::default();
+        process
+            .get_or_create(&[("processes", self.processes.to_string())])
+            .set(self.process as i64);
+        registry.register("tally_cluster_process", "This process's index in the cluster.", process);
+        self.job.register_metrics(registry);
     }
 }
 

@@ -19,6 +19,7 @@ use tally_dataflow::graph::Checkpoint;
 use tally_dataflow::graph::Publish;
 use tally_dataflow::{run_worker, PipelineOptions, Source, SourceError};
 use tally_model::latency::LatencyHistogram;
+use tally_model::metrics::Registry;
 use tally_model::Results;
 use tally_model::Tallies;
 use tally_web::{Degraded, JobStatus, NoStatus, WebState};
@@ -493,13 +494,13 @@ impl JobStatus for KafkaStatus {
         }
         Ok(format!("ok{lost}"))
     }
-    fn metrics(&self, out: &mut String) {
-        self.metrics.render(&self.topic, out);
+    fn register_metrics(&self, registry: &mut Registry) {
+        registry.register_collector(self.metrics.collector(&self.topic));
         if let Some(archive) = &self.archive {
-            archive.metrics(out);
+            registry.register_collector(archive.collector());
         }
         if let Some(latency) = &self.latency {
-            tally_web::metrics::render_latency(latency, out);
+            registry.register_collector(Box::new(latency.clone()));
         }
     }
 }

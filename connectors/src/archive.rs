@@ -17,11 +17,13 @@
 
 use crate::storage::{Storage, StorageError};
 use backon::{ExponentialBuilder, Retryable};
+use prometheus_client::encoding::DescriptorEncoder;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tally_model::metrics::{counter, gauge, Collector};
 
 /// How segments are stored. Both forms are read directly by Hadoop's tools: `hdfs dfs -text` and
 /// Spark's JSON reader decompress a `.gz` file by its name. zstd is not offered: Hadoop reads
@@ -376,6 +378,49 @@ where
     }
 }
 
+struct ArchiveCollector(Arc<ArchiveWriter>);
+
+impl std::fmt::Debug for ArchiveCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ArchiveCollector")
+    }
+}
+
+impl Collector for ArchiveCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let (writer, e) = (&self.0, &mut encoder);
+        let s = &writer.state;
+        counter(
+            e,
+            "tally_archive_segments",
+            "Archive segments written.",
+            s.written.load(Ordering::Relaxed),
+        )?;
+        let queued = s.queued_bytes.load(Ordering::Relaxed) as i64;
+        gauge(e, "tally_archive_queued_bytes", "Bytes waiting to be written.", queued)?;
+        counter(
+            e,
+            "tally_snapshots",
+            "Snapshots written.",
+            s.snapshots.load(Ordering::Relaxed),
+        )?;
+        let epoch = s.last_snapshot.load(Ordering::Relaxed) as i64;
+        gauge(
+            e,
+            "tally_snapshot_epoch",
+            "The epoch of the latest snapshot written.",
+            epoch,
+        )?;
+        let failing = i64::from(writer.health().is_err());
+        gauge(
+            e,
+            "tally_storage_failing",
+            "1 while storage writes fail (and are retried).",
+            failing,
+        )
+    }
+}
+
 /// What a finished write was.
 enum Written {
     Segment { partition: u32, last: u64, bytes: u64 },
@@ -537,34 +582,9 @@ impl ArchiveWriter {
         }
     }
 
-    pub fn metrics(&self, out: &mut String) {
-        use std::fmt::Write;
-        let s = &self.state;
-        let _ = writeln!(
-            out,
-            "# TYPE tally_archive_segments_total counter\ntally_archive_segments_total {}",
-            s.written.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# TYPE tally_archive_queued_bytes gauge\ntally_archive_queued_bytes {}",
-            s.queued_bytes.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# TYPE tally_snapshots_total counter\ntally_snapshots_total {}",
-            s.snapshots.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# TYPE tally_snapshot_epoch gauge\ntally_snapshot_epoch {}",
-            s.last_snapshot.load(Ordering::Relaxed)
-        );
-        let failing = u8::from(self.health().is_err());
-        let _ = writeln!(
-            out,
-            "# TYPE tally_storage_failing gauge\ntally_storage_failing {failing}"
-        );
+    /// The archive's and the snapshots' metrics, read at every scrape.
+    pub fn collector(self: &Arc<Self>) -> Box<dyn Collector> {
+        Box::new(ArchiveCollector(self.clone()))
     }
 
     /// Writes everything queued, waiting at most `limit`; false if it could not.

@@ -14,9 +14,11 @@
 //!   specification the graph is held to.
 //! - [`results`]: the published document ([`Results`]) derived from the counts.
 //! - [`latency`]: end-to-end latency, recorded by the workers and read by `/metrics`.
+//! - [`metrics`]: constant metrics for prometheus-client, read from counters at scrape time.
 
 pub mod codec;
 pub mod latency;
+pub mod metrics;
 pub mod reference;
 pub mod results;
 pub mod tallies;

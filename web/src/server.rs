@@ -2,6 +2,7 @@
 //! epoch completes. The server never reaches into sources or storage.
 
 use crate::charts::{render, Chart};
+use crate::metrics::ResultsMetrics;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -9,6 +10,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tally_model::metrics::Registry;
 use tally_model::Results;
 use tokio::sync::watch;
 use warp::http::{header, StatusCode};
@@ -34,8 +36,8 @@ pub trait JobStatus: Send + Sync + 'static {
     fn health(&self) -> Result<String, Degraded> {
         Ok("ok".to_string())
     }
-    /// Appends Prometheus text lines.
-    fn metrics(&self, _out: &mut String) {}
+    /// Adds the job's metrics (collectors read at scrape time) to the server's registry.
+    fn register_metrics(&self, _registry: &mut Registry) {}
 }
 
 /// A job with nothing to add.
@@ -52,7 +54,9 @@ pub struct WebState {
     /// Rendered charts by (chart, size): rendered at most once per epoch.
     charts: ChartCache,
     /// Records per second as an `f64`'s bits, updated once a second.
-    ingest_rate: AtomicU64,
+    ingest_rate: Arc<AtomicU64>,
+    /// Every metric `/metrics` shows: the results' and the job's.
+    registry: Registry,
     /// False on the processes of a cluster other than process 0: they have no results and
     /// serve only `/healthz` and `/metrics`, their own.
     serves_results: bool,
@@ -60,33 +64,41 @@ pub struct WebState {
 
 impl WebState {
     pub fn new(results: watch::Receiver<Arc<Results>>, status: Arc<dyn JobStatus>) -> Arc<WebState> {
-        Arc::new(WebState {
-            results,
-            status,
-            charts: Mutex::default(),
-            ingest_rate: AtomicU64::new(0),
-            serves_results: true,
-        })
+        WebState::build(results, status, true)
     }
 
     /// For a cluster process other than process 0: only `/healthz` and `/metrics`.
     pub fn status_only(status: Arc<dyn JobStatus>) -> Arc<WebState> {
         let (_, results) = watch::channel(Arc::new(Results::empty(Default::default())));
+        WebState::build(results, status, false)
+    }
+
+    fn build(
+        results: watch::Receiver<Arc<Results>>,
+        status: Arc<dyn JobStatus>,
+        serves_results: bool,
+    ) -> Arc<WebState> {
+        let ingest_rate = Arc::new(AtomicU64::new(0));
+        let mut registry = Registry::default();
+        if serves_results {
+            registry.register_collector(Box::new(ResultsMetrics {
+                results: results.clone(),
+                ingest_rate: ingest_rate.clone(),
+            }));
+        }
+        status.register_metrics(&mut registry);
         Arc::new(WebState {
             results,
             status,
             charts: Mutex::default(),
-            ingest_rate: AtomicU64::new(0),
-            serves_results: false,
+            ingest_rate,
+            registry,
+            serves_results,
         })
     }
 
     fn latest(&self) -> Arc<Results> {
         self.results.borrow().clone()
-    }
-
-    fn ingest_rate(&self) -> f64 {
-        f64::from_bits(self.ingest_rate.load(Ordering::Relaxed))
     }
 }
 
@@ -196,11 +208,13 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
         .and(with_state.clone())
         .map(|state: Arc<WebState>| {
             let mut body = String::new();
-            if state.serves_results {
-                crate::metrics::render(&state.latest(), state.ingest_rate(), &mut body);
-            }
-            state.status.metrics(&mut body);
-            warp::reply::with_header(body, header::CONTENT_TYPE, "text/plain; version=0.0.4")
+            // Writing to a String cannot fail.
+            let _ = prometheus_client::encoding::text::encode(&mut body, &state.registry);
+            warp::reply::with_header(
+                body,
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )
         });
 
     let health = warp::path!("healthz").and(with_state).map(|state: Arc<WebState>| {

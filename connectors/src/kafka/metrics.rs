@@ -1,11 +1,12 @@
 //! What the Kafka source reports: per-partition consumed offset and lag, and whether the
 //! brokers are reachable (for `/metrics` and `/healthz`).
 
+use prometheus_client::encoding::DescriptorEncoder;
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use tally_model::metrics::{counters, gauge, gauges, Collector};
 
 /// The brokers have not answered for `since`.
 #[derive(Debug, thiserror::Error)]
@@ -15,7 +16,7 @@ pub struct KafkaUnreachable {
     pub reason: String,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct KafkaMetrics {
     /// Partition → (next offset to consume, high watermark last reported by the broker).
     partitions: Mutex<BTreeMap<i32, (i64, i64)>>,
@@ -75,42 +76,48 @@ impl KafkaMetrics {
         }
     }
 
-    /// Appends Prometheus text for `topic`.
-    pub fn render(&self, topic: &str, out: &mut String) {
-        let Ok(partitions) = self.partitions.lock() else {
-            return;
+    /// As prometheus-client metrics for `topic`, read at every scrape.
+    pub fn collector(self: &Arc<Self>, topic: &str) -> Box<dyn Collector> {
+        Box::new(KafkaCollector {
+            metrics: self.clone(),
+            topic: topic.to_string(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct KafkaCollector {
+    metrics: Arc<KafkaMetrics>,
+    topic: String,
+}
+
+impl Collector for KafkaCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let partitions: Vec<(i32, (i64, i64))> = match self.metrics.partitions.lock() {
+            Ok(partitions) => partitions.iter().map(|(p, v)| (*p, *v)).collect(),
+            Err(_) => Vec::new(),
         };
-        let _ = writeln!(
-            out,
-            "# HELP tally_kafka_consumed_offset Next offset to consume, per partition."
-        );
-        let _ = writeln!(out, "# TYPE tally_kafka_consumed_offset gauge");
-        for (partition, (next, _)) in partitions.iter() {
-            let _ = writeln!(
-                out,
-                "tally_kafka_consumed_offset{{topic=\"{topic}\",partition=\"{partition}\"}} {next}"
-            );
-        }
-        let _ = writeln!(out, "# HELP tally_kafka_lag Records in the partition not yet consumed.");
-        let _ = writeln!(out, "# TYPE tally_kafka_lag gauge");
-        for (partition, (next, high)) in partitions.iter() {
-            let lag = (high - next).max(0);
-            let _ = writeln!(
-                out,
-                "tally_kafka_lag{{topic=\"{topic}\",partition=\"{partition}\"}} {lag}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP tally_kafka_lost_records_total Records deleted by retention before they were read.\n\
-             # TYPE tally_kafka_lost_records_total counter\n\
-             tally_kafka_lost_records_total{{topic=\"{topic}\"}} {}",
-            self.lost_records()
-        );
-        let up = u8::from(self.health().is_ok());
-        let _ = writeln!(
-            out,
-            "# HELP tally_kafka_up 1 while the brokers answer.\n# TYPE tally_kafka_up gauge\ntally_kafka_up {up}"
-        );
+        let topic = self.topic.as_str();
+        let labels = |partition: i32| [("topic", topic.to_string()), ("partition", partition.to_string())];
+        let e = &mut encoder;
+        let consumed = partitions.iter().map(|(p, (next, _))| (labels(*p), *next));
+        gauges(
+            e,
+            "tally_kafka_consumed_offset",
+            "Next offset to consume, per partition.",
+            consumed,
+        )?;
+        let lag = partitions
+            .iter()
+            .map(|(p, (next, high))| (labels(*p), (high - next).max(0)));
+        gauges(e, "tally_kafka_lag", "Records in the partition not yet consumed.", lag)?;
+        counters(
+            e,
+            "tally_kafka_lost_records",
+            "Records deleted by retention before they were read.",
+            [([("topic", topic)], self.metrics.lost_records())],
+        )?;
+        let up = i64::from(self.metrics.health().is_ok());
+        gauge(e, "tally_kafka_up", "1 while the brokers answer.", up)
     }
 }
