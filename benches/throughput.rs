@@ -44,7 +44,7 @@ fn run_once(voters: u64, workers: usize, dedup: bool) -> (f64, Tallies) {
     timely::execute(timely::Config::process(workers), move |worker| {
         let mut source = GeneratorSource::new(generator.clone(), worker.index(), worker.peers(), None);
         let sink = sink.clone();
-        let publish: Publish = Box::new(move |tallies, epoch, complete| {
+        let publish: Publish = Box::new(move |tallies, _progress, epoch, complete| {
             // Publishing is part of the path measured: build the document as the job does.
             let results = Results::new(tallies, epoch, complete, Apportionment::Census2020);
             std::hint::black_box(&results);

@@ -8,7 +8,7 @@ use tally_connectors::archive::{self, ArchiveWriter, Snapshot};
 use tally_connectors::storage::Storage;
 use tally_connectors::stored::{Positions, StoredFile};
 use tally_model::results::Recovering;
-use tally_model::{Apportionment, Results, Tallies};
+use tally_model::{Apportionment, Results, SourceProgress, Tallies};
 
 pub struct Durable {
     pub storage: Arc<Storage>,
@@ -48,9 +48,15 @@ impl Recovery {
 
     /// What to publish for the graph's state at `epoch`: while any worker replays, the snapshot
     /// with the progress; after, the graph's own results.
-    pub fn shown(&self, tallies: &Tallies, epoch: u64, live: impl FnOnce() -> Results) -> Results {
+    pub fn shown(
+        &self,
+        tallies: &Tallies,
+        sources: &SourceProgress,
+        epoch: u64,
+        live: impl FnOnce() -> Results,
+    ) -> Results {
         let mut progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
-        if progress.is_none() || tallies.replaying.is_empty() {
+        if progress.is_none() || sources.replaying.is_empty() {
             if progress.take().is_some() {
                 tracing::info!("recovered: the archive is replayed, reading live");
             }
@@ -203,17 +209,17 @@ impl SnapshotGate {
 
     /// The state at a checkpoint boundary; skipped while a worker is still replaying the
     /// archive (the counts would not yet match the offsets).
-    pub fn offer(&self, tallies: &Tallies, epoch: u64) {
-        if !tallies.replaying.is_empty() {
+    pub fn offer(&self, tallies: &Tallies, progress: &SourceProgress, epoch: u64) {
+        if !progress.replaying.is_empty() {
             return;
         }
-        let results = Results::new(tallies, epoch, false, self.apportionment);
+        let results = Results::new(tallies, epoch, false, self.apportionment).with_lost(progress.lost);
         match serde_json::to_value(&results) {
             Ok(results) => {
                 let snapshot = Snapshot {
                     epoch,
                     topic: self.topic.clone(),
-                    offsets: tallies.offsets.clone(),
+                    offsets: progress.offsets.clone(),
                     results,
                 };
                 if let Ok(mut waiting) = self.waiting.lock() {
@@ -234,9 +240,9 @@ impl SnapshotGate {
 
     /// Called with every published state: hands the newest waiting snapshot that the archive
     /// covers to the writer (and returns its epoch), and drops the older ones.
-    pub fn release(&self, tallies: &Tallies) -> Option<u64> {
+    pub fn release(&self, progress: &SourceProgress) -> Option<u64> {
         let mut waiting = self.waiting.lock().ok()?;
-        let newest = waiting.iter().rposition(|s| tallies.durable_through(&s.offsets))?;
+        let newest = waiting.iter().rposition(|s| progress.durable_through(&s.offsets))?;
         let snapshot = waiting.drain(..=newest).next_back()?;
         let epoch = snapshot.epoch;
         self.writer.snapshot(snapshot);
@@ -249,18 +255,23 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    fn tallies(offsets: &[(u32, u64)], durable: &[(u32, u64)]) -> Tallies {
-        Tallies {
+    fn sources(offsets: &[(u32, u64)], durable: &[(u32, u64)]) -> SourceProgress {
+        SourceProgress {
             offsets: offsets.iter().copied().collect::<BTreeMap<_, _>>(),
             durable: durable.iter().copied().collect::<BTreeMap<_, _>>(),
-            ..Tallies::default()
+            ..SourceProgress::default()
         }
+    }
+
+    /// A checkpoint with no counts and these offsets.
+    fn offer(gate: &SnapshotGate, progress: &SourceProgress, epoch: u64) {
+        gate.offer(&Tallies::default(), progress, epoch);
     }
 
     #[test]
     fn while_replaying_the_snapshot_is_shown_with_progress_then_the_live_counts() {
         use tally_model::tallies::Tally;
-        use tally_model::{AgeGroup, CandidateId, CubeKey, Gender, RejectReason, State};
+        use tally_model::{AgeGroup, CandidateId, CubeKey, Gender, Progress, RejectReason, State};
         let vote = |state: &str, count: i64, tallies: &mut Tallies| {
             let key = CubeKey {
                 state: State::lookup(state).expect("a state"),
@@ -284,8 +295,9 @@ mod tests {
         // Part of the archive replayed: the snapshot's counts are shown, with the progress.
         let mut partial = Tallies::default();
         vote("OH", 30, &mut partial);
-        partial.apply(&Tally::Replaying(0), 1);
-        let shown = recovery.shown(&partial, 9, || panic!("not live yet"));
+        let mut replaying = SourceProgress::default();
+        replaying.apply(&Progress::Replaying(0), 1);
+        let shown = recovery.shown(&partial, &replaying, 9, || panic!("not live yet"));
         assert_eq!(shown.recovering, progress(30, 100));
         assert_eq!((shown.epoch, shown.votes, &shown.by_state), (9, 90, &snapshot.by_state));
         assert_eq!(recovery.progress(), progress(30, 100));
@@ -293,15 +305,20 @@ mod tests {
         // Every worker live: the graph's own results, and recovery is over for good.
         let mut live = at_snapshot.clone();
         vote("TX", 5, &mut live);
-        let shown = recovery.shown(&live, 10, || Results::new(&live, 10, false, Apportionment::Census2020));
+        let all_live = SourceProgress::default();
+        let shown = recovery.shown(&live, &all_live, 10, || {
+            Results::new(&live, 10, false, Apportionment::Census2020)
+        });
         assert_eq!((shown.votes, shown.recovering), (95, None));
         assert_eq!(recovery.progress(), None);
         let serialized = serde_json::to_value(&shown).expect("JSON");
         assert!(serialized.get("recovering").is_none(), "absent when live");
-        live.apply(&Tally::Replaying(1), 1);
+        replaying.apply(&Progress::Replaying(1), 1);
         assert_eq!(
             recovery
-                .shown(&live, 11, || Results::new(&live, 11, false, Apportionment::Census2020))
+                .shown(&live, &replaying, 11, || {
+                    Results::new(&live, 11, false, Apportionment::Census2020)
+                })
                 .votes,
             95
         );
@@ -315,25 +332,25 @@ mod tests {
         let writer = ArchiveWriter::start(storage.clone(), runtime.handle().clone(), 5, 1 << 20);
         let gate = SnapshotGate::new(writer, "t".into(), Apportionment::Census2020);
         // A checkpoint taken while a worker replays is not a snapshot at all.
-        let mut replaying = tallies(&[(0, 5)], &[(0, 5)]);
+        let mut replaying = sources(&[(0, 5)], &[(0, 5)]);
         replaying.replaying.insert(1);
-        gate.offer(&replaying, 1);
+        offer(&gate, &replaying, 1);
         assert_eq!(gate.release(&replaying), None);
 
-        gate.offer(&tallies(&[(0, 10), (1, 4)], &[]), 2);
+        offer(&gate, &sources(&[(0, 10), (1, 4)], &[]), 2);
         // Partition 1 (archived by another process, say) is not durable yet.
-        assert_eq!(gate.release(&tallies(&[], &[(0, 10), (1, 3)])), None);
-        assert_eq!(gate.release(&tallies(&[], &[(0, 10), (1, 4)])), Some(2));
-        assert_eq!(gate.release(&tallies(&[], &[(0, 99), (1, 99)])), None, "released once");
+        assert_eq!(gate.release(&sources(&[], &[(0, 10), (1, 3)])), None);
+        assert_eq!(gate.release(&sources(&[], &[(0, 10), (1, 4)])), Some(2));
+        assert_eq!(gate.release(&sources(&[], &[(0, 99), (1, 99)])), None, "released once");
 
         // While the archive lags, the oldest waiting snapshot still gets out, then the newest.
         for (epoch, offset) in [(3, 20), (4, 30), (5, 40)] {
-            gate.offer(&tallies(&[(0, offset)], &[]), epoch);
+            offer(&gate, &sources(&[(0, offset)], &[]), epoch);
         }
-        assert_eq!(gate.release(&tallies(&[], &[(0, 25)])), Some(3));
-        assert_eq!(gate.release(&tallies(&[], &[(0, 35)])), None, "4 was replaced by 5");
+        assert_eq!(gate.release(&sources(&[], &[(0, 25)])), Some(3));
+        assert_eq!(gate.release(&sources(&[], &[(0, 35)])), None, "4 was replaced by 5");
         assert!(gate.waiting());
-        assert_eq!(gate.release(&tallies(&[], &[(0, 40)])), Some(5));
+        assert_eq!(gate.release(&sources(&[], &[(0, 40)])), Some(5));
         assert!(!gate.waiting());
 
         assert!(gate.writer.finish(std::time::Duration::from_secs(10)));

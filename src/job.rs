@@ -21,7 +21,7 @@ use tally_dataflow::{run_worker, PipelineOptions, Source, SourceError};
 use tally_model::latency::LatencyHistogram;
 use tally_model::metrics::Registry;
 use tally_model::Results;
-use tally_model::Tallies;
+use tally_model::{SourceProgress, Tallies};
 use tally_web::{Degraded, JobStatus, NoStatus, WebState};
 use tokio::sync::watch;
 
@@ -151,19 +151,21 @@ fn run_graph(
             let on_results = on_results.clone();
             let gate = snapshots.as_ref().map(|(_, gate)| gate.clone());
             let recovery = recovery.clone();
-            let publish: Publish = Box::new(move |tallies, epoch, complete| {
+            let publish: Publish = Box::new(move |tallies, progress, epoch, complete| {
                 if let Some(gate) = &gate {
-                    gate.release(tallies);
+                    gate.release(progress);
                 }
-                let live = || Results::new(tallies, epoch, complete, apportionment);
+                let live = || Results::new(tallies, epoch, complete, apportionment).with_lost(progress.lost);
                 on_results(match &recovery {
-                    Some(recovery) => recovery.shown(tallies, epoch, live),
+                    Some(recovery) => recovery.shown(tallies, progress, epoch, live),
                     None => live(),
                 });
             });
             let checkpoint = snapshots.as_ref().map(|(_, gate)| {
                 let gate = gate.clone();
-                Box::new(move |tallies: &Tallies, epoch| gate.offer(tallies, epoch)) as Checkpoint
+                Box::new(move |tallies: &Tallies, progress: &SourceProgress, epoch| {
+                    gate.offer(tallies, progress, epoch)
+                }) as Checkpoint
             });
             run_worker(worker, source.as_mut(), &options, &stop, publish, checkpoint)
         })();

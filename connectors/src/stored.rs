@@ -10,7 +10,7 @@ use crate::storage::{Storage, StorageError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
-use tally_dataflow::{RecordBatch, Source, SourceError, SourceState};
+use tally_dataflow::{DurableSource, RecordBatch, RejectSink, Source, SourceError, SourceState};
 use tally_model::Position;
 
 /// Why a stored file cannot be replayed.
@@ -172,12 +172,12 @@ impl Source for StoredFileSource {
 
 /// Recovery: first the archived records up to the snapshot, then the live source, which
 /// resumes at the snapshot's offsets.
-pub struct Recovering<S: Source> {
+pub struct Recovering<S: Source + DurableSource> {
     replay: Option<StoredFileSource>,
     live: S,
 }
 
-impl<S: Source> Recovering<S> {
+impl<S: Source + DurableSource> Recovering<S> {
     pub fn new(replay: StoredFileSource, live: S) -> Self {
         Recovering {
             replay: Some(replay),
@@ -186,7 +186,7 @@ impl<S: Source> Recovering<S> {
     }
 }
 
-impl<S: Source> Source for Recovering<S> {
+impl<S: Source + DurableSource> Source for Recovering<S> {
     fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, SourceError> {
         if let Some(replay) = &mut self.replay {
             match replay.poll(max, batch)? {
@@ -196,22 +196,27 @@ impl<S: Source> Source for Recovering<S> {
         }
         self.live.poll(max, batch)
     }
-    fn wants_duplicates(&self) -> bool {
-        self.live.wants_duplicates()
+    fn idle_wait(&self) -> std::time::Duration {
+        match &self.replay {
+            Some(replay) => replay.idle_wait(),
+            None => self.live.idle_wait(),
+        }
     }
-    fn rejected(&mut self, position: Position, record: &[u8], reason: tally_model::RejectReason) {
+    fn durability(&mut self) -> Option<&mut dyn DurableSource> {
+        Some(self)
+    }
+    fn rejects(&mut self) -> Option<&mut dyn RejectSink> {
         // Replayed records were dead-lettered when first read (duplicates decided just after the
         // replay ends may be sent again: dead letters are at least once).
-        if self.replay.is_none() {
-            self.live.rejected(position, record, reason);
+        match self.replay {
+            None => self.live.rejects(),
+            Some(_) => None,
         }
     }
-    fn displaced(&mut self, position: Position) {
-        // As for `rejected`: a replayed record was dead-lettered when first read.
-        if self.replay.is_none() {
-            self.live.displaced(position);
-        }
-    }
+}
+
+/// Recovery's progress is the live source's, with replay on top.
+impl<S: Source + DurableSource> DurableSource for Recovering<S> {
     fn offsets(&self) -> Vec<(u32, u64)> {
         self.live.offsets()
     }
@@ -227,12 +232,6 @@ impl<S: Source> Source for Recovering<S> {
     }
     fn lost(&self) -> u64 {
         self.live.lost()
-    }
-    fn idle_wait(&self) -> std::time::Duration {
-        match &self.replay {
-            Some(replay) => replay.idle_wait(),
-            None => self.live.idle_wait(),
-        }
     }
 }
 

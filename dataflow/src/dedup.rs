@@ -20,8 +20,8 @@
 //!
 //! The per-voter state is a [`VoterTable`]: 16 bytes a slot, grown without doubling spikes.
 
-use crate::graph::Epoch;
 use crate::voters::{Applied, VoterTable};
+use crate::Epoch;
 use differential_dataflow::{AsCollection, VecCollection};
 use hashbrown::HashMap;
 use std::cell::RefCell;

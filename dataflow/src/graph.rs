@@ -5,55 +5,62 @@
 //!                                      └── later records ───► Rejected(duplicate_voter)
 //! rejects (reason) ───────────────────────────────────────► Rejected(reason) ├─► count_total
 //! names (candidate id, name) ──distinct──────────────────► Candidate(id, name) ┘
-//! progress (offsets, replaying markers) ─────────────────────────────────────┘
+//!                                                                                 │
+//! progress (offsets, durable, replaying, lost) ────────────────────────────► publish (worker 0)
 //! ```
 //!
+//! Progress is not counted: it travels on a stream of its own beside the counts, so worker 0
+//! sees at every completed epoch the positions those counts reflect.
+//!
 //! Every marginal the job publishes (national, by gender, age group, state, electoral votes) is
-//! derived from these few thousand counts when an epoch completes ([`crate::Results`]), so the
+//! derived from these few thousand counts when an epoch completes ([`tally_model::Results`]), so the
 //! graph's hot path is one exchange by voter id into [`first_ballots`], whose output is already
 //! consolidated per epoch.
 
 use crate::dedup::{first_ballots, Ballot, Duplicates};
 use differential_dataflow::operators::{CountTotal, ThresholdTotal};
 use differential_dataflow::VecCollection;
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use tally_model::tallies::{Tallies, Tally};
-use tally_model::{CandidateId, RejectReason};
+use tally_model::{CandidateId, Progress, RejectReason, SourceProgress};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::Stream;
 
-/// Logical time: epochs advance on a short tick or a record budget, whichever comes first.
-pub type Epoch = u64;
-/// A voter's id, as in the record.
-pub type VoterId = u64;
+pub use crate::Epoch;
 
-/// Counts per [`Tally`] from valid ballots, rejected records, candidate names and the sources'
-/// progress (`Tally::Offset`, `Tally::Replaying`).
+/// Counts per [`Tally`] from valid ballots, rejected records and candidate names.
 /// Without `dedup` every valid ballot counts (for measuring what dedup costs). Duplicates whose
 /// ballots carry their records are handed over through `duplicates` (see [`first_ballots`]).
 pub fn tally_counts<'s>(
     ballots: Stream<'s, Epoch, Vec<Ballot>>,
     rejects: VecCollection<'s, Epoch, RejectReason>,
     names: VecCollection<'s, Epoch, (CandidateId, String)>,
-    progress: VecCollection<'s, Epoch, Tally>,
     dedup: bool,
     duplicates: Duplicates,
 ) -> VecCollection<'s, Epoch, (Tally, isize)> {
     first_ballots(ballots, dedup, duplicates)
         .concat(rejects.map(Tally::Rejected))
         .concat(names.distinct_total().map(|(id, name)| Tally::Candidate(id, name)))
-        .concat(progress)
         .count_total()
 }
 
+/// What reaches worker 0: a changed count, or a change in a source's progress.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+enum Update {
+    Count(Tally, isize),
+    Progress(Progress),
+}
+
 /// What worker 0 is handed whenever the output frontier passes an epoch: the counts of every
-/// epoch before `epoch`, and whether the input has ended (`complete`).
-pub type Publish = Box<dyn FnMut(&Tallies, Epoch, bool)>;
+/// epoch before `epoch`, the sources' progress they reflect, and whether the input has ended
+/// (`complete`).
+pub type Publish = Box<dyn FnMut(&Tallies, &SourceProgress, Epoch, bool)>;
 
 /// What worker 0 is handed at a checkpoint boundary `C` (a multiple of the checkpoint
-/// interval): the counts of exactly the epochs before `C`.
-pub type Checkpoint = Box<dyn FnMut(&Tallies, Epoch)>;
+/// interval): the counts of exactly the epochs before `C`, and the progress they reflect.
+pub type Checkpoint = Box<dyn FnMut(&Tallies, &SourceProgress, Epoch)>;
 
 /// The most often worker 0 publishes: the consumers (a dashboard refreshing a few times a
 /// second, an API) gain nothing from more, and building the published document on every epoch
@@ -64,13 +71,23 @@ pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
 /// completed epochs: updates are held until the frontier has passed their time. A state is
 /// published when it differs from the last one published, at most every [`PUBLISH_INTERVAL`]
 /// (the next frontier step after it publishes a change held back); the final state always.
-pub fn publish_on_worker_zero(
-    counts: VecCollection<'_, Epoch, (Tally, isize)>,
+pub fn publish_on_worker_zero<'s>(
+    counts: VecCollection<'s, Epoch, (Tally, isize)>,
+    progress: VecCollection<'s, Epoch, Progress>,
     mut publish: Publish,
     mut checkpoint: Option<(Epoch, Checkpoint)>,
 ) {
+    let updates = counts
+        .map(|(tally, count)| Update::Count(tally, count))
+        .concat(progress.map(Update::Progress));
     let mut tallies = Tallies::default();
-    let mut pending: Vec<((Tally, isize), Epoch, isize)> = Vec::new();
+    let mut sources = SourceProgress::default();
+    let apply = |tallies: &mut Tallies, sources: &mut SourceProgress, update: &Update, diff: isize| match update {
+        // A count changes by retracting the old (tally, count) and adding the new.
+        Update::Count(tally, count) => tallies.apply(tally, (*count as i64) * (diff as i64)),
+        Update::Progress(progress) => sources.apply(progress, diff as i64),
+    };
+    let mut pending: Vec<(Update, Epoch, isize)> = Vec::new();
     // The last frontier the counts were brought to, and the last one published.
     let mut passed: Option<Epoch> = None;
     let mut published: Option<Epoch> = None;
@@ -79,8 +96,8 @@ pub fn publish_on_worker_zero(
     let mut last_published: Option<Instant> = None;
     // Every worker builds the sink, but only worker 0 receives updates; the others must stay
     // silent or their (empty) final state would race worker 0's.
-    let mut finished = counts.inner.scope().index() != 0;
-    counts
+    let mut finished = updates.inner.scope().index() != 0;
+    updates
         .inner
         .sink(Exchange::new(|_| 0), "Publish", move |(input, frontier)| {
             input.for_each(|_, updates| pending.append(updates));
@@ -96,22 +113,21 @@ pub fn publish_on_worker_zero(
             if let (Some((every, save)), Some(f)) = (&mut checkpoint, through) {
                 let boundary = f / *every * *every;
                 if boundary > 0 && passed < Some(boundary) {
-                    pending.retain(|((tally, count), time, diff)| {
+                    pending.retain(|(update, time, diff)| {
                         let before = *time < boundary;
                         if before {
-                            tallies.apply(tally, (*count as i64) * (*diff as i64));
+                            apply(&mut tallies, &mut sources, update, *diff);
                             changed = true;
                         }
                         !before
                     });
-                    save(&tallies, boundary);
+                    save(&tallies, &sources, boundary);
                 }
             }
             let ready = |time: &Epoch| through.is_none_or(|f| *time < f);
-            pending.retain(|((tally, count), time, diff)| {
+            pending.retain(|(update, time, diff)| {
                 if ready(time) {
-                    // A count changes by retracting the old (tally, count) and adding the new.
-                    tallies.apply(tally, (*count as i64) * (*diff as i64));
+                    apply(&mut tallies, &mut sources, update, *diff);
                     changed = true;
                     false
                 } else {
@@ -128,16 +144,16 @@ pub fn publish_on_worker_zero(
                         published = Some(epoch);
                         changed = false;
                         last_published = Some(Instant::now());
-                        publish(&tallies, epoch, false);
+                        publish(&tallies, &sources, epoch, false);
                     }
                 }
                 None => {
                     finished = true;
                     let last = passed.map_or(0, |e| e + 1);
                     if let Some((_, save)) = &mut checkpoint {
-                        save(&tallies, last);
+                        save(&tallies, &sources, last);
                     }
-                    publish(&tallies, last, true);
+                    publish(&tallies, &sources, last, true);
                 }
                 _ => {}
             }

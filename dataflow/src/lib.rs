@@ -21,7 +21,10 @@ pub mod graph;
 pub mod pipeline;
 pub mod voters;
 
-pub use graph::Epoch;
+/// Logical time: epochs advance on a short tick or a record budget, whichever comes first
+/// (numbered in wall-clock milliseconds when the job checkpoints).
+pub type Epoch = u64;
 pub use pipeline::{
-    run_worker, MemorySource, PipelineError, PipelineOptions, RecordBatch, Source, SourceError, SourceState,
+    run_worker, DurableSource, MemorySource, PipelineError, PipelineOptions, RecordBatch, RejectSink, Source,
+    SourceError, SourceState,
 };

@@ -12,8 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tally_model::codec::decode;
 use tally_model::latency::{now_ms, LatencyHistogram};
-use tally_model::tallies::Tally;
-use tally_model::{CandidateId, Position, RejectReason};
+use tally_model::{CandidateId, Position, Progress, RejectReason};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::Input as _;
 use timely::dataflow::{InputHandle, ProbeHandle};
@@ -92,34 +91,37 @@ pub enum PipelineError {
     Stalled(Duration),
 }
 
-/// One worker's share of an input.
+/// One worker's share of an input: records and their positions. Sources that do more say so
+/// through [`Source::durability`] and [`Source::rejects`], so the plain ones (files, the
+/// generator, memory) implement one method.
 pub trait Source {
     /// Appends at most `max` records to `batch`. An error ends the job.
     fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, SourceError>;
 
-    /// Told of every rejected record (e.g. to send it to a dead-letter topic): at once for those
-    /// that fail validation, and once the graph has decided it for duplicates, when the source
-    /// asks for them ([`Source::wants_duplicates`]).
-    fn rejected(&mut self, _position: Position, _record: &[u8], _reason: RejectReason) {}
-
-    /// True when `rejected` should hear of duplicates too. Ballots then carry their raw records
-    /// through the graph (no further than the dedup operator).
-    fn wants_duplicates(&self) -> bool {
-        false
+    /// After an `Idle` poll, how long the worker may park before polling again (at most until
+    /// its epoch's tick). A source that wakes the worker's thread when records arrive
+    /// (`Thread::unpark`) can wait long; one that cannot is polled every millisecond.
+    fn idle_wait(&self) -> Duration {
+        Duration::from_millis(1)
     }
 
-    /// Told, when it [wants duplicates](Source::wants_duplicates), that the record at `position`,
-    /// which had counted, is a `duplicate_voter` after all: a ballot of the same voter at an
-    /// earlier position arrived later. The graph keeps no record bytes per voter, so the source
-    /// reads this one back to pass it on (the Kafka source fetches it from the topic).
-    /// `position` may be in a stream another worker reads.
-    fn displaced(&mut self, _position: Position) {}
+    /// A source that reports offsets, archives what it reads or replays an archive.
+    fn durability(&mut self) -> Option<&mut dyn DurableSource> {
+        None
+    }
 
+    /// A source that sends rejected records somewhere (a dead-letter topic).
+    fn rejects(&mut self) -> Option<&mut dyn RejectSink> {
+        None
+    }
+}
+
+/// What a durability-aware source reports beside its records. The worker hands it to the graph
+/// as [`tally_model::Progress`], so each completed epoch's counts come with exactly the
+/// positions they reflect.
+pub trait DurableSource {
     /// The next offset of every stream this source owns, after the records returned so far.
-    /// They travel through the graph, so a checkpoint's offsets match its counts exactly.
-    fn offsets(&self) -> Vec<(u32, u64)> {
-        Vec::new()
-    }
+    fn offsets(&self) -> Vec<(u32, u64)>;
 
     /// Called when the records returned so far are all of this source's records before a
     /// checkpoint boundary (e.g. to seal archive segments there).
@@ -130,8 +132,7 @@ pub trait Source {
         false
     }
 
-    /// For sources that archive what they read: per stream, the offset before which every
-    /// record is durable. Empty for sources that do not archive.
+    /// Per stream, the offset before which every record is durable in the archive.
     fn durable(&self) -> Vec<(u32, u64)> {
         Vec::new()
     }
@@ -141,18 +142,34 @@ pub trait Source {
     fn lost(&self) -> u64 {
         0
     }
+}
 
-    /// After an `Idle` poll, how long the worker may park before polling again (at most until
-    /// its epoch's tick). A source that wakes the worker's thread when records arrive
-    /// (`Thread::unpark`) can wait long; one that cannot is polled every millisecond.
-    fn idle_wait(&self) -> Duration {
-        Duration::from_millis(1)
+/// Where a source sends the records the job rejects.
+pub trait RejectSink {
+    /// Told of every rejected record: at once for those that fail validation, and once the
+    /// graph has decided it for duplicates, when [`RejectSink::wants_duplicates`].
+    fn rejected(&mut self, position: Position, record: &[u8], reason: RejectReason);
+
+    /// True when `rejected` should hear of duplicates too. Ballots then carry their raw records
+    /// through the graph (no further than the dedup operator).
+    fn wants_duplicates(&self) -> bool {
+        false
     }
+
+    /// Told, when it wants duplicates, that the record at `position`, which had counted, is a
+    /// `duplicate_voter` after all: a ballot of the same voter at an earlier position arrived
+    /// later. The graph keeps no record bytes per voter, so the sink reads this one back (the
+    /// Kafka source fetches it from the topic). `position` may be in a stream another worker
+    /// reads.
+    fn displaced(&mut self, _position: Position) {}
 }
 
 /// True when every record `source` returned is durable (trivially, for sources that do not
 /// archive).
-fn all_durable(source: &dyn Source) -> bool {
+fn all_durable(source: &mut dyn Source) -> bool {
+    let Some(source) = source.durability() else {
+        return true;
+    };
     let offsets: BTreeMap<u32, u64> = source.offsets().into_iter().collect();
     source
         .durable()
@@ -244,7 +261,7 @@ struct Ingest {
     ballots: InputHandle<Epoch, CapacityContainerBuilder<Vec<Ballot>>>,
     rejects: InputSession<Epoch, RejectReason, isize>,
     names: InputSession<Epoch, (CandidateId, String), isize>,
-    progress: InputSession<Epoch, Tally, isize>,
+    progress: InputSession<Epoch, Progress, isize>,
     named: HashSet<CandidateId>,
     /// The offsets last handed to the graph, per stream.
     reported: BTreeMap<u32, u64>,
@@ -279,34 +296,38 @@ impl Ingest {
     }
     /// Hands the source's progress to the graph where it changed: offsets, durable offsets,
     /// and whether this worker (`worker`) is replaying.
-    fn progress(&mut self, worker: u32, source: &dyn Source) {
+    fn progress(&mut self, worker: u32, source: &mut dyn Source) {
+        let Some(source) = source.durability() else {
+            return;
+        };
         let replaying = source.replaying();
         let offsets = source.offsets();
         let durable = source.durable();
         let session = &mut self.progress;
-        let mut report = |reported: &mut BTreeMap<u32, u64>, tally: fn(u32, u64) -> Tally, stream, offset| {
+        let mut report = |reported: &mut BTreeMap<u32, u64>, progress: fn(u32, u64) -> Progress, stream, offset| {
             match reported.insert(stream, offset) {
                 Some(old) if old == offset => return,
-                Some(old) => session.update(tally(stream, old), -1),
+                Some(old) => session.update(progress(stream, old), -1),
                 None => {}
             }
-            session.insert(tally(stream, offset));
+            session.insert(progress(stream, offset));
         };
         for (stream, offset) in offsets {
-            report(&mut self.reported, Tally::Offset, stream, offset);
+            report(&mut self.reported, Progress::Offset, stream, offset);
         }
         for (stream, offset) in durable {
-            report(&mut self.reported_durable, Tally::Durable, stream, offset);
+            report(&mut self.reported_durable, Progress::Durable, stream, offset);
         }
         let lost = source.lost();
         if lost > self.reported_lost {
-            self.progress.update(Tally::Lost, (lost - self.reported_lost) as isize);
+            self.progress
+                .update(Progress::Lost, (lost - self.reported_lost) as isize);
             self.reported_lost = lost;
         }
         if replaying != self.replaying {
             self.replaying = replaying;
             self.progress
-                .update(Tally::Replaying(worker), if replaying { 1 } else { -1 });
+                .update(Progress::Replaying(worker), if replaying { 1 } else { -1 });
         }
     }
     fn advance_to(&mut self, epoch: Epoch) {
@@ -355,21 +376,20 @@ pub fn run_worker(
     let worker_index = worker.index() as u32;
     let probe = ProbeHandle::new();
     let duplicates = Duplicates::default();
-    let carry_records = source.wants_duplicates();
+    let carry_records = source.rejects().is_some_and(|sink| sink.wants_duplicates());
     let mut ingest = worker.dataflow::<Epoch, _, _>(|scope| {
         let (ballots, ballot_stream) = scope.new_input();
         let (rejects, reject_stream) = scope.new_collection();
         let (names, name_stream) = scope.new_collection();
         let (progress, progress_stream) = scope.new_collection();
-        let counts = tally_counts(
-            ballot_stream,
-            reject_stream,
-            name_stream,
+        let counts = tally_counts(ballot_stream, reject_stream, name_stream, dedup, duplicates.clone());
+        let progress_stream = progress_stream.probe_with(&probe);
+        publish_on_worker_zero(
+            counts.probe_with(&probe),
             progress_stream,
-            dedup,
-            duplicates.clone(),
+            publish,
+            every_ms.zip(checkpoint),
         );
-        publish_on_worker_zero(counts.probe_with(&probe), publish, every_ms.zip(checkpoint));
         Ingest {
             ballots,
             rejects,
@@ -406,7 +426,9 @@ pub fn run_worker(
             let state = source.poll(POLL_RECORDS.min(options.epoch_records - taken), &mut batch)?;
             for (position, record) in batch.iter() {
                 if let Some(reason) = ingest.record(position, record) {
-                    source.rejected(position, record, reason);
+                    if let Some(sink) = source.rejects() {
+                        sink.rejected(position, record, reason);
+                    }
                 }
             }
             if options.latency.is_some() {
@@ -440,14 +462,16 @@ pub fn run_worker(
         if !created.is_empty() {
             open_epochs.push_back((epoch, std::mem::take(&mut created)));
         }
-        ingest.progress(worker_index, &*source);
+        ingest.progress(worker_index, &mut *source);
         let next = match every_ms {
             Some(_) => (now_ms() as u64).max(epoch + 1),
             None => epoch + 1,
         };
         if every_ms.is_some_and(|every| next / every > epoch / every) {
             // Everything handed over so far is in epochs before the boundary in (epoch, next].
-            source.checkpoint();
+            if let Some(source) = source.durability() {
+                source.checkpoint();
+            }
         }
         epoch = next;
         ingest.advance_to(epoch);
@@ -462,13 +486,15 @@ pub fn run_worker(
     }
     // Everything read is in the graph: seal it, wait (stepping, boundedly) until it is durable,
     // and report that (the final checkpoint follows when the graph completes).
-    source.checkpoint();
+    if let Some(source) = source.durability() {
+        source.checkpoint();
+    }
     let deadline = Instant::now() + FINAL_DURABILITY_WAIT;
-    while !all_durable(&*source) && Instant::now() < deadline {
+    while !all_durable(&mut *source) && Instant::now() < deadline {
         worker.step_or_park(Some(Duration::from_millis(10)));
         hand_over(&duplicates, source);
     }
-    ingest.progress(worker_index, &*source);
+    ingest.progress(worker_index, &mut *source);
     drop(ingest);
     stall.step_while(worker, &probe, || !probe.done())?;
     hand_over(&duplicates, source);
@@ -481,10 +507,13 @@ fn hand_over(duplicates: &Duplicates, source: &mut dyn Source) {
         return;
     }
     let found = std::mem::take(&mut *duplicates.borrow_mut());
+    let Some(sink) = source.rejects() else {
+        return;
+    };
     for (position, record) in found {
         match record {
-            Some(record) => source.rejected(position, &record, RejectReason::DuplicateVoter),
-            None => source.displaced(position),
+            Some(record) => sink.rejected(position, &record, RejectReason::DuplicateVoter),
+            None => sink.displaced(position),
         }
     }
 }

@@ -7,8 +7,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tally_dataflow::graph::{Checkpoint, Publish};
-use tally_dataflow::{run_worker, PipelineOptions, RecordBatch, Source, SourceState};
-use tally_model::{Position, Tallies};
+use tally_dataflow::{run_worker, DurableSource, PipelineOptions, RecordBatch, Source, SourceState};
+use tally_model::{Position, SourceProgress, Tallies};
 
 /// Hands out `total` records a few at a time on stream `stream`, reporting its offset and
 /// remembering the offsets at which it was told about checkpoint boundaries.
@@ -35,6 +35,12 @@ impl Source for CountingSource {
         std::thread::sleep(Duration::from_micros(200));
         Ok(SourceState::Active)
     }
+    fn durability(&mut self) -> Option<&mut dyn DurableSource> {
+        Some(self)
+    }
+}
+
+impl DurableSource for CountingSource {
     fn offsets(&self) -> Vec<(u32, u64)> {
         vec![(self.stream, self.next)]
     }
@@ -46,7 +52,7 @@ impl Source for CountingSource {
 #[test]
 fn every_checkpoint_pairs_counts_with_exactly_their_offsets() {
     let crossings: Arc<Mutex<BTreeSet<(u32, u64)>>> = Arc::default();
-    let saved: Arc<Mutex<Vec<(u64, Tallies)>>> = Arc::default();
+    let saved: Arc<Mutex<Vec<(u64, Tallies, SourceProgress)>>> = Arc::default();
     let options = PipelineOptions {
         tick: Duration::from_millis(1),
         checkpoint_every: Some(Duration::from_millis(5)),
@@ -61,10 +67,11 @@ fn every_checkpoint_pairs_counts_with_exactly_their_offsets() {
             total: 3000,
             crossings: crossings_in.clone(),
         };
-        let publish: Publish = Box::new(|_, _, _| {});
+        let publish: Publish = Box::new(|_, _, _, _| {});
         let saved = saved_in.clone();
-        let checkpoint: Checkpoint =
-            Box::new(move |tallies, epoch| saved.lock().unwrap().push((epoch, tallies.clone())));
+        let checkpoint: Checkpoint = Box::new(move |tallies, progress, epoch| {
+            saved.lock().unwrap().push((epoch, tallies.clone(), progress.clone()))
+        });
         run_worker(
             worker,
             &mut source,
@@ -83,16 +90,16 @@ fn every_checkpoint_pairs_counts_with_exactly_their_offsets() {
     let saved = saved.lock().unwrap();
     assert!(saved.len() >= 3, "only {} checkpoints", saved.len());
     let mut last_epoch = 0;
-    for (epoch, tallies) in saved.iter() {
+    for (epoch, tallies, progress) in saved.iter() {
         assert!(*epoch > last_epoch, "checkpoints advance");
         last_epoch = *epoch;
-        let offsets: u64 = tallies.offsets.values().sum();
+        let offsets: u64 = progress.offsets.values().sum();
         assert_eq!(
             tallies.total_records(),
             offsets,
             "counts are exactly the records before the offsets"
         );
-        for (stream, offset) in &tallies.offsets {
+        for (stream, offset) in &progress.offsets {
             // Either the worker's offset at a boundary it crossed, or (last one) its end.
             assert!(
                 crossings.contains(&(*stream, *offset)),
@@ -100,6 +107,6 @@ fn every_checkpoint_pairs_counts_with_exactly_their_offsets() {
             );
         }
     }
-    let (_, last) = saved.last().expect("a final checkpoint");
+    let (_, last, _) = saved.last().expect("a final checkpoint");
     assert_eq!(last.total_votes(), 6000, "the final checkpoint has everything");
 }

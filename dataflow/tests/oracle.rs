@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tally_dataflow::graph::Publish;
-use tally_dataflow::{run_worker, MemorySource, PipelineOptions, RecordBatch, Source, SourceState};
+use tally_dataflow::{run_worker, MemorySource, PipelineOptions, RecordBatch, RejectSink, Source, SourceState};
 use tally_model::{fold, Position, RejectReason, Tallies};
 
 /// Every rejected record a source is told of: position, bytes, reason.
@@ -24,6 +24,12 @@ impl Source for Recording {
     fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, tally_dataflow::SourceError> {
         self.inner.poll(max, batch)
     }
+    fn rejects(&mut self) -> Option<&mut dyn RejectSink> {
+        Some(self)
+    }
+}
+
+impl RejectSink for Recording {
     fn rejected(&mut self, position: Position, record: &[u8], reason: RejectReason) {
         self.told.lock().unwrap().push((position, record.to_vec(), reason));
     }
@@ -78,7 +84,7 @@ fn run_graph_telling(
             None => Box::new(inner),
         };
         let sink = sink.clone();
-        let publish: Publish = Box::new(move |tallies, _epoch, complete| {
+        let publish: Publish = Box::new(move |tallies, _progress, _epoch, complete| {
             *sink.lock().unwrap() = Some((tallies.clone(), complete));
         });
         run_worker(

@@ -12,6 +12,8 @@
 //! - [`reference`]: the official 2020 results and the electoral votes per state by census.
 //! - [`tallies`]: every count as one plain value ([`Tallies`]) and [`fold`], the sequential
 //!   specification the graph is held to.
+//! - [`progress`]: where the sources are ([`SourceProgress`]: offsets, durability, replay),
+//!   carried beside the counts so a snapshot pairs counts with exactly their offsets.
 //! - [`results`]: the published document ([`Results`]) derived from the counts.
 //! - [`latency`]: end-to-end latency, recorded by the workers and read by `/metrics`.
 //! - [`metrics`]: constant metrics for prometheus-client, read from counters at scrape time.
@@ -19,11 +21,13 @@
 pub mod codec;
 pub mod latency;
 pub mod metrics;
+pub mod progress;
 pub mod reference;
 pub mod results;
 pub mod tallies;
 pub mod vote;
 
+pub use progress::{Progress, SourceProgress};
 pub use reference::Apportionment;
 pub use results::Results;
 pub use tallies::{fold, Tallies};

@@ -94,6 +94,11 @@ pub struct StateResult {
 
 impl Results {
     /// The document for `tallies`, complete through `epoch`.
+    /// With `lost`: records the sources know they never read (`SourceProgress::lost`).
+    pub fn with_lost(self, lost: u64) -> Results {
+        Results { lost, ..self }
+    }
+
     pub fn new(tallies: &Tallies, epoch: u64, complete: bool, apportionment: Apportionment) -> Results {
         let name_of = |id: &CandidateId| -> String {
             tallies
@@ -212,7 +217,7 @@ impl Results {
             leader,
             winner,
             electoral_votes_to_win: VOTES_TO_WIN,
-            lost: tallies.lost,
+            lost: 0,
             recovering: None,
         }
     }

@@ -15,17 +15,6 @@ pub enum Tally {
     Rejected(RejectReason),
     /// A candidate's name, present once any valid ballot named it.
     Candidate(CandidateId, String),
-    /// The next offset to read in a stream (Kafka partition): the source position these counts
-    /// reflect, carried through the graph so that it is consistent with them at every epoch.
-    Offset(u32, u64),
-    /// A worker still replaying stored records: no checkpoint may be taken while any is.
-    Replaying(u32),
-    /// Every record of a stream before this offset is durable in the archive. A snapshot may be
-    /// written once these reach its offsets; carried through the graph so that a process writing
-    /// snapshots learns it from the processes that archive.
-    Durable(u32, u64),
-    /// Records a source knows it will never read (Kafka's retention deleted them first).
-    Lost,
 }
 
 /// Every count at one point: the cube of votes, the rejects by reason, the candidates' names.
@@ -34,14 +23,6 @@ pub struct Tallies {
     pub votes: BTreeMap<CubeKey, u64>,
     pub rejected: BTreeMap<RejectReason, u64>,
     pub candidates: BTreeMap<CandidateId, String>,
-    /// Stream → next offset, for sources that report offsets.
-    pub offsets: BTreeMap<u32, u64>,
-    /// Workers still replaying stored records.
-    pub replaying: std::collections::BTreeSet<u32>,
-    /// Stream → offset before which every record is archived, for sources that archive.
-    pub durable: BTreeMap<u32, u64>,
-    /// Records lost before they were read.
-    pub lost: u64,
 }
 
 impl Tallies {
@@ -71,24 +52,7 @@ impl Tallies {
                     self.candidates.remove(id);
                 }
             }
-            Tally::Offset(stream, offset) => set_offset(&mut self.offsets, *stream, *offset, delta),
-            Tally::Durable(stream, offset) => set_offset(&mut self.durable, *stream, *offset, delta),
-            Tally::Replaying(worker) => {
-                if delta > 0 {
-                    self.replaying.insert(*worker);
-                } else {
-                    self.replaying.remove(worker);
-                }
-            }
-            Tally::Lost => self.lost = self.lost.saturating_add_signed(delta),
         }
-    }
-
-    /// True when the archive holds every record before `offsets` (stream → next offset).
-    pub fn durable_through(&self, offsets: &BTreeMap<u32, u64>) -> bool {
-        offsets
-            .iter()
-            .all(|(stream, offset)| self.durable.get(stream).is_some_and(|durable| durable >= offset))
     }
 
     /// Valid votes counted.
@@ -99,16 +63,6 @@ impl Tallies {
     /// Records seen: votes plus rejects of every reason.
     pub fn total_records(&self) -> u64 {
         self.total_votes() + self.rejected.values().sum::<u64>()
-    }
-}
-
-/// One offset per stream, replaced by an update and its retraction. Within an epoch the new
-/// offset may arrive before the old one's retraction.
-fn set_offset(offsets: &mut BTreeMap<u32, u64>, stream: u32, offset: u64, delta: i64) {
-    if delta > 0 {
-        offsets.insert(stream, offset);
-    } else if offsets.get(&stream) == Some(&offset) {
-        offsets.remove(&stream);
     }
 }
 

@@ -19,7 +19,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tally_dataflow::{RecordBatch, Source, SourceError, SourceState};
+use tally_dataflow::{DurableSource, RecordBatch, RejectSink, Source, SourceError, SourceState};
 use tally_model::{Position, RejectReason};
 
 /// Where a fresh start begins reading.
@@ -437,13 +437,26 @@ impl Source for KafkaSource {
         })
     }
 
-    fn lost(&self) -> u64 {
-        self.lost
-    }
-
     /// Arriving records unpark the worker (the consumer's non-empty callback).
     fn idle_wait(&self) -> Duration {
         Duration::from_secs(1)
+    }
+
+    fn durability(&mut self) -> Option<&mut dyn DurableSource> {
+        Some(self)
+    }
+
+    fn rejects(&mut self) -> Option<&mut dyn RejectSink> {
+        match self.dead_letters {
+            Some(_) => Some(self),
+            None => None,
+        }
+    }
+}
+
+impl DurableSource for KafkaSource {
+    fn lost(&self) -> u64 {
+        self.lost
     }
 
     fn offsets(&self) -> Vec<(u32, u64)> {
@@ -486,7 +499,9 @@ impl Source for KafkaSource {
             Phase::Connecting { .. } => self.offsets(),
         }
     }
+}
 
+impl RejectSink for KafkaSource {
     fn wants_duplicates(&self) -> bool {
         self.dead_letters.is_some()
     }
