@@ -2,7 +2,8 @@
 //!
 //! Renders results for people and programs: JSON (`/api/results`, `/api/events`), SVG charts
 //! drawn with plotters (`/charts/<name>.svg`), a self-refreshing dashboard (`/`), Prometheus
-//! metrics (`/metrics`) and `/healthz`.
+//! metrics (`/metrics`, encoded by prometheus-client from [`metrics::ResultsMetrics`] and the
+//! collectors the job registers) and `/healthz`.
 //!
 //! Its only input is a stream of immutable [`tally_model::Results`], one per completed epoch,
 //! so every page and chart shows one consistent state. It never touches Kafka or storage; the
