@@ -7,7 +7,7 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tally_connectors::generator::{GeneratorConfig, GeneratorSource, VoterGenerator};
+use tally_connectors::sources::generator::{GeneratorConfig, GeneratorSource, VoterGenerator};
 use tally_dataflow::graph::Publish;
 use tally_dataflow::{run_worker, PipelineOptions};
 use tally_model::{Apportionment, Results, Tallies};

@@ -4,8 +4,8 @@ use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use tally_connectors::kafka::source::StartAt;
 use tally_connectors::kafka::{parse_property, KafkaUrl};
+use tally_connectors::sources::kafka::StartAt;
 use tally_model::Apportionment;
 
 /// Real-time election analytics on timely/differential dataflow.
@@ -55,7 +55,7 @@ pub struct RunArgs {
     /// How archive segments are stored: `gzip` (`.ndjson.gz`) or `none` (`.ndjson`). Hadoop's
     /// `hdfs dfs -text` and Spark's JSON reader read both directly; replay reads both.
     #[arg(long, default_value = "gzip")]
-    pub archive_compression: tally_connectors::archive::Compression,
+    pub archive_compression: tally_connectors::sinks::archive::Compression,
     /// An archive segment closes at this many MiB of records (before compression)…
     #[arg(long, default_value_t = 64)]
     pub segment_mib: usize,

@@ -4,9 +4,10 @@
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use tally_connectors::archive::{self, ArchiveWriter, Snapshot};
+use tally_connectors::sinks::archive::{self, ArchiveWriter};
+use tally_connectors::sinks::snapshots::{self, Snapshot};
+use tally_connectors::sources::archive::{Positions, StoredFile};
 use tally_connectors::storage::Storage;
-use tally_connectors::stored::{Positions, StoredFile};
 use tally_model::results::Recovering;
 use tally_model::{Apportionment, Results, SourceProgress, Tallies};
 
@@ -92,7 +93,7 @@ impl Durable {
             .enable_all()
             .build()
             .context("cannot start the storage runtime")?;
-        let unmigrated = runtime.block_on(archive::unmigrated_snapshots(&storage))?;
+        let unmigrated = runtime.block_on(snapshots::unmigrated_snapshots(&storage))?;
         if !unmigrated.is_empty() {
             bail!(
                 "{url} holds snapshots in the old layout (snapshots/*.json and snapshots/LATEST); \
@@ -100,10 +101,10 @@ impl Durable {
                  mkdir -p ROOT/{dir} && mv ROOT/snapshots/*.json ROOT/snapshots/LATEST ROOT/{dir}/; on \
                  HDFS the same with hdfs dfs -mkdir -p and hdfs dfs -mv) if they are snapshots of \
                  {topic:?}, or use another --storage",
-                dir = archive::snapshot_dir(topic)
+                dir = snapshots::snapshot_dir(topic)
             );
         }
-        let snapshot = runtime.block_on(archive::latest_snapshot(&storage, topic))?;
+        let snapshot = runtime.block_on(snapshots::latest_snapshot(&storage, topic))?;
         let resume = match &snapshot {
             Some(snapshot) if snapshot.topic != topic => {
                 bail!(
@@ -355,7 +356,7 @@ mod tests {
 
         assert!(gate.writer.finish(std::time::Duration::from_secs(10)));
         let latest = runtime
-            .block_on(tally_connectors::archive::latest_snapshot(&storage, "t"))
+            .block_on(tally_connectors::sinks::snapshots::latest_snapshot(&storage, "t"))
             .expect("readable")
             .expect("a snapshot");
         assert_eq!((latest.epoch, latest.offsets[&0]), (5, 40));

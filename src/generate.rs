@@ -5,9 +5,9 @@ use crate::cli::GenerateArgs;
 use crate::job::generator;
 use anyhow::{bail, Context, Result};
 use std::io::Write;
-use tally_connectors::generator::{Pacer, VoterGenerator};
-use tally_connectors::kafka::producer::{ensure_topic, VoteProducer};
 use tally_connectors::kafka::KafkaUrl;
+use tally_connectors::sinks::kafka::{ensure_topic, VoteProducer};
+use tally_connectors::sources::generator::{Pacer, VoterGenerator};
 use tally_dataflow::RecordBatch;
 
 /// `tally generate`.

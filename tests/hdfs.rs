@@ -10,7 +10,8 @@ use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use tally_connectors::archive::{latest_snapshot, parse_segment_path, segments};
+use tally_connectors::sinks::archive::{parse_segment_path, segments};
+use tally_connectors::sinks::snapshots::latest_snapshot;
 use tally_model::Apportionment;
 
 #[test]
@@ -118,7 +119,7 @@ fn the_archive_and_snapshots_on_hdfs_replay_to_the_same_numbers() {
     let names: Vec<&String> = names.iter().map(|(n, _)| n).filter(|n| n.ends_with(".json")).collect();
     assert!(names.len() >= 2, "{names:?}");
     for name in [names[0], names[names.len() - 1]] {
-        let snapshot: tally_connectors::archive::Snapshot =
+        let snapshot: tally_connectors::sinks::snapshots::Snapshot =
             serde_json::from_slice(&runtime.block_on(storage.read(name)).unwrap()).unwrap();
         let upto = tempfile::tempdir().unwrap();
         for (partition, first, _, path) in &archived {

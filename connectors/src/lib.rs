@@ -23,9 +23,7 @@
 //! Metrics are collectors read at scrape time (`KafkaMetrics::collector`,
 //! `ArchiveWriter::collector`); nothing here writes exposition text.
 
-pub mod archive;
-pub mod files;
-pub mod generator;
 pub mod kafka;
+pub mod sinks;
+pub mod sources;
 pub mod storage;
-pub mod stored;

@@ -32,7 +32,7 @@ pub enum StorageError {
     #[error("cannot list {path}: {source}")]
     Listing {
         path: String,
-        source: crate::files::FilesError,
+        source: crate::sources::files::FilesError,
     },
     #[error("the storage runtime stopped: {0}")]
     Runtime(#[from] tokio::task::JoinError),
@@ -258,7 +258,7 @@ fn list_local(base: &Path) -> Result<Vec<(String, u64)>, StorageError> {
     if !base.exists() {
         return Ok(Vec::new());
     }
-    let files = crate::files::list_files(base).map_err(|source| StorageError::Listing {
+    let files = crate::sources::files::list_files(base).map_err(|source| StorageError::Listing {
         path: base.display().to_string(),
         source,
     })?;

@@ -1,13 +1,11 @@
-//! Apache Kafka, through librdkafka (rdkafka): the [`producer`] the generator writes with, and
-//! the partitioned [`source`] the job reads from.
+//! Apache Kafka clients, through librdkafka (rdkafka): what the source
+//! ([`crate::sources::kafka`]), the producer ([`crate::sinks::kafka`]) and the dead letters
+//! ([`crate::sinks::dead_letters`]) share.
 //!
-//! Both take a `kafka://host:port[,host:port…]/topic` URL and pass any librdkafka property
+//! All take a `kafka://host:port[,host:port…]/topic` URL and pass any librdkafka property
 //! through (`--kafka-config key=value`), so SASL, TLS and tuning need no code here.
 
 pub mod metrics;
-pub mod producer;
-pub mod refetch;
-pub mod source;
 
 use rdkafka::ClientConfig;
 use std::fmt;
@@ -122,7 +120,7 @@ pub(crate) fn one_line<'a>(payload: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [
 }
 
 /// A client configuration: our defaults, then the user's properties (which win).
-fn client_config(brokers: &str, defaults: &[(&str, &str)], extra: &[(String, String)]) -> ClientConfig {
+pub(crate) fn client_config(brokers: &str, defaults: &[(&str, &str)], extra: &[(String, String)]) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", brokers);
     for (key, value) in defaults {

@@ -6,21 +6,20 @@
 //! reports itself idle, the job keeps serving its last results, and librdkafka resumes fetching
 //! from the exact next offset when they return, so nothing is lost or read twice.
 
-use super::metrics::KafkaMetrics;
-use super::refetch::{Refetched, Refetcher};
-use super::{client_config, one_line, KafkaError, KafkaUrl};
-use crate::archive::{ArchiveError, ArchiveWriter, Compression, SegmentBuilder};
+use crate::kafka::metrics::KafkaMetrics;
+use crate::kafka::{client_config, one_line, KafkaError, KafkaUrl};
+use crate::sinks::archive::{ArchiveConfig, ArchiveSink};
+use crate::sinks::dead_letters::DeadLetters;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError as ClientError;
-use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tally_dataflow::{DurableSource, RecordBatch, RejectSink, Source, SourceError, SourceState};
-use tally_model::{Position, RejectReason};
+use tally_model::Position;
 
 /// Where a fresh start begins reading.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,26 +56,6 @@ pub struct KafkaSourceConfig {
     /// Records already lost before this run (from the snapshot it resumes from); worker 0's
     /// source reports them, so the total survives restarts.
     pub lost_before: u64,
-}
-
-/// Where and how the source archives what it reads.
-#[derive(Clone)]
-pub struct ArchiveConfig {
-    pub writer: Arc<ArchiveWriter>,
-    pub compression: Compression,
-    /// Record bytes (before compression) per segment.
-    pub segment_bytes: usize,
-    pub segment_age: Duration,
-}
-
-impl std::fmt::Debug for ArchiveConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "ArchiveConfig {{ compression: {:?}, segment_bytes: {}, segment_age: {:?} }}",
-            self.compression, self.segment_bytes, self.segment_age
-        )
-    }
 }
 
 /// Consumer defaults: no group management, no commits (offsets live in tally's snapshots),
@@ -152,20 +131,17 @@ enum Phase {
 
 pub struct KafkaSource {
     config: Arc<KafkaSourceConfig>,
-    archive: Option<(SegmentBuilder, Arc<ArchiveWriter>)>,
+    /// Where every record read is copied (with `--storage`).
+    archive: Option<ArchiveSink>,
+    /// Where rejected records go (with `--dead-letter-topic`).
+    dead_letters: Option<DeadLetters>,
     /// Scratch space for a record whose line breaks are replaced.
     flattened: Vec<u8>,
     consumer: Arc<BaseConsumer<SourceContext>>,
-    dead_letters: Option<BaseProducer>,
-    /// Reads displaced records back for the dead-letter topic.
-    refetch: Option<Refetcher>,
     index: usize,
     peers: usize,
     phase: Phase,
     metrics: Arc<KafkaMetrics>,
-    /// An archive failure met where it could not be returned (at a checkpoint): the next poll
-    /// returns it, so nothing read goes unarchived silently.
-    archive_failed: Option<ArchiveError>,
     /// Records lost to retention, found by this source, plus `lost_before` for worker 0.
     lost: u64,
 }
@@ -197,39 +173,20 @@ impl KafkaSource {
         let worker = std::thread::current();
         consumer.set_nonempty_callback(move || worker.unpark());
         let dead_letters = match &config.dead_letter_topic {
-            Some(_) => Some(
-                client_config(
-                    &config.url.brokers,
-                    &[("enable.idempotence", "true"), ("linger.ms", "20")],
-                    &config.properties,
-                )
-                .create()
-                .map_err(KafkaError::client("cannot create the dead-letter producer"))?,
-            ),
+            Some(topic) => Some(DeadLetters::new(&config.url, &config.properties, topic)?),
             None => None,
         };
-        let refetch = match dead_letters {
-            Some(_) => Some(Refetcher::new(&config.url, &config.properties)?),
-            None => None,
-        };
-        let archive = config.archive.as_ref().map(|archive| {
-            let builder = SegmentBuilder::new(
-                &config.url.topic,
-                archive.compression,
-                archive.segment_bytes,
-                archive.segment_age,
-            );
-            (builder, archive.writer.clone())
-        });
+        let archive = config
+            .archive
+            .as_ref()
+            .map(|archive| ArchiveSink::new(&config.url.topic, archive));
         Ok(KafkaSource {
             lost: if index == 0 { config.lost_before } else { 0 },
             config,
             archive,
             flattened: Vec::new(),
-            archive_failed: None,
             consumer: Arc::new(consumer),
             dead_letters,
-            refetch,
             index,
             peers,
             phase: Phase::Connecting {
@@ -353,32 +310,15 @@ fn watermarks(consumer: &BaseConsumer<SourceContext>, topic: &str, index: usize,
 
 impl Source for KafkaSource {
     fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, SourceError> {
-        if let Some(producer) = &self.dead_letters {
-            producer.poll(Duration::ZERO);
-        }
-        if let Some(answers) = self.refetch.as_mut().map(Refetcher::ready) {
-            self.dead_letter_displaced(answers);
+        if let Some(dead_letters) = &mut self.dead_letters {
+            dead_letters.serve();
         }
         self.connect();
         let Phase::Consuming { next, end, .. } = &mut self.phase else {
             return Ok(SourceState::Idle);
         };
-        if let Some(failed) = self.archive_failed.take() {
-            return Err(failed.into());
-        }
-        if let Some((builder, writer)) = &mut self.archive {
-            for segment in builder.due()? {
-                writer.segment(segment);
-            }
-            if writer.backlogged(builder.open_bytes()) {
-                // The archive is behind (storage slow or down): pause ingest, drop nothing.
-                // Open segments filling most of the buffer are handed to the writer now, or the
-                // pause would last until they age out.
-                if writer.mostly_open(builder.open_bytes()) {
-                    if let Some(segment) = builder.close_largest()? {
-                        writer.segment(segment);
-                    }
-                }
+        if let Some(archive) = &mut self.archive {
+            if archive.paused()? {
                 return Ok(SourceState::Idle);
             }
         }
@@ -405,13 +345,10 @@ impl Source for KafkaSource {
                         Some(created) => batch.push_timestamped(position, created, payload),
                         None => batch.push(position, payload),
                     }
-                    let mut backlogged = false;
-                    if let Some((builder, writer)) = &mut self.archive {
-                        if let Some(segment) = builder.append(position.stream, position.offset, payload)? {
-                            writer.segment(segment);
-                        }
-                        backlogged = writer.backlogged(builder.open_bytes());
-                    }
+                    let backlogged = match &mut self.archive {
+                        Some(archive) => archive.append(position.stream, position.offset, payload)?,
+                        None => false,
+                    };
                     *slot = offset + 1;
                     taken += 1;
                     moved = true;
@@ -447,10 +384,7 @@ impl Source for KafkaSource {
     }
 
     fn rejects(&mut self) -> Option<&mut dyn RejectSink> {
-        match self.dead_letters {
-            Some(_) => Some(self),
-            None => None,
-        }
+        self.dead_letters.as_mut().map(|sink| sink as &mut dyn RejectSink)
     }
 }
 
@@ -473,11 +407,8 @@ impl DurableSource for KafkaSource {
     }
 
     fn checkpoint(&mut self) {
-        if let Some((builder, writer)) = &mut self.archive {
-            match builder.seal() {
-                Ok(segments) => segments.into_iter().for_each(|segment| writer.segment(segment)),
-                Err(e) => self.archive_failed = Some(e),
-            }
+        if let Some(archive) = &mut self.archive {
+            archive.seal();
         }
     }
 
@@ -485,104 +416,18 @@ impl DurableSource for KafkaSource {
     /// snapshot this run resumed from, or precede a fresh start); after them, what the writer
     /// has made durable.
     fn durable(&self) -> Vec<(u32, u64)> {
-        let Some((_, writer)) = &self.archive else {
+        let Some(archive) = &self.archive else {
             return Vec::new();
         };
         match &self.phase {
             Phase::Consuming { start, .. } => start
                 .iter()
                 .map(|(p, s)| {
-                    let written = writer.durable_through(*p as u32).unwrap_or(0);
+                    let written = archive.durable_through(*p as u32).unwrap_or(0);
                     (*p as u32, written.max(*s as u64))
                 })
                 .collect(),
             Phase::Connecting { .. } => self.offsets(),
-        }
-    }
-}
-
-impl RejectSink for KafkaSource {
-    fn wants_duplicates(&self) -> bool {
-        self.dead_letters.is_some()
-    }
-
-    fn displaced(&mut self, position: Position) {
-        if let Some(refetch) = &mut self.refetch {
-            refetch.request(position);
-        }
-    }
-
-    fn rejected(&mut self, position: Position, record: &[u8], reason: RejectReason) {
-        let (Some(producer), Some(topic)) = (&self.dead_letters, &self.config.dead_letter_topic) else {
-            return;
-        };
-        let partition = position.stream.to_string();
-        let offset = position.offset.to_string();
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "tally.reject_reason",
-                value: Some(reason.as_str()),
-            })
-            .insert(Header {
-                key: "tally.source_topic",
-                value: Some(self.config.url.topic.as_str()),
-            })
-            .insert(Header {
-                key: "tally.source_partition",
-                value: Some(partition.as_str()),
-            })
-            .insert(Header {
-                key: "tally.source_offset",
-                value: Some(offset.as_str()),
-            });
-        let mut message = BaseRecord::<(), [u8]>::to(topic).payload(record).headers(headers);
-        // Waits (rarely) while the local queue is full rather than dropping a dead letter.
-        for _ in 0..1000 {
-            match producer.send(message) {
-                Ok(()) => return,
-                Err((_, unsent)) => {
-                    message = unsent;
-                    producer.poll(Duration::from_millis(5));
-                }
-            }
-        }
-        tracing::error!(%reason, ?position, "dead-letter queue is full; record counted but not dead-lettered");
-    }
-}
-
-impl KafkaSource {
-    /// Dead-letters displaced records read back from the topic (or says which could not be).
-    fn dead_letter_displaced(&mut self, answers: Vec<Refetched>) {
-        for answer in answers {
-            match answer {
-                Ok((position, record)) => self.rejected(position, &record, RejectReason::DuplicateVoter),
-                Err((position, e)) => {
-                    tracing::error!(?position, "a displaced duplicate was not dead-lettered: {e}");
-                }
-            }
-        }
-    }
-}
-
-/// How long the end of a run waits for displaced records still being read back.
-const REFETCH_WAIT: Duration = Duration::from_secs(5);
-
-impl Drop for KafkaSource {
-    fn drop(&mut self) {
-        if let Some(mut refetch) = self.refetch.take() {
-            let answers = refetch.finish(Instant::now() + REFETCH_WAIT);
-            self.dead_letter_displaced(answers);
-            if refetch.outstanding() > 0 {
-                tracing::error!(
-                    "{} displaced duplicates were not read back in time and not dead-lettered",
-                    refetch.outstanding()
-                );
-            }
-        }
-        if let Some(producer) = &self.dead_letters {
-            if let Err(e) = producer.flush(Duration::from_secs(10)) {
-                tracing::error!("dead letters not all delivered: {e}");
-            }
         }
     }
 }

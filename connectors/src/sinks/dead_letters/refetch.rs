@@ -6,7 +6,7 @@
 //! the topic still holds them (the archive does too). Displacements are rare, since the
 //! producer keys records by voter, so one record per request is fast enough.
 
-use super::{client_config, one_line, KafkaError, KafkaUrl};
+use crate::kafka::{client_config, one_line, KafkaError, KafkaUrl};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};

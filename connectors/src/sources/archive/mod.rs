@@ -75,7 +75,7 @@ impl StoredFileSource {
                     .block_on(storage.read(&file.path))
                     .map_err(StoredError::from)
                     .and_then(|bytes| {
-                        let compressed = crate::archive::is_gzip(&file.path).then_some(bytes.len() as u64);
+                        let compressed = crate::sinks::archive::is_gzip(&file.path).then_some(bytes.len() as u64);
                         let records = decompressed(&file.path, bytes)?;
                         Ok(Fetched {
                             file,
@@ -101,7 +101,7 @@ impl StoredFileSource {
 /// The records of a file as stored: gzip (`.gz`, as the archive writes with
 /// `--archive-compression gzip`) or plain.
 fn decompressed(path: &str, bytes: Vec<u8>) -> Result<Vec<u8>, StoredError> {
-    if !crate::archive::is_gzip(path) {
+    if !crate::sinks::archive::is_gzip(path) {
         return Ok(bytes);
     }
     let mut plain = Vec::with_capacity(bytes.len() * 6);

@@ -2,7 +2,7 @@
 //! in one partition, in order (which makes offset order a total order per voter: the dedup
 //! order). Idempotence is on: a retried send is never written twice.
 
-use super::{client_config, KafkaUrl};
+use crate::kafka::{client_config, KafkaUrl};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -67,10 +67,10 @@ const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
 ];
 
 impl VoteProducer {
-    pub fn new(url: &KafkaUrl, extra: &[(String, String)]) -> Result<VoteProducer, super::KafkaError> {
+    pub fn new(url: &KafkaUrl, extra: &[(String, String)]) -> Result<VoteProducer, crate::kafka::KafkaError> {
         let producer = client_config(&url.brokers, PRODUCER_DEFAULTS, extra)
             .create_with_context(DeliveryReport::default())
-            .map_err(super::KafkaError::client(format!(
+            .map_err(crate::kafka::KafkaError::client(format!(
                 "cannot create a Kafka producer for {url}"
             )))?;
         Ok(VoteProducer {
@@ -81,7 +81,7 @@ impl VoteProducer {
     }
 
     /// Queues one record, waiting while the local queue is full.
-    pub fn send(&mut self, record: &[u8]) -> Result<(), super::KafkaError> {
+    pub fn send(&mut self, record: &[u8]) -> Result<(), crate::kafka::KafkaError> {
         self.key.clear();
         if let Some(id) = voter_id(record) {
             self.key.extend_from_slice(id.to_string().as_bytes());
@@ -97,7 +97,7 @@ impl VoteProducer {
                     self.producer.poll(Duration::from_millis(5));
                 }
                 Err((source, _)) => {
-                    return Err(super::KafkaError::Client {
+                    return Err(crate::kafka::KafkaError::Client {
                         doing: format!("cannot send to {}", self.topic),
                         source,
                     })
@@ -109,27 +109,29 @@ impl VoteProducer {
     /// Serves delivery reports; call now and then. Fails with the first record the brokers
     /// refused or that timed out, so a producer that cannot deliver stops at once rather than
     /// after queueing every record.
-    pub fn poll(&self) -> Result<(), super::KafkaError> {
+    pub fn poll(&self) -> Result<(), crate::kafka::KafkaError> {
         self.producer.poll(Duration::ZERO);
         let report = self.producer.context();
         if report.failed.load(Ordering::Relaxed) == 0 {
             return Ok(());
         }
-        Err(super::KafkaError::Undelivered {
+        Err(crate::kafka::KafkaError::Undelivered {
             topic: self.topic.clone(),
             first_error: report.first_error(),
         })
     }
 
     /// Waits until every queued record is delivered; fails if any was not.
-    pub fn flush(&self, timeout: Duration) -> Result<u64, super::KafkaError> {
-        self.producer.flush(timeout).map_err(super::KafkaError::client(format!(
-            "records still undelivered after {timeout:?}"
-        )))?;
+    pub fn flush(&self, timeout: Duration) -> Result<u64, crate::kafka::KafkaError> {
+        self.producer
+            .flush(timeout)
+            .map_err(crate::kafka::KafkaError::client(format!(
+                "records still undelivered after {timeout:?}"
+            )))?;
         let report = self.producer.context();
         let failed = report.failed.load(Ordering::Relaxed);
         if failed > 0 {
-            return Err(super::KafkaError::NotAllDelivered {
+            return Err(crate::kafka::KafkaError::NotAllDelivered {
                 failed,
                 first_error: report.first_error(),
             });
@@ -143,8 +145,12 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Creates `url`'s topic with `partitions` partitions (and the brokers' default replication)
 /// unless it exists. Returns whether it created it.
-pub fn ensure_topic(url: &KafkaUrl, extra: &[(String, String)], partitions: i32) -> Result<bool, super::KafkaError> {
-    use super::KafkaError;
+pub fn ensure_topic(
+    url: &KafkaUrl,
+    extra: &[(String, String)],
+    partitions: i32,
+) -> Result<bool, crate::kafka::KafkaError> {
+    use crate::kafka::KafkaError;
     let admin: AdminClient<DefaultClientContext> =
         client_config(&url.brokers, &[], extra)
             .create()

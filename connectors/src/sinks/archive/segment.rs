@@ -1,0 +1,360 @@
+//! The archive's segment format: a partition's records, byte for byte and one per line, plain or
+//! gzip, at `raw/<topic>/<partition>/<first-offset>-<last-offset>.ndjson[.gz]` (partition
+//! zero-padded to 5 digits and offsets to 20, so path order is (partition, offset) order: the
+//! dedup order). [`SegmentBuilder`] cuts them on size, on age and at checkpoint boundaries.
+
+use super::ArchiveError;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// How segments are stored. Both forms are read directly by Hadoop's tools: `hdfs dfs -text` and
+/// Spark's JSON reader decompress a `.gz` file by its name. zstd is not offered: Hadoop reads
+/// `.zst` only through a native libhadoop built with zstd, which its Maven jars do not carry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// `.ndjson`: the records as they came.
+    None,
+    /// `.ndjson.gz`: one gzip member per segment, at deflate's fastest level (see BENCHMARKS.md).
+    #[default]
+    Gzip,
+}
+
+impl Compression {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Compression::None => ".ndjson",
+            Compression::Gzip => ".ndjson.gz",
+        }
+    }
+}
+
+impl std::str::FromStr for Compression {
+    type Err = ArchiveError;
+    fn from_str(text: &str) -> Result<Compression, ArchiveError> {
+        match text {
+            "none" => Ok(Compression::None),
+            "gzip" => Ok(Compression::Gzip),
+            "zstd" => Err(ArchiveError::Zstd),
+            other => Err(ArchiveError::UnknownCompression(other.to_string())),
+        }
+    }
+}
+
+/// True for a gzip-compressed file, by its name (as Hadoop decides).
+pub fn is_gzip(path: &str) -> bool {
+    path.ends_with(".gz")
+}
+
+/// A closed run of one partition's records, as stored (compressed or not).
+pub struct Segment {
+    pub topic: String,
+    pub partition: u32,
+    pub first: u64,
+    pub last: u64,
+    pub compression: Compression,
+    pub bytes: bytes::Bytes,
+}
+
+impl Segment {
+    pub fn path(&self) -> String {
+        segment_path(&self.topic, self.partition, self.first, self.last, self.compression)
+    }
+}
+
+pub fn segment_path(topic: &str, partition: u32, first: u64, last: u64, compression: Compression) -> String {
+    let extension = compression.extension();
+    format!("raw/{topic}/{partition:05}/{first:020}-{last:020}{extension}")
+}
+
+/// `(partition, first, last)` of an archive path (plain or compressed), if it is one.
+pub fn parse_segment_path(path: &str) -> Option<(u32, u64, u64)> {
+    let mut parts = path.rsplit('/');
+    let file = parts.next()?;
+    let name = file
+        .strip_suffix(Compression::None.extension())
+        .or_else(|| file.strip_suffix(Compression::Gzip.extension()))?;
+    let partition = parts.next()?.parse().ok()?;
+    let (first, last) = name.split_once('-')?;
+    Some((partition, first.parse().ok()?, last.parse().ok()?))
+}
+
+/// An open segment's body: records are copied once, from the fetched message into this.
+enum Body {
+    Plain(Vec<u8>),
+    /// Records gather in `pending` and are compressed a block at a time: deflate called once per
+    /// record costs more than the compression itself.
+    Gzip {
+        encoder: Box<flate2::write::GzEncoder<Vec<u8>>>,
+        pending: Vec<u8>,
+    },
+}
+
+/// Record bytes compressed at once.
+const COMPRESS_BLOCK: usize = 256 << 10;
+
+impl Body {
+    fn new(compression: Compression) -> Body {
+        match compression {
+            Compression::None => Body::Plain(Vec::with_capacity(1 << 16)),
+            Compression::Gzip => Body::Gzip {
+                encoder: Box::new(flate2::write::GzEncoder::new(
+                    Vec::with_capacity(1 << 16),
+                    flate2::Compression::fast(),
+                )),
+                pending: Vec::with_capacity(COMPRESS_BLOCK + (1 << 10)),
+            },
+        }
+    }
+
+    fn append(&mut self, record: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        match self {
+            Body::Plain(bytes) => {
+                bytes.extend_from_slice(record);
+                bytes.push(b'\n');
+                Ok(())
+            }
+            Body::Gzip { encoder, pending } => {
+                pending.extend_from_slice(record);
+                pending.push(b'\n');
+                if pending.len() >= COMPRESS_BLOCK {
+                    encoder.write_all(pending)?;
+                    pending.clear();
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Bytes held in memory so far.
+    fn held(&self) -> usize {
+        match self {
+            Body::Plain(bytes) => bytes.len(),
+            Body::Gzip { encoder, pending } => encoder.get_ref().len() + pending.len(),
+        }
+    }
+
+    fn finish(self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Body::Plain(bytes) => Ok(bytes),
+            Body::Gzip { mut encoder, pending } => {
+                use std::io::Write;
+                encoder.write_all(&pending)?;
+                encoder.finish()
+            }
+        }
+    }
+}
+
+struct OpenSegment {
+    first: u64,
+    last: u64,
+    body: Body,
+    /// Record bytes appended (before compression): segments close on this, so a segment's
+    /// records take the same memory to replay whatever the compression.
+    raw_bytes: usize,
+    held: usize,
+    opened: Instant,
+}
+
+/// One worker's open segments, one per partition it owns.
+pub struct SegmentBuilder {
+    topic: String,
+    compression: Compression,
+    max_bytes: usize,
+    max_age: Duration,
+    open: BTreeMap<u32, OpenSegment>,
+    open_bytes: usize,
+}
+
+impl SegmentBuilder {
+    pub fn new(topic: &str, compression: Compression, max_bytes: usize, max_age: Duration) -> SegmentBuilder {
+        SegmentBuilder {
+            topic: topic.to_string(),
+            compression,
+            max_bytes,
+            max_age,
+            open: BTreeMap::new(),
+            open_bytes: 0,
+        }
+    }
+
+    /// Bytes held by open segments (not yet handed to the writer).
+    pub fn open_bytes(&self) -> usize {
+        self.open_bytes
+    }
+
+    /// Appends a record (no line breaks in it); returns the segment if this filled it.
+    pub fn append(&mut self, partition: u32, offset: u64, record: &[u8]) -> Result<Option<Segment>, ArchiveError> {
+        let compression = self.compression;
+        let segment = self.open.entry(partition).or_insert_with(|| OpenSegment {
+            first: offset,
+            last: offset,
+            body: Body::new(compression),
+            raw_bytes: 0,
+            held: 0,
+            opened: Instant::now(),
+        });
+        segment.last = offset;
+        segment.body.append(record).map_err(|source| ArchiveError::Segment {
+            doing: "add a record to",
+            source,
+        })?;
+        segment.raw_bytes += record.len() + 1;
+        let held = segment.body.held();
+        self.open_bytes = self.open_bytes + held - segment.held;
+        segment.held = held;
+        if segment.raw_bytes >= self.max_bytes {
+            return self.close(partition);
+        }
+        Ok(None)
+    }
+
+    fn close(&mut self, partition: u32) -> Result<Option<Segment>, ArchiveError> {
+        let Some(open) = self.open.remove(&partition) else {
+            return Ok(None);
+        };
+        self.open_bytes -= open.held;
+        let bytes = open.body.finish().map_err(|source| ArchiveError::Segment {
+            doing: "finish",
+            source,
+        })?;
+        Ok(Some(Segment {
+            topic: self.topic.clone(),
+            partition,
+            first: open.first,
+            last: open.last,
+            compression: self.compression,
+            bytes: bytes.into(),
+        }))
+    }
+
+    fn close_all(&mut self, partitions: Vec<u32>) -> Result<Vec<Segment>, ArchiveError> {
+        let mut closed = Vec::new();
+        for partition in partitions {
+            closed.extend(self.close(partition)?);
+        }
+        Ok(closed)
+    }
+
+    /// Segments open longer than the age limit.
+    pub fn due(&mut self) -> Result<Vec<Segment>, ArchiveError> {
+        let old: Vec<u32> = self
+            .open
+            .iter()
+            .filter(|(_, s)| s.opened.elapsed() >= self.max_age)
+            .map(|(p, _)| *p)
+            .collect();
+        self.close_all(old)
+    }
+
+    /// The open segment holding the most bytes, closed early.
+    pub fn close_largest(&mut self) -> Result<Option<Segment>, ArchiveError> {
+        match self.open.iter().max_by_key(|(_, s)| s.held).map(|(p, _)| *p) {
+            Some(partition) => self.close(partition),
+            None => Ok(None),
+        }
+    }
+
+    /// Every open segment (at a checkpoint boundary).
+    pub fn seal(&mut self) -> Result<Vec<Segment>, ArchiveError> {
+        let all: Vec<u32> = self.open.keys().copied().collect();
+        self.close_all(all)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_close_on_size_and_seal_at_boundaries() {
+        let mut builder = SegmentBuilder::new("t", Compression::None, 10, Duration::from_secs(3600));
+        assert!(builder.append(3, 7, b"abcd").unwrap().is_none());
+        let full = builder
+            .append(3, 8, b"efgh")
+            .unwrap()
+            .expect("10 bytes close the segment");
+        assert_eq!((full.partition, full.first, full.last), (3, 7, 8));
+        assert_eq!(&full.bytes[..], b"abcd\nefgh\n");
+        assert_eq!(
+            full.path(),
+            "raw/t/00003/00000000000000000007-00000000000000000008.ndjson"
+        );
+        assert_eq!(parse_segment_path(&full.path()), Some((3, 7, 8)));
+        builder.append(1, 0, b"x").unwrap();
+        builder.append(3, 9, b"y").unwrap();
+        let sealed = builder.seal().unwrap();
+        assert_eq!(
+            sealed
+                .iter()
+                .map(|s| (s.partition, s.first, s.last))
+                .collect::<Vec<_>>(),
+            vec![(1, 0, 0), (3, 9, 9)]
+        );
+        assert!(builder.seal().unwrap().is_empty());
+        assert_eq!(parse_segment_path("raw/t/x/1-2.ndjson"), None);
+        assert_eq!(parse_segment_path("raw/t/00002/1-2.ndjson.gz"), Some((2, 1, 2)));
+        assert_eq!(parse_segment_path("raw/t/00002/1-2.ndjson.zst"), None);
+    }
+
+    fn gunzip(bytes: &[u8]) -> Vec<u8> {
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(bytes), &mut plain).unwrap();
+        plain
+    }
+
+    #[test]
+    fn gzip_segments_hold_exactly_the_records_and_close_on_record_bytes() {
+        // Records past one compression block, so both the block and the final flush are used.
+        let records: Vec<Vec<u8>> = (0..20_000u32)
+            .map(|i| format!("{{\"id\":{i},\"state\":\"Ohio\"}}").into_bytes())
+            .collect();
+        let raw: usize = records.iter().map(|r| r.len() + 1).sum();
+        let mut builder = SegmentBuilder::new("t", Compression::Gzip, raw, Duration::from_secs(3600));
+        let mut closed = None;
+        for (offset, record) in records.iter().enumerate() {
+            assert!(closed.is_none(), "closed early at {offset}");
+            closed = builder.append(0, 100 + offset as u64, record).unwrap();
+            assert!(builder.open_bytes() < raw / 2 || closed.is_some(), "held compressed");
+        }
+        let segment = closed.expect("closes once the record bytes reach the limit");
+        assert_eq!((segment.first, segment.last), (100, 100 + records.len() as u64 - 1));
+        assert_eq!(
+            segment.path(),
+            "raw/t/00000/00000000000000000100-00000000000000020099.ndjson.gz"
+        );
+        assert!(segment.bytes.len() < raw / 3, "{} of {raw}", segment.bytes.len());
+        let mut expected = records.join(&b'\n');
+        expected.push(b'\n');
+        assert_eq!(gunzip(&segment.bytes), expected);
+        assert_eq!(builder.open_bytes(), 0);
+    }
+
+    #[test]
+    fn the_largest_open_segment_closes_first() {
+        let mut builder = SegmentBuilder::new("t", Compression::None, 1 << 20, Duration::from_secs(3600));
+        builder.append(0, 0, b"a").unwrap();
+        builder.append(1, 0, b"bbbb").unwrap();
+        builder.append(2, 0, b"cc").unwrap();
+        assert_eq!(builder.open_bytes(), 2 + 5 + 3);
+        let largest = builder.close_largest().unwrap().expect("open segments");
+        assert_eq!((largest.partition, &largest.bytes[..]), (1, &b"bbbb\n"[..]));
+        assert_eq!(builder.open_bytes(), 5);
+        builder.seal().unwrap();
+        assert!(builder.close_largest().unwrap().is_none());
+    }
+
+    #[test]
+    fn compression_is_chosen_by_name_and_zstd_is_refused_with_the_reason() {
+        assert_eq!("gzip".parse::<Compression>().ok(), Some(Compression::Gzip));
+        assert_eq!("none".parse::<Compression>().ok(), Some(Compression::None));
+        assert!("zstd"
+            .parse::<Compression>()
+            .unwrap_err()
+            .to_string()
+            .contains("libhadoop"));
+        assert!("lz4".parse::<Compression>().is_err());
+        assert!(is_gzip("raw/t/00000/1-2.ndjson.gz") && !is_gzip("raw/t/00000/1-2.ndjson"));
+    }
+}

@@ -1,0 +1,93 @@
+//! Snapshots: `snapshots/<topic>/<epoch>.json` holds the results and, per partition, the next
+//! offset they reflect, with `LATEST` naming the newest. Kept per topic, as segments are, so one
+//! storage root serves any number of topics. The archive's writer writes them, after the
+//! segments that cover their offsets ([`crate::sinks::archive`]); recovery reads the newest
+//! readable one.
+
+use crate::sinks::archive::ArchiveError;
+use crate::storage::Storage;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A checkpoint: results and the offsets they reflect.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub epoch: u64,
+    pub topic: String,
+    /// Partition → next offset to read.
+    pub offsets: BTreeMap<u32, u64>,
+    /// The `/api/results` document at this epoch.
+    pub results: serde_json::Value,
+}
+
+/// Where `topic`'s snapshots live (relative to the storage root).
+pub fn snapshot_dir(topic: &str) -> String {
+    format!("snapshots/{topic}")
+}
+
+/// Snapshot files laid out as before snapshots were kept per topic: directly in `snapshots/`.
+pub async fn unmigrated_snapshots(storage: &Storage) -> Result<Vec<String>, ArchiveError> {
+    Ok(storage
+        .list("snapshots")
+        .await?
+        .into_iter()
+        .map(|(path, _)| path)
+        .filter(|path| path.matches('/').count() == 1)
+        .collect())
+}
+
+/// Writes `snapshot`, points its topic's `LATEST` at it, and deletes all but the newest `keep`.
+pub(crate) async fn write_snapshot(storage: &Storage, snapshot: &Snapshot, keep: usize) -> Result<(), ArchiveError> {
+    let dir = snapshot_dir(&snapshot.topic);
+    let name = format!("{:020}.json", snapshot.epoch);
+    let body = serde_json::to_vec(snapshot).map_err(|source| ArchiveError::EncodeSnapshot {
+        epoch: snapshot.epoch,
+        source,
+    })?;
+    storage.write_atomic(&format!("{dir}/{name}"), body).await?;
+    storage
+        .write_atomic(&format!("{dir}/LATEST"), name.into_bytes())
+        .await?;
+    let listing = storage.list(&dir).await?;
+    let mut snapshots: Vec<&String> = listing
+        .iter()
+        .map(|(p, _)| p)
+        .filter(|p| p.ends_with(".json"))
+        .collect();
+    snapshots.sort();
+    for old in snapshots.iter().rev().skip(keep.max(1)) {
+        storage.delete(old).await?;
+    }
+    Ok(())
+}
+
+/// The newest readable snapshot of `topic`, if any (`LATEST` first, then older ones if it is
+/// damaged).
+pub async fn latest_snapshot(storage: &Storage, topic: &str) -> Result<Option<Snapshot>, ArchiveError> {
+    let dir = snapshot_dir(topic);
+    let mut names: Vec<String> = storage
+        .list(&dir)
+        .await?
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| p.ends_with(".json"))
+        .collect();
+    names.sort();
+    if let Ok(latest) = storage.read(&format!("{dir}/LATEST")).await {
+        let latest = format!("{dir}/{}", String::from_utf8_lossy(&latest).trim());
+        names.retain(|n| *n <= latest);
+    }
+    for name in names.iter().rev() {
+        let read = storage.read(name).await.map_err(ArchiveError::from);
+        match read.and_then(|bytes| {
+            serde_json::from_slice::<Snapshot>(&bytes).map_err(|source| ArchiveError::DecodeSnapshot {
+                path: name.clone(),
+                source,
+            })
+        }) {
+            Ok(snapshot) => return Ok(Some(snapshot)),
+            Err(e) => tracing::warn!("skipping unreadable snapshot {name}: {e}"),
+        }
+    }
+    Ok(None)
+}
