@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole 2020 presidential election through the real path (a benchmark, not a test):
-#   1. `tally generate --scenario dataflow/data/president_2020_by_state.csv --scale 1` writes
+#   1. `tally generate --scenario model/data/president_2020_by_state.csv --scale 1` writes
 #      all 158,429,631 ballots to a new 8-partition Kafka topic;
 #   2. `tally run --source kafka://…/TOPIC --storage hdfs://… --stop-at-end --workers 2
 #      --apportionment 2010` (archive and snapshots on HDFS) reads them to final results: timed,
@@ -21,7 +21,7 @@ if [ "${1:-}" = --recovery ]; then recovery=true; shift; fi
 scale=${1:-1}
 bootstrap=127.0.0.1:${KAFKA_PORT:-9092}
 namenode=hdfs://127.0.0.1:${HDFS_PORT:-9000}
-table=dataflow/data/president_2020_by_state.csv
+table=model/data/president_2020_by_state.csv
 tally=target/release/tally
 port=18190
 cargo build --release -q

@@ -1,12 +1,13 @@
 //! Durable state for a Kafka-fed job: the storage, the archive writer, and the recovery plan
 //! (the latest snapshot's offsets and the archived segments to replay before resuming there).
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use tally_connectors::sinks::archive::{self, ArchiveWriter};
 use tally_connectors::sinks::snapshots::{self, Snapshot};
 use tally_connectors::sources::archive::{Positions, StoredFile};
+use tally_connectors::sources::ReplayPlan;
 use tally_connectors::storage::Storage;
 use tally_model::results::Recovering;
 use tally_model::{Apportionment, Results, SourceProgress, Tallies};
@@ -87,12 +88,7 @@ impl Durable {
     /// is about to remove or writes what another removes.
     pub fn prepare(url: &str, topic: &str, keep_snapshots: usize, buffer_bytes: u64, discard: bool) -> Result<Durable> {
         let storage = Arc::new(Storage::open(url)?);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("tally-storage")
-            .enable_all()
-            .build()
-            .context("cannot start the storage runtime")?;
+        let runtime = crate::runtime::two_threads("tally-storage")?;
         let unmigrated = runtime.block_on(snapshots::unmigrated_snapshots(&storage))?;
         if !unmigrated.is_empty() {
             bail!(
@@ -176,13 +172,13 @@ impl Durable {
         })
     }
 
-    /// The segments worker `index` of `peers` replays: those of the partitions it owns.
-    pub fn replay_for(&self, index: usize, peers: usize) -> Vec<StoredFile> {
-        self.replay
-            .iter()
-            .filter(|(p, _)| *p as usize % peers == index)
-            .map(|(_, f)| f.clone())
-            .collect()
+    /// What the Kafka source's workers replay before reading live.
+    pub fn replay_plan(&self) -> ReplayPlan {
+        ReplayPlan {
+            storage: self.storage.clone(),
+            runtime: self.runtime.handle().clone(),
+            segments: self.replay.clone(),
+        }
     }
 }
 

@@ -1,104 +1,30 @@
-//! Wiring: a source spec for every worker, the timely workers, and where results go.
+//! Wiring, as a short list: build the source (and with it its sinks: archive, dead letters),
+//! run the graph on every worker, serve the results.
 
 use crate::cli::{GraphArgs, MixArgs, ReplayArgs, RunArgs};
+use crate::cluster::Topology;
 use crate::durable::{Durable, Recovery, SnapshotGate};
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tally_connectors::kafka::metrics::KafkaMetrics;
-use tally_connectors::kafka::{KafkaError, KafkaUrl};
+use tally_connectors::kafka::KafkaUrl;
 use tally_connectors::sinks::archive::{ArchiveConfig, ArchiveWriter};
-use tally_connectors::sources::archive::{Positions, Recovering, StoredFile, StoredFileSource};
-use tally_connectors::sources::files::{self, FileSource, Split};
-use tally_connectors::sources::generator::{GeneratorConfig, GeneratorSource, Scenario, VoterGenerator};
-use tally_connectors::sources::kafka::{KafkaSource, KafkaSourceConfig};
+use tally_connectors::sources::archive::{Positions, StoredFile};
+use tally_connectors::sources::generator::{GeneratorConfig, Scenario, VoterGenerator};
+use tally_connectors::sources::kafka::KafkaSourceConfig;
+use tally_connectors::sources::SourceConfig;
 use tally_connectors::storage::Storage;
-use tally_dataflow::graph::Checkpoint;
-use tally_dataflow::graph::Publish;
-use tally_dataflow::{run_worker, PipelineOptions, Source, SourceError};
+use tally_dataflow::graph::{Checkpoint, Publish};
+use tally_dataflow::{run_worker, PipelineOptions, SourceError};
 use tally_model::latency::LatencyHistogram;
 use tally_model::metrics::Registry;
-use tally_model::Results;
-use tally_model::{SourceProgress, Tallies};
+use tally_model::{Results, SourceProgress, Tallies};
 use tally_web::{Degraded, JobStatus, NoStatus, WebState};
 use tokio::sync::watch;
-
-/// Where the records come from; each worker builds its own share.
-enum SourceSpec {
-    Kafka {
-        config: Arc<KafkaSourceConfig>,
-        metrics: Arc<KafkaMetrics>,
-        durable: Option<Arc<Durable>>,
-    },
-    Stored {
-        storage: Arc<Storage>,
-        runtime: tokio::runtime::Handle,
-        files: Vec<StoredFile>,
-        progress: Arc<AtomicU64>,
-    },
-    Generator {
-        generator: Arc<VoterGenerator>,
-        rate: Option<f64>,
-    },
-    Files {
-        splits: Arc<Vec<Split>>,
-        progress: Arc<AtomicU64>,
-    },
-}
-
-impl SourceSpec {
-    fn files(path: &Path) -> Result<(SourceSpec, u64)> {
-        let inputs = files::list_files(path)?;
-        let splits = files::plan_splits(&inputs, files::SPLIT_BYTES)?;
-        let spec = SourceSpec::Files {
-            splits: Arc::new(splits),
-            progress: Arc::default(),
-        };
-        Ok((spec, files::total_bytes(&inputs)))
-    }
-
-    fn for_worker(&self, index: usize, peers: usize) -> Result<Box<dyn Source>, KafkaError> {
-        Ok(match self {
-            SourceSpec::Generator { generator, rate } => {
-                let share = rate.map(|r| r / peers as f64);
-                Box::new(GeneratorSource::new(generator.clone(), index, peers, share))
-            }
-            SourceSpec::Files { splits, progress } => Box::new(FileSource::new(splits, index, peers, progress.clone())),
-            SourceSpec::Kafka {
-                config,
-                metrics,
-                durable,
-            } => {
-                let live = KafkaSource::new(config.clone(), index, peers, metrics.clone())?;
-                let replay = durable.as_ref().map(|d| d.replay_for(index, peers)).unwrap_or_default();
-                match durable {
-                    Some(durable) if !replay.is_empty() => {
-                        let handle = durable.runtime.handle().clone();
-                        let stored = StoredFileSource::new(durable.storage.clone(), handle, replay, Arc::default());
-                        Box::new(Recovering::new(stored, live))
-                    }
-                    _ => Box::new(live),
-                }
-            }
-            SourceSpec::Stored {
-                storage,
-                runtime,
-                files,
-                progress,
-            } => {
-                let mine = files.iter().skip(index).step_by(peers).cloned().collect();
-                Box::new(StoredFileSource::new(
-                    storage.clone(),
-                    runtime.clone(),
-                    mine,
-                    progress.clone(),
-                ))
-            }
-        })
-    }
-}
 
 pub(crate) fn generator(mix: &MixArgs, voters: Option<u64>) -> Result<VoterGenerator> {
     let scenario = match &mix.scenario {
@@ -125,11 +51,11 @@ fn pipeline_options(graph: &GraphArgs, latency: Option<Arc<LatencyHistogram>>) -
     }
 }
 
-/// Runs the graph over `spec` on `graph.workers` threads (of every process, in a cluster);
+/// Runs the graph over `source` on `graph.workers` threads (of every process, in a cluster);
 /// worker 0 hands every completed epoch's results to `on_results`, and checkpoint states to
 /// `snapshots`.
 fn run_graph(
-    spec: SourceSpec,
+    source: SourceConfig,
     graph: &GraphArgs,
     latency: Option<Arc<LatencyHistogram>>,
     snapshots: Option<(std::time::Duration, Arc<SnapshotGate>)>,
@@ -142,11 +68,11 @@ fn run_graph(
     let apportionment = graph.apportionment;
     let topology = graph.topology();
     let cluster = topology.is_cluster();
-    let spec = Arc::new(spec);
+    let config = Arc::new(source);
     let guards = crate::cluster::execute(&topology, move |worker| {
         let outcome = (|| {
-            let mut source = spec
-                .for_worker(worker.index(), worker.peers())
+            let mut source = config
+                .build(worker.index(), worker.peers())
                 .map_err(SourceError::from)?;
             let on_results = on_results.clone();
             let gate = snapshots.as_ref().map(|(_, gate)| gate.clone());
@@ -183,31 +109,38 @@ fn run_graph(
     Ok(())
 }
 
-/// `tally run`.
-pub fn run(args: RunArgs) -> Result<()> {
-    let topology = args.graph.topology();
-    topology.validate()?;
-    let spec = if args.source == "generator" {
-        let rate = (args.rate > 0.0).then_some(args.rate);
-        SourceSpec::Generator {
-            generator: Arc::new(generator(&args.mix, args.count)?),
-            rate,
+/// What `tally run` reads, and, for a Kafka source with storage, what it keeps durable.
+struct Input {
+    source: SourceConfig,
+    /// The storage, archive writer and recovery plan, with the topic.
+    durable: Option<(Arc<Durable>, String)>,
+}
+
+impl Input {
+    fn from_args(args: &RunArgs, first_process: bool) -> Result<Input> {
+        if args.source == "generator" {
+            let source = SourceConfig::Generator {
+                generator: Arc::new(generator(&args.mix, args.count)?),
+                rate: (args.rate > 0.0).then_some(args.rate),
+            };
+            return Ok(Input { source, durable: None });
         }
-    } else if args.source.starts_with("kafka://") {
+        if !args.source.starts_with("kafka://") {
+            let (source, _) = SourceConfig::files(Path::new(&args.source))?;
+            return Ok(Input { source, durable: None });
+        }
         let url: KafkaUrl = args.source.parse()?;
-        let buffer = args.archive_buffer_mib << 20;
         let durable = match args.storage.as_str() {
             "none" => None,
             storage => Some(Arc::new(Durable::prepare(
                 storage,
                 &url.topic,
                 args.keep_snapshots,
-                buffer,
-                topology.is_first(),
+                args.archive_buffer_mib << 20,
+                first_process,
             )?)),
         };
         let config = KafkaSourceConfig {
-            url,
             start: args.start,
             stop_at_end: args.stop_at_end,
             properties: args.kafka.properties.clone(),
@@ -223,61 +156,47 @@ pub fn run(args: RunArgs) -> Result<()> {
                 segment_bytes: args.segment_mib.max(1) << 20,
                 segment_age: args.segment_age,
             }),
+            url,
         };
-        SourceSpec::Kafka {
+        let topic = config.url.topic.clone();
+        let source = SourceConfig::Kafka {
             config: Arc::new(config),
             metrics: Arc::default(),
-            durable,
+            recovery: durable.as_ref().map(|d| d.replay_plan()),
+        };
+        Ok(Input {
+            source,
+            durable: durable.map(|d| (d, topic)),
+        })
+    }
+
+    /// What `/healthz` and `/metrics` report besides results.
+    fn status(&self, latency: Option<Arc<LatencyHistogram>>, topology: &Topology) -> Arc<dyn JobStatus> {
+        let status: Arc<dyn JobStatus> = match &self.source {
+            SourceConfig::Kafka { config, metrics, .. } => Arc::new(KafkaStatus {
+                topic: config.url.topic.clone(),
+                metrics: metrics.clone(),
+                latency,
+                archive: self.durable.as_ref().map(|(d, _)| d.writer.clone()),
+                recovery: self.durable.as_ref().and_then(|(d, _)| d.recovery.clone()),
+            }),
+            _ => Arc::new(NoStatus),
+        };
+        match topology.is_cluster() {
+            true => Arc::new(crate::cluster::ProcessStatus {
+                process: topology.process,
+                processes: topology.processes(),
+                job: status,
+            }),
+            false => status,
         }
-    } else {
-        SourceSpec::files(Path::new(&args.source))?.0
-    };
-    let latency = matches!(spec, SourceSpec::Kafka { .. }).then(|| Arc::new(LatencyHistogram::default()));
-    let status: Arc<dyn JobStatus> = match &spec {
-        SourceSpec::Kafka {
-            config,
-            metrics,
-            durable,
-        } => Arc::new(KafkaStatus {
-            topic: config.url.topic.clone(),
-            metrics: metrics.clone(),
-            latency: latency.clone(),
-            archive: durable.as_ref().map(|d| d.writer.clone()),
-            recovery: durable.as_ref().and_then(|d| d.recovery.clone()),
-        }),
-        _ => Arc::new(NoStatus),
-    };
-    let status: Arc<dyn JobStatus> = match topology.is_cluster() {
-        true => Arc::new(crate::cluster::ProcessStatus {
-            process: topology.process,
-            processes: topology.processes(),
-            job: status,
-        }),
-        false => status,
-    };
-    let durable = match &spec {
-        SourceSpec::Kafka {
-            durable: Some(durable),
-            config,
-            ..
-        } => Some((durable.clone(), config.url.topic.clone())),
-        _ => None,
-    };
-    // Only process 0 has worker 0, the one that sees whole states and writes snapshots.
-    let snapshots = durable.as_ref().map(|(durable, topic)| {
-        let gate = SnapshotGate::new(durable.writer.clone(), topic.clone(), args.graph.apportionment);
-        (args.checkpoint_interval, Arc::new(gate))
-    });
-    let recovery = durable.as_ref().and_then(|(durable, _)| durable.recovery.clone());
-    // A recovering job shows its snapshot at once, not zeros.
-    let initial = match &recovery {
-        Some(recovery) => recovery.initial(),
-        None => Results::empty(args.graph.apportionment),
-    };
-    let (sender, receiver) = watch::channel(Arc::new(initial));
+    }
+}
+
+/// `--listen`, shifted by the process index: several processes of a cluster may share a host.
+fn listen_address(args: &RunArgs, topology: &Topology) -> Result<SocketAddr> {
     let mut listen = args.listen;
     if listen.port() != 0 {
-        // Several processes of a cluster may share a host.
         let port = u16::try_from(topology.process)
             .ok()
             .and_then(|process| listen.port().checked_add(process))
@@ -290,44 +209,97 @@ pub fn run(args: RunArgs) -> Result<()> {
             })?;
         listen.set_port(port);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("tally-web")
-        .enable_all()
-        .build()
-        .context("cannot start the HTTP runtime")?;
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind(listen))
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let address = listener.local_addr().context("listening socket has no address")?;
-    let state = if topology.is_first() {
-        eprintln!("tally: dashboard at http://{address}/");
-        WebState::new(receiver, status)
-    } else {
-        eprintln!(
-            "tally: process {} of {}: /healthz and /metrics at http://{address}/",
-            topology.process,
-            topology.processes()
-        );
-        WebState::status_only(status)
-    };
+    Ok(listen)
+}
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(tally_web::serve(listener, state, async {
-        let _ = shutdown_rx.await;
-    }));
-    let interrupted = Arc::new(tokio::sync::Notify::new());
-    {
-        let (stop, interrupted) = (stop.clone(), interrupted.clone());
-        runtime.spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::info!("interrupted: stopping");
-                stop.store(true, Ordering::Relaxed);
-                interrupted.notify_one();
-            }
-        });
+/// The HTTP server and the Ctrl-C handler, on their own runtime.
+struct Server {
+    runtime: tokio::runtime::Runtime,
+    handle: tokio::task::JoinHandle<()>,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    /// Set by Ctrl-C: the workers stop.
+    stop: Arc<AtomicBool>,
+    interrupted: Arc<tokio::sync::Notify>,
+}
+
+impl Server {
+    fn start(
+        listen: SocketAddr,
+        topology: &Topology,
+        results: watch::Receiver<Arc<Results>>,
+        status: Arc<dyn JobStatus>,
+    ) -> Result<Server> {
+        let runtime = crate::runtime::two_threads("tally-web")?;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(listen))
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let address = listener.local_addr().context("listening socket has no address")?;
+        let state = if topology.is_first() {
+            eprintln!("tally: dashboard at http://{address}/");
+            WebState::new(results, status)
+        } else {
+            eprintln!(
+                "tally: process {} of {}: /healthz and /metrics at http://{address}/",
+                topology.process,
+                topology.processes()
+            );
+            WebState::status_only(status)
+        };
+        let (shutdown, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = runtime.spawn(tally_web::serve(listener, state, async {
+            let _ = shutdown_rx.await;
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let interrupted = Arc::new(tokio::sync::Notify::new());
+        {
+            let (stop, interrupted) = (stop.clone(), interrupted.clone());
+            runtime.spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    tracing::info!("interrupted: stopping");
+                    stop.store(true, Ordering::Relaxed);
+                    interrupted.notify_one();
+                }
+            });
+        }
+        Ok(Server {
+            runtime,
+            handle,
+            shutdown,
+            stop,
+            interrupted,
+        })
     }
+
+    /// After the graph: with `keep_serving`, serves the final results until Ctrl-C; then stops.
+    fn finish(self, keep_serving: bool) {
+        if keep_serving {
+            self.runtime.block_on(self.interrupted.notified());
+        }
+        let _ = self.shutdown.send(());
+        let _ = self.runtime.block_on(self.handle);
+    }
+}
+
+/// `tally run`: build the source and its sinks, run the graph, serve the results.
+pub fn run(args: RunArgs) -> Result<()> {
+    let topology = args.graph.topology();
+    topology.validate()?;
+    let input = Input::from_args(&args, topology.is_first())?;
+    let latency = matches!(input.source, SourceConfig::Kafka { .. }).then(|| Arc::new(LatencyHistogram::default()));
+    let status = input.status(latency.clone(), &topology);
+    // Only process 0 has worker 0, the one that sees whole states and writes snapshots.
+    let snapshots = input.durable.as_ref().map(|(durable, topic)| {
+        let gate = SnapshotGate::new(durable.writer.clone(), topic.clone(), args.graph.apportionment);
+        (args.checkpoint_interval, Arc::new(gate))
+    });
+    let recovery = input.durable.as_ref().and_then(|(durable, _)| durable.recovery.clone());
+    // A recovering job shows its snapshot at once, not zeros.
+    let initial = match &recovery {
+        Some(recovery) => recovery.initial(),
+        None => Results::empty(args.graph.apportionment),
+    };
+    let (sender, receiver) = watch::channel(Arc::new(initial));
+    let server = Server::start(listen_address(&args, &topology)?, &topology, receiver, status)?;
 
     let sender = Arc::new(sender);
     let publish = {
@@ -337,29 +309,36 @@ pub fn run(args: RunArgs) -> Result<()> {
         })
     };
     let gate = snapshots.as_ref().map(|(_, gate)| gate.clone());
-    let outcome = run_graph(spec, &args.graph, latency, snapshots, recovery, stop.clone(), publish);
+    let durable = input.durable.as_ref().map(|(durable, _)| durable.clone());
+    let outcome = run_graph(
+        input.source,
+        &args.graph,
+        latency,
+        snapshots,
+        recovery,
+        server.stop.clone(),
+        publish,
+    );
     if gate.is_some_and(|gate| gate.waiting()) {
         tracing::error!("the archive did not become durable in time: the final snapshot is not written");
     }
-    if let Some((durable, _)) = &durable {
+    if let Some(durable) = &durable {
         durable.writer.finish(std::time::Duration::from_secs(30));
     }
     outcome?;
 
     let final_results = sender.borrow().clone();
-    if args.stop_at_end || stop.load(Ordering::Relaxed) {
-        if args.stop_at_end && topology.is_first() {
-            print_json(&final_results)?;
-        }
-    } else {
+    if args.stop_at_end && topology.is_first() {
+        print_json(&final_results)?;
+    }
+    let keep_serving = !args.stop_at_end && !server.stop.load(Ordering::Relaxed);
+    if keep_serving {
         tracing::info!(
             votes = final_results.votes,
             "source ended; serving the final results until interrupted"
         );
-        runtime.block_on(interrupted.notified());
     }
-    let _ = shutdown_tx.send(());
-    let _ = runtime.block_on(server);
+    server.finish(keep_serving);
     Ok(())
 }
 
@@ -371,10 +350,7 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
     let mut storage_runtime = None;
     let (spec, total_bytes) = if args.input.starts_with("hdfs://") {
         let storage = Arc::new(Storage::open(&args.input)?);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
+        let runtime = crate::runtime::two_threads("tally-replay")?;
         let listing = runtime.block_on(storage.list(""))?;
         if listing.is_empty() {
             bail!("no files under {}", args.input);
@@ -391,7 +367,7 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
         let handle = runtime.handle().clone();
         storage_runtime = Some(runtime);
         (
-            SourceSpec::Stored {
+            SourceConfig::Stored {
                 storage,
                 runtime: handle,
                 files,
@@ -400,12 +376,9 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
             total,
         )
     } else {
-        SourceSpec::files(Path::new(args.input.strip_prefix("file://").unwrap_or(&args.input)))?
+        SourceConfig::files(Path::new(args.input.strip_prefix("file://").unwrap_or(&args.input)))?
     };
-    let progress = match &spec {
-        SourceSpec::Files { progress, .. } | SourceSpec::Stored { progress, .. } => progress.clone(),
-        _ => unreachable!("replay reads files"),
-    };
+    let progress = spec.bytes_read().unwrap_or_default();
     let last: Arc<Mutex<Option<Results>>> = Arc::default();
     let keep = {
         let last = last.clone();

@@ -6,6 +6,7 @@ mod cluster;
 mod durable;
 mod generate;
 mod job;
+mod runtime;
 mod serve;
 
 use clap::error::{ContextKind, ErrorKind};

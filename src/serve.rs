@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tally_connectors::kafka::KafkaUrl;
 use tally_connectors::sinks::kafka::VoteProducer;
-use tally_connectors::sources::generator::VoterGenerator;
+use tally_connectors::sources::generator::{Pacer, VoterGenerator};
 use tally_dataflow::RecordBatch;
 use warp::sse::Event;
 use warp::{Filter, Reply};
@@ -36,11 +36,7 @@ pub fn serve_votes(
         let producer = producer.clone();
         Arc::new(move || Box::pin(client_stream(generator.clone(), rate, producer.clone())))
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the HTTP runtime")?;
+    let runtime = crate::runtime::two_threads("tally-voter-api")?;
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(address))
         .with_context(|| format!("cannot listen on {address}"))?;
@@ -80,25 +76,22 @@ fn client_stream(
     producer: Option<Arc<Mutex<VoteProducer>>>,
 ) -> impl futures_util::Stream<Item = String> + Send + Sync {
     let end = generator.voters().unwrap_or(u64::MAX);
-    let started = tokio::time::Instant::now();
-    let state = (0u64, 0u64); // (next slot, records sent)
-    stream::unfold(state, move |(mut slot, mut sent)| {
+    let state = (0u64, (rate > 0.0).then(|| Pacer::new(rate))); // (next slot, pacing)
+    stream::unfold(state, move |(mut slot, mut pacer)| {
         let (generator, producer) = (generator.clone(), producer.clone());
         async move {
             if slot >= end {
                 return None;
             }
-            let due = if rate > 0.0 {
-                loop {
-                    let due = (started.elapsed().as_secs_f64() * rate) as u64 + 1;
-                    if due > sent {
-                        break due - sent;
+            let due = match &pacer {
+                Some(pacer) => loop {
+                    let available = pacer.available();
+                    if available > 0 {
+                        break available;
                     }
-                    let wait = Duration::from_secs_f64((sent as f64 / rate - started.elapsed().as_secs_f64()).max(0.0));
-                    tokio::time::sleep(wait.min(TICK).max(Duration::from_millis(1))).await;
-                }
-            } else {
-                4096
+                    tokio::time::sleep(pacer.wait().clamp(Duration::from_millis(1), TICK)).await;
+                },
+                None => 4096,
             };
             let mut batch = RecordBatch::default();
             while (batch.len() as u64) < due && slot < end {
@@ -116,8 +109,10 @@ fn client_stream(
                 }
                 records.push(String::from_utf8_lossy(record).into_owned());
             }
-            sent += records.len() as u64;
-            Some((stream::iter(records), (slot, sent)))
+            if let Some(pacer) = &mut pacer {
+                pacer.sent(records.len() as u64);
+            }
+            Some((stream::iter(records), (slot, pacer)))
         }
     })
     .flatten()

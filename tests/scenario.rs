@@ -11,7 +11,7 @@ use tally_model::State;
 fn the_2020_scenario_at_one_percent_replays_to_the_official_table() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("2020.ndjson");
-    let table = concat!(env!("CARGO_MANIFEST_DIR"), "/dataflow/data/president_2020_by_state.csv");
+    let table = concat!(env!("CARGO_MANIFEST_DIR"), "/model/data/president_2020_by_state.csv");
     run_ok(&[
         "generate",
         "--scenario",

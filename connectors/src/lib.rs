@@ -20,6 +20,10 @@
 //!   them and the snapshots durable ([`archive::ArchiveWriter`]), recovery queries.
 //! - [`kafka::producer`]: [`kafka::producer::VoteProducer`], the generator's way to Kafka.
 //!
+//! Errors are one `thiserror` enum per component, matched by variant. Each message is complete
+//! (it names its cause), and the cause is not also the error's `source()`, so a printer of
+//! error chains (`anyhow`'s `{:#}`) says it once.
+//!
 //! Metrics are collectors read at scrape time (`KafkaMetrics::collector`,
 //! `ArchiveWriter::collector`); nothing here writes exposition text.
 

@@ -17,22 +17,22 @@ pub enum StorageError {
     NoNameNode { url: String },
     #[error("empty storage path")]
     EmptyPath,
-    #[error("cannot open {url}: {source}")]
-    Open { url: String, source: HdfsError },
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot open {url}: {cause}")]
+    Open { url: String, cause: HdfsError },
+    #[error("cannot {action} {}: {cause}", path.display())]
     Local {
         action: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("HDFS {path}: {source:?}")]
-    Hdfs { path: String, source: HdfsError },
+    #[error("HDFS {path}: {cause:?}")]
+    Hdfs { path: String, cause: HdfsError },
     #[error("HDFS {path}: no answer within {CALL_TIMEOUT:?}")]
     Timeout { path: String },
-    #[error("cannot list {path}: {source}")]
+    #[error("cannot list {path}: {cause}")]
     Listing {
         path: String,
-        source: crate::sources::files::FilesError,
+        cause: crate::sources::files::FilesError,
     },
     #[error("the storage runtime stopped: {0}")]
     Runtime(#[from] tokio::task::JoinError),
@@ -43,8 +43,8 @@ impl StorageError {
     /// empty instead).
     pub fn is_not_found(&self) -> bool {
         match self {
-            StorageError::Local { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
-            StorageError::Hdfs { source, .. } => match source {
+            StorageError::Local { cause, .. } => cause.kind() == std::io::ErrorKind::NotFound,
+            StorageError::Hdfs { cause, .. } => match cause {
                 HdfsError::FileNotFound(_) => true,
                 // The NameNode's own exception, by its Java class name.
                 HdfsError::RPCError(class, _) => class.ends_with("FileNotFoundException"),
@@ -81,9 +81,9 @@ impl Storage {
                     ("ipc.client.connect.max.retries", "1"),
                 ])
                 .build()
-                .map_err(|source| StorageError::Open {
+                .map_err(|cause| StorageError::Open {
                     url: url.to_string(),
-                    source,
+                    cause,
                 })?;
             let root = path.trim_end_matches('/').to_string();
             return Ok(Storage::Hdfs { client, root });
@@ -122,10 +122,10 @@ impl Storage {
         match self {
             Storage::Local { root } => {
                 let (target, staging) = (root.join(relative), root.join(&temporary));
-                let failed = |source| StorageError::Local {
+                let failed = |cause| StorageError::Local {
                     action: "write",
                     path: target.clone(),
-                    source,
+                    cause,
                 };
                 if let Some(parent) = target.parent() {
                     tokio::fs::create_dir_all(parent).await.map_err(failed)?;
@@ -157,10 +157,10 @@ impl Storage {
         match self {
             Storage::Local { root } => {
                 let path = root.join(relative);
-                tokio::fs::read(&path).await.map_err(|source| StorageError::Local {
+                tokio::fs::read(&path).await.map_err(|cause| StorageError::Local {
                     action: "read",
                     path,
-                    source,
+                    cause,
                 })
             }
             Storage::Hdfs { client, root } => {
@@ -218,10 +218,10 @@ impl Storage {
     pub async fn delete(&self, relative: &str) -> Result<(), StorageError> {
         match self {
             Storage::Local { root } => match tokio::fs::remove_file(root.join(relative)).await {
-                Err(source) if source.kind() != std::io::ErrorKind::NotFound => Err(StorageError::Local {
+                Err(cause) if cause.kind() != std::io::ErrorKind::NotFound => Err(StorageError::Local {
                     action: "delete",
                     path: PathBuf::from(relative),
-                    source,
+                    cause,
                 }),
                 _ => Ok(()),
             },
@@ -248,7 +248,7 @@ async fn timed<T>(
     let path = path.to_string();
     match tokio::time::timeout(CALL_TIMEOUT, call).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(source)) => Err(StorageError::Hdfs { path, source }),
+        Ok(Err(cause)) => Err(StorageError::Hdfs { path, cause }),
         Err(_) => Err(StorageError::Timeout { path }),
     }
 }
@@ -258,9 +258,9 @@ fn list_local(base: &Path) -> Result<Vec<(String, u64)>, StorageError> {
     if !base.exists() {
         return Ok(Vec::new());
     }
-    let files = crate::sources::files::list_files(base).map_err(|source| StorageError::Listing {
+    let files = crate::sources::files::list_files(base).map_err(|cause| StorageError::Listing {
         path: base.display().to_string(),
-        source,
+        cause,
     })?;
     Ok(files
         .into_iter()

@@ -104,8 +104,8 @@ struct ResultsCsvRow {
 /// Why a results table cannot be read; `line` counts the header as line 1.
 #[derive(Debug, thiserror::Error)]
 pub enum ResultsTableError {
-    #[error("line {line}: {source}")]
-    Csv { line: usize, source: csv::Error },
+    #[error("line {line}: {cause}")]
+    Csv { line: usize, cause: csv::Error },
     #[error("line {line}: unknown state {code:?}")]
     UnknownState { line: usize, code: String },
     #[error("line {line}: empty candidate")]
@@ -119,7 +119,7 @@ pub fn parse_official_results(csv_text: &[u8]) -> Result<Vec<OfficialRow>, Resul
     let mut rows = Vec::new();
     for (index, row) in reader.deserialize::<ResultsCsvRow>().enumerate() {
         let line = index + 2;
-        let row = row.map_err(|source| ResultsTableError::Csv { line, source })?;
+        let row = row.map_err(|cause| ResultsTableError::Csv { line, cause })?;
         let state = State::lookup(&row.state_po).ok_or_else(|| ResultsTableError::UnknownState {
             line,
             code: row.state_po.clone(),

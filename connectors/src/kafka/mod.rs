@@ -28,10 +28,10 @@ pub enum KafkaError {
     #[error("{0:?} is not earliest or latest")]
     InvalidStart(String),
     /// A librdkafka call failed; `doing` says which.
-    #[error("{doing}: {source}")]
+    #[error("{doing}: {cause}")]
     Client {
         doing: String,
-        source: rdkafka::error::KafkaError,
+        cause: rdkafka::error::KafkaError,
     },
     #[error("cannot create topic {topic}: {code}")]
     CreateTopic {
@@ -48,15 +48,15 @@ pub enum KafkaError {
     Gone(i64),
     #[error("not fetched within {0:?}")]
     FetchTimeout(Duration),
-    #[error("cannot start {what}: {source}")]
-    Start { what: &'static str, source: std::io::Error },
+    #[error("cannot start {what}: {cause}")]
+    Start { what: &'static str, cause: std::io::Error },
 }
 
 impl KafkaError {
     /// For `map_err`: a failed librdkafka call, described by `doing`.
     pub(crate) fn client(doing: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> KafkaError {
         let doing = doing.into();
-        move |source| KafkaError::Client { doing, source }
+        move |cause| KafkaError::Client { doing, cause }
     }
 }
 

@@ -1,6 +1,126 @@
-//! Sources: where records come from. Each is a `tally_dataflow::Source` built per worker.
+//! Sources: where records come from. Each is a `tally_dataflow::Source`; a [`SourceConfig`]
+//! says which one a job reads, and [`SourceConfig::build`] makes each worker's share of it.
 
 pub mod archive;
 pub mod files;
 pub mod generator;
 pub mod kafka;
+
+use crate::kafka::metrics::KafkaMetrics;
+use crate::kafka::KafkaError;
+use crate::storage::Storage;
+use archive::{Recovering, StoredFile, StoredFileSource};
+use files::{FileSource, FilesError, Split};
+use generator::{GeneratorSource, VoterGenerator};
+use kafka::{KafkaSource, KafkaSourceConfig};
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use tally_dataflow::Source;
+
+/// What a job reads. Every worker builds its own share from it.
+pub enum SourceConfig {
+    /// A Kafka topic's partitions, spread over the workers; after a restart each worker first
+    /// replays its partitions' archived segments (`recovery`).
+    Kafka {
+        config: Arc<KafkaSourceConfig>,
+        metrics: Arc<KafkaMetrics>,
+        recovery: Option<ReplayPlan>,
+    },
+    /// Files in storage (HDFS or a local directory), dealt round-robin; `progress` counts
+    /// stored bytes read.
+    Stored {
+        storage: Arc<Storage>,
+        runtime: tokio::runtime::Handle,
+        files: Vec<StoredFile>,
+        progress: Arc<AtomicU64>,
+    },
+    /// The built-in voter generator, at `rate` records per second (all workers together).
+    Generator {
+        generator: Arc<VoterGenerator>,
+        rate: Option<f64>,
+    },
+    /// Local NDJSON files cut into splits; `progress` counts bytes read.
+    Files {
+        splits: Arc<Vec<Split>>,
+        progress: Arc<AtomicU64>,
+    },
+}
+
+/// The archived segments a restarted job replays before it resumes reading Kafka.
+pub struct ReplayPlan {
+    pub storage: Arc<Storage>,
+    pub runtime: tokio::runtime::Handle,
+    /// Segments with their partitions, in (partition, offset) order.
+    pub segments: Vec<(u32, StoredFile)>,
+}
+
+impl SourceConfig {
+    /// The files under `path`, and their total size in bytes.
+    pub fn files(path: &Path) -> Result<(SourceConfig, u64), FilesError> {
+        let inputs = files::list_files(path)?;
+        let splits = files::plan_splits(&inputs, files::SPLIT_BYTES)?;
+        let config = SourceConfig::Files {
+            splits: Arc::new(splits),
+            progress: Arc::default(),
+        };
+        Ok((config, files::total_bytes(&inputs)))
+    }
+
+    /// Worker `index` of `peers`'s share.
+    pub fn build(&self, index: usize, peers: usize) -> Result<Box<dyn Source>, KafkaError> {
+        Ok(match self {
+            SourceConfig::Generator { generator, rate } => {
+                let share = rate.map(|r| r / peers as f64);
+                Box::new(GeneratorSource::new(generator.clone(), index, peers, share))
+            }
+            SourceConfig::Files { splits, progress } => {
+                Box::new(FileSource::new(splits, index, peers, progress.clone()))
+            }
+            SourceConfig::Kafka {
+                config,
+                metrics,
+                recovery,
+            } => {
+                let live = KafkaSource::new(config.clone(), index, peers, metrics.clone())?;
+                // A worker replays the segments of the partitions it owns.
+                let replay: Vec<StoredFile> = recovery
+                    .iter()
+                    .flat_map(|plan| &plan.segments)
+                    .filter(|(partition, _)| *partition as usize % peers == index)
+                    .map(|(_, file)| file.clone())
+                    .collect();
+                match recovery {
+                    Some(plan) if !replay.is_empty() => {
+                        let stored =
+                            StoredFileSource::new(plan.storage.clone(), plan.runtime.clone(), replay, Arc::default());
+                        Box::new(Recovering::new(stored, live))
+                    }
+                    _ => Box::new(live),
+                }
+            }
+            SourceConfig::Stored {
+                storage,
+                runtime,
+                files,
+                progress,
+            } => {
+                let mine = files.iter().skip(index).step_by(peers).cloned().collect();
+                Box::new(StoredFileSource::new(
+                    storage.clone(),
+                    runtime.clone(),
+                    mine,
+                    progress.clone(),
+                ))
+            }
+        })
+    }
+
+    /// Bytes read so far, for sources that read files.
+    pub fn bytes_read(&self) -> Option<Arc<AtomicU64>> {
+        match self {
+            SourceConfig::Files { progress, .. } | SourceConfig::Stored { progress, .. } => Some(progress.clone()),
+            _ => None,
+        }
+    }
+}

@@ -32,17 +32,14 @@ pub enum ArchiveError {
     UnknownCompression(String),
     #[error("zstd segments would need a native libhadoop with zstd to read back (`hdfs dfs -text`, Spark); use gzip")]
     Zstd,
-    #[error("cannot {doing} an archive segment: {source}")]
-    Segment {
-        doing: &'static str,
-        source: std::io::Error,
-    },
+    #[error("cannot {doing} an archive segment: {cause}")]
+    Segment { doing: &'static str, cause: std::io::Error },
     #[error(transparent)]
     Storage(#[from] StorageError),
-    #[error("cannot encode snapshot {epoch}: {source}")]
-    EncodeSnapshot { epoch: u64, source: serde_json::Error },
-    #[error("cannot decode snapshot {path}: {source}")]
-    DecodeSnapshot { path: String, source: serde_json::Error },
+    #[error("cannot encode snapshot {epoch}: {cause}")]
+    EncodeSnapshot { epoch: u64, cause: serde_json::Error },
+    #[error("cannot decode snapshot {path}: {cause}")]
+    DecodeSnapshot { path: String, cause: serde_json::Error },
 }
 
 /// Storage writes have been failing (and are being retried) for `since`.

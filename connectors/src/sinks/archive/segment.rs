@@ -196,9 +196,9 @@ impl SegmentBuilder {
             opened: Instant::now(),
         });
         segment.last = offset;
-        segment.body.append(record).map_err(|source| ArchiveError::Segment {
+        segment.body.append(record).map_err(|cause| ArchiveError::Segment {
             doing: "add a record to",
-            source,
+            cause,
         })?;
         segment.raw_bytes += record.len() + 1;
         let held = segment.body.held();
@@ -215,10 +215,10 @@ impl SegmentBuilder {
             return Ok(None);
         };
         self.open_bytes -= open.held;
-        let bytes = open.body.finish().map_err(|source| ArchiveError::Segment {
-            doing: "finish",
-            source,
-        })?;
+        let bytes = open
+            .body
+            .finish()
+            .map_err(|cause| ArchiveError::Segment { doing: "finish", cause })?;
         Ok(Some(Segment {
             topic: self.topic.clone(),
             partition,

@@ -55,9 +55,9 @@ impl Refetcher {
                     }
                 }
             })
-            .map_err(|source| KafkaError::Start {
+            .map_err(|cause| KafkaError::Start {
                 what: "the refetch thread",
-                source,
+                cause,
             })?;
         Ok(Refetcher {
             requests: Some(requests),

@@ -96,10 +96,10 @@ impl VoteProducer {
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     self.producer.poll(Duration::from_millis(5));
                 }
-                Err((source, _)) => {
+                Err((cause, _)) => {
                     return Err(crate::kafka::KafkaError::Client {
                         doing: format!("cannot send to {}", self.topic),
-                        source,
+                        cause,
                     })
                 }
             }
@@ -174,9 +174,9 @@ pub fn ensure_topic(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|source| KafkaError::Start {
+        .map_err(|cause| KafkaError::Start {
             what: "a runtime",
-            source,
+            cause,
         })?;
     // -1: the brokers' default.replication.factor.
     let topic = NewTopic::new(&url.topic, partitions, TopicReplication::Fixed(-1));

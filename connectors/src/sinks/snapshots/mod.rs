@@ -40,9 +40,9 @@ pub async fn unmigrated_snapshots(storage: &Storage) -> Result<Vec<String>, Arch
 pub(crate) async fn write_snapshot(storage: &Storage, snapshot: &Snapshot, keep: usize) -> Result<(), ArchiveError> {
     let dir = snapshot_dir(&snapshot.topic);
     let name = format!("{:020}.json", snapshot.epoch);
-    let body = serde_json::to_vec(snapshot).map_err(|source| ArchiveError::EncodeSnapshot {
+    let body = serde_json::to_vec(snapshot).map_err(|cause| ArchiveError::EncodeSnapshot {
         epoch: snapshot.epoch,
-        source,
+        cause,
     })?;
     storage.write_atomic(&format!("{dir}/{name}"), body).await?;
     storage
@@ -80,9 +80,9 @@ pub async fn latest_snapshot(storage: &Storage, topic: &str) -> Result<Option<Sn
     for name in names.iter().rev() {
         let read = storage.read(name).await.map_err(ArchiveError::from);
         match read.and_then(|bytes| {
-            serde_json::from_slice::<Snapshot>(&bytes).map_err(|source| ArchiveError::DecodeSnapshot {
+            serde_json::from_slice::<Snapshot>(&bytes).map_err(|cause| ArchiveError::DecodeSnapshot {
                 path: name.clone(),
-                source,
+                cause,
             })
         }) {
             Ok(snapshot) => return Ok(Some(snapshot)),

@@ -18,8 +18,8 @@ use tally_model::Position;
 pub enum StoredError {
     #[error(transparent)]
     Storage(#[from] StorageError),
-    #[error("cannot decompress {path}: {source}")]
-    Decompress { path: String, source: std::io::Error },
+    #[error("cannot decompress {path}: {cause}")]
+    Decompress { path: String, cause: std::io::Error },
 }
 
 /// How a file's records are positioned.
@@ -105,10 +105,10 @@ fn decompressed(path: &str, bytes: Vec<u8>) -> Result<Vec<u8>, StoredError> {
         return Ok(bytes);
     }
     let mut plain = Vec::with_capacity(bytes.len() * 6);
-    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&bytes[..]), &mut plain).map_err(|source| {
+    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&bytes[..]), &mut plain).map_err(|cause| {
         StoredError::Decompress {
             path: path.to_string(),
-            source,
+            cause,
         }
     })?;
     Ok(plain)

@@ -21,11 +21,11 @@ pub const MAX_RECORD_BYTES: usize = 1 << 20;
 /// Why local files cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum FilesError {
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}: {cause}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("too many input files (at most {} are numbered)", u32::MAX)]
     TooMany,
@@ -33,7 +33,7 @@ pub enum FilesError {
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> FilesError {
     let path = path.to_path_buf();
-    move |source| FilesError::Io { action, path, source }
+    move |cause| FilesError::Io { action, path, cause }
 }
 
 /// The input files under `path`, in path order.
@@ -150,10 +150,10 @@ struct SplitReader {
 
 impl SplitReader {
     fn open(split: &Split, progress: &Arc<AtomicU64>) -> Result<SplitReader, FilesError> {
-        let failed = |source| FilesError::Io {
+        let failed = |cause| FilesError::Io {
             action: "read",
             path: split.path.clone(),
-            source,
+            cause,
         };
         let file = File::open(&split.path).map_err(failed)?;
         if is_gzip(&split.path) {
@@ -212,10 +212,10 @@ impl Source for FileSource {
             let read = reader
                 .reader
                 .read_until(b'\n', &mut reader.line)
-                .map_err(|source| FilesError::Io {
+                .map_err(|cause| FilesError::Io {
                     action: "read",
                     path: reader.path.clone(),
-                    source,
+                    cause,
                 })?;
             if read == 0 {
                 self.current = None;

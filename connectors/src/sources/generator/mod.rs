@@ -58,12 +58,12 @@ pub enum GeneratorError {
     Scale(f64),
     #[error("{name} must be between 0 and 1, not {rate}")]
     Rate { name: &'static str, rate: f64 },
-    #[error("cannot read {}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("{}: {source}", path.display())]
+    #[error("cannot read {}: {cause}", path.display())]
+    Read { path: PathBuf, cause: std::io::Error },
+    #[error("{}: {cause}", path.display())]
     Table {
         path: PathBuf,
-        source: tally_model::reference::ResultsTableError,
+        cause: tally_model::reference::ResultsTableError,
     },
 }
 
@@ -86,13 +86,13 @@ impl Scenario {
 
     /// Reads a table in the format of `president_2020_by_state.csv`.
     pub fn load(path: &Path, scale: f64) -> Result<Scenario, GeneratorError> {
-        let text = std::fs::read(path).map_err(|source| GeneratorError::Read {
+        let text = std::fs::read(path).map_err(|cause| GeneratorError::Read {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
-        let rows = parse_official_results(&text).map_err(|source| GeneratorError::Table {
+        let rows = parse_official_results(&text).map_err(|cause| GeneratorError::Table {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         Scenario::new(&rows, scale)
     }
