@@ -20,7 +20,7 @@ use tally_connectors::sources::SourceConfig;
 use tally_connectors::storage::Storage;
 use tally_dataflow::graph::{Checkpoint, Publish};
 use tally_dataflow::{run_worker, PipelineOptions, SourceError};
-use tally_model::latency::LatencyHistogram;
+use tally_model::latency::{now_ms, LatencyHistogram};
 use tally_model::metrics::Registry;
 use tally_model::{Results, SourceProgress, Tallies};
 use tally_web::{Degraded, JobStatus, NoStatus, WebState};
@@ -81,7 +81,11 @@ fn run_graph(
                 if let Some(gate) = &gate {
                     gate.release(progress);
                 }
-                let live = || Results::new(tallies, epoch, complete, apportionment).with_lost(progress.lost);
+                let live = || {
+                    Results::new(tallies, epoch, complete, apportionment)
+                        .with_lost(progress.lost)
+                        .computed_at(now_ms())
+                };
                 on_results(match &recovery {
                     Some(recovery) => recovery.shown(tallies, progress, epoch, live),
                     None => live(),

@@ -40,7 +40,7 @@ fn cluster_ok(options: &[&str], tally_args: &[&str]) -> Output {
 fn without_epoch_line(stdout: &[u8]) -> String {
     String::from_utf8_lossy(stdout)
         .lines()
-        .filter(|line| !line.trim_start().starts_with("\"epoch\""))
+        .filter(|line| !line.trim_start().starts_with("\"epoch\"") && !line.trim_start().starts_with("\"as_of\""))
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -1,32 +1,38 @@
 //! # tally-connectors
 //!
-//! Where records come from and where they go, one module per component, each with its config
-//! type, its error type and its tests.
+//! Where records come from and where they go, laid out as Vector lays out components: each
+//! source and sink is a module with its config type, its error type, its code and its tests.
 //!
-//! Sources (each a `tally_dataflow::Source`, so the graph never knows which one feeds it):
-//! - [`generator`]: [`generator::VoterGenerator`], deterministic by seed, and
-//!   [`generator::GeneratorSource`] over it.
-//! - [`files`]: local NDJSON (plain or gzip) cut into splits, [`files::FileSource`].
-//! - [`kafka`]: [`kafka::source::KafkaSource`], partitions spread over workers; it is also a
-//!   `DurableSource` (offsets, archive durability, records lost to retention) and a
-//!   `RejectSink` (the dead-letter topic).
-//! - [`stored`]: files in storage for replay, and [`stored::Recovering`] (archive first, then
-//!   live).
+//! Sources ([`sources`]), each a `tally_dataflow::Source`; a [`sources::SourceConfig`] builds
+//! every worker's share with one function:
+//! - [`sources::kafka`]: [`sources::kafka::KafkaSource`], a topic's partitions spread over the
+//!   workers. It is also a `DurableSource` (offsets, archive durability, records lost to
+//!   retention) and hands rejects to its dead letters.
+//! - [`sources::files`]: local NDJSON (plain or gzip) cut into splits.
+//! - [`sources::generator`]: [`sources::generator::VoterGenerator`], deterministic by seed.
+//! - [`sources::archive`]: files in storage, for replay and for recovery
+//!   ([`sources::archive::Recovering`]: the archive first, then live).
 //!
-//! Sinks:
-//! - [`storage`]: [`storage::Storage`], HDFS through hdfs-native or a local directory, with
-//!   atomic writes and timed calls ([`storage::StorageError`]).
-//! - [`archive`]: the raw archive's segments ([`archive::SegmentBuilder`]), the writer that makes
-//!   them and the snapshots durable ([`archive::ArchiveWriter`]), recovery queries.
-//! - [`kafka::producer`]: [`kafka::producer::VoteProducer`], the generator's way to Kafka.
+//! Sinks ([`sinks`]):
+//! - [`sinks::archive`]: every record read, as segments ([`sinks::archive::ArchiveSink`] on the
+//!   source's side, one [`sinks::archive::ArchiveWriter`] per process).
+//! - [`sinks::snapshots`]: results with the offsets they reflect, for recovery.
+//! - [`sinks::dead_letters`]: rejected records to a Kafka topic with their reason.
+//! - [`sinks::kafka`]: [`sinks::kafka::VoteProducer`], the generator's way to Kafka.
+//!
+//! Shared: [`storage::Storage`] (HDFS through hdfs-native, or a local directory) and the Kafka
+//! client settings ([`kafka`]).
+//!
+//! What happens inside a connector is told through typed internal events (`events.rs`): each
+//! logs and moves its metrics in one place. `/metrics` reads them at scrape time through
+//! collectors (`KafkaMetrics::collector`, `ArchiveWriter::collector`); nothing here writes
+//! exposition text.
 //!
 //! Errors are one `thiserror` enum per component, matched by variant. Each message is complete
 //! (it names its cause), and the cause is not also the error's `source()`, so a printer of
 //! error chains (`anyhow`'s `{:#}`) says it once.
-//!
-//! Metrics are collectors read at scrape time (`KafkaMetrics::collector`,
-//! `ArchiveWriter::collector`); nothing here writes exposition text.
 
+pub(crate) mod events;
 pub mod kafka;
 pub mod sinks;
 pub mod sources;

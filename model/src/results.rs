@@ -11,8 +11,14 @@ use std::collections::BTreeMap;
 /// before `epoch`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Results {
-    /// Results include every record of every epoch before this one.
+    /// Results include every record of every epoch before this one. An epoch is the graph's
+    /// logical time: strictly increasing, and meaningful only against other epochs (a count of
+    /// epochs, or, when the job snapshots, the millisecond each epoch opened, so that every
+    /// process agrees on checkpoint boundaries). For the time of day, see `as_of`.
     pub epoch: u64,
+    /// When these results were computed: milliseconds since the Unix epoch (0 before any).
+    #[serde(default)]
+    pub as_of: i64,
     /// True once the source is exhausted and these are the final numbers.
     pub complete: bool,
     /// Which census the electoral votes are apportioned by.
@@ -60,6 +66,7 @@ impl Results {
         let of = snapshot.records();
         Results {
             epoch,
+            as_of: crate::latency::now_ms(),
             complete: false,
             recovering: Some(Recovering {
                 records: replayed.min(of),
@@ -97,6 +104,11 @@ impl Results {
     /// With `lost`: records the sources know they never read (`SourceProgress::lost`).
     pub fn with_lost(self, lost: u64) -> Results {
         Results { lost, ..self }
+    }
+
+    /// Computed at `as_of` (milliseconds since the Unix epoch).
+    pub fn computed_at(self, as_of: i64) -> Results {
+        Results { as_of, ..self }
     }
 
     pub fn new(tallies: &Tallies, epoch: u64, complete: bool, apportionment: Apportionment) -> Results {
@@ -205,6 +217,7 @@ impl Results {
 
         Results {
             epoch,
+            as_of: 0,
             complete,
             apportionment: apportionment.as_str().to_string(),
             votes,

@@ -51,9 +51,11 @@ pub fn expected_results(files: &[PathBuf], apportionment: Apportionment) -> Valu
 }
 
 /// Results JSON with the epoch (which depends on timing) removed.
+/// Without the fields that say when (the epoch, and the wall time `as_of`).
 pub fn without_epoch(mut results: Value) -> Value {
     if let Some(object) = results.as_object_mut() {
         object.remove("epoch");
+        object.remove("as_of");
     }
     results
 }
@@ -187,6 +189,7 @@ pub fn http_get_status(url: &str) -> Option<(u16, String)> {
 pub fn without_timing(mut results: Value) -> Value {
     if let Some(object) = results.as_object_mut() {
         object.remove("epoch");
+        object.remove("as_of");
         object.remove("complete");
     }
     results

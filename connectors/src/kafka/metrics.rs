@@ -20,10 +20,12 @@ pub struct KafkaUnreachable {
 pub struct KafkaMetrics {
     /// Partition → (next offset to consume, high watermark last reported by the broker).
     partitions: Mutex<BTreeMap<i32, (i64, i64)>>,
-    /// Set when the brokers stopped answering, with the reason; cleared when they answer again.
-    unreachable: Mutex<Option<(Instant, String)>>,
-    /// Records this process found deleted by retention before it read them.
-    lost: AtomicU64,
+    /// Set when the brokers stopped answering, with the reason; cleared when they answer again
+    /// (by the events `KafkaUnreachable` and `KafkaReachable`).
+    pub(crate) unreachable: Mutex<Option<(Instant, String)>>,
+    /// Records this process found deleted by retention before it read them
+    /// (`RecordsLostToRetention`).
+    pub(crate) lost: AtomicU64,
 }
 
 impl KafkaMetrics {
@@ -39,30 +41,9 @@ impl KafkaMetrics {
         }
     }
 
-    pub fn lost(&self, records: u64) {
-        self.lost.fetch_add(records, Ordering::Relaxed);
-    }
-
     /// Records this process found lost to retention.
     pub fn lost_records(&self) -> u64 {
         self.lost.load(Ordering::Relaxed)
-    }
-
-    pub fn unreachable(&self, reason: String) {
-        if let Ok(mut unreachable) = self.unreachable.lock() {
-            if unreachable.is_none() {
-                tracing::warn!(%reason, "Kafka is unreachable; serving the last results until it is back");
-            }
-            unreachable.get_or_insert((Instant::now(), reason));
-        }
-    }
-
-    pub fn reachable(&self) {
-        if let Ok(mut unreachable) = self.unreachable.lock() {
-            if let Some((since, _)) = unreachable.take() {
-                tracing::info!(after = ?since.elapsed(), "Kafka is reachable again");
-            }
-        }
     }
 
     /// `Err` while the brokers are unreachable.

@@ -15,6 +15,7 @@ mod sink;
 pub use segment::{is_gzip, parse_segment_path, segment_path, Compression, Segment, SegmentBuilder};
 pub use sink::{ArchiveConfig, ArchiveSink};
 
+use crate::events::{InternalEvent, SegmentWritten, SnapshotWritten, StorageWriteFailed, StorageWritesRecovered};
 use crate::sinks::snapshots::{write_snapshot, Snapshot};
 use crate::storage::{Storage, StorageError};
 use backon::{ExponentialBuilder, Retryable};
@@ -51,20 +52,21 @@ pub struct StorageFailing {
     pub error: String,
 }
 
+/// What the writer and its readers share; the fields move only through [`crate::events`].
 #[derive(Default)]
-struct WriterState {
-    queued_bytes: AtomicU64,
-    written: AtomicU64,
+pub(crate) struct WriterState {
+    pub(crate) queued_bytes: AtomicU64,
+    pub(crate) written: AtomicU64,
     /// Partition → the offset before which this writer has made every segment durable.
     durable: Mutex<BTreeMap<u32, u64>>,
-    snapshots: AtomicU64,
-    last_snapshot: AtomicU64,
+    pub(crate) snapshots: AtomicU64,
+    pub(crate) last_snapshot: AtomicU64,
     /// The newest snapshot not yet written. A newer one replaces it: after an outage only the
     /// latest state is worth writing.
     pending: Mutex<Option<Snapshot>>,
     /// Wakes the writer for a pending snapshot.
     snapshot_queued: tokio::sync::Notify,
-    failing: Mutex<Option<(Instant, String)>>,
+    pub(crate) failing: Mutex<Option<(Instant, String)>>,
 }
 
 /// Segment writes in flight at once. A write's cost is mostly waiting (HDFS's NameNode answers a
@@ -93,19 +95,12 @@ where
         .with_min_delay(Duration::from_millis(100))
         .with_max_delay(Duration::from_secs(2))
         .without_max_times();
-    let retried = job.retry(forever).notify(|e: &E, _| {
-        let mut failing = state.failing.lock().unwrap_or_else(|p| p.into_inner());
-        if failing.is_none() {
-            tracing::warn!("storage write failed, retrying until it succeeds: {e}");
-        }
-        failing.get_or_insert((Instant::now(), e.to_string()));
-    });
+    let retried = job
+        .retry(forever)
+        .notify(|error: &E, _| StorageWriteFailed { state, error }.emit());
     // Without a limit on attempts, the retry ends only in success.
     let _ = retried.await;
-    let recovered = state.failing.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Some((since, _)) = recovered {
-        tracing::info!(after = ?since.elapsed(), "storage writes succeed again");
-    }
+    StorageWritesRecovered { state }.emit();
 }
 
 struct ArchiveCollector(Arc<ArchiveWriter>);
@@ -217,16 +212,14 @@ async fn write_all(
             Some(done) = writes.join_next() => match done {
                 Ok(Written::Segment { partition, last, bytes }) => {
                     busy.remove(&partition);
-                    state.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
-                    state.written.fetch_add(1, Ordering::Relaxed);
+                    SegmentWritten { state: &state, bytes }.emit();
                     let mut durable = state.durable.lock().unwrap_or_else(|p| p.into_inner());
                     let through = durable.entry(partition).or_default();
                     *through = (*through).max(last + 1);
                 }
                 Ok(Written::Snapshot { epoch }) => {
                     snapshot_in_flight = false;
-                    state.snapshots.fetch_add(1, Ordering::Relaxed);
-                    state.last_snapshot.store(epoch, Ordering::Relaxed);
+                    SnapshotWritten { state: &state, epoch }.emit();
                 }
                 Err(e) => {
                     // A write task cannot fail (it retries); if it panicked, say so and stop:

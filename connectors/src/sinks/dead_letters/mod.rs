@@ -9,6 +9,7 @@
 
 pub mod refetch;
 
+use crate::events::{DeadLetterNotSent, InternalEvent};
 use crate::kafka::{client_config, KafkaError, KafkaUrl};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -63,9 +64,12 @@ impl DeadLetters {
         for answer in answers {
             match answer {
                 Ok((position, record)) => self.rejected(position, &record, RejectReason::DuplicateVoter),
-                Err((position, e)) => {
-                    tracing::error!(?position, "a displaced duplicate was not dead-lettered: {e}");
+                Err((position, e)) => DeadLetterNotSent {
+                    position,
+                    reason: RejectReason::DuplicateVoter,
+                    why: &format!("it could not be read back: {e}"),
                 }
+                .emit(),
             }
         }
     }
@@ -113,7 +117,12 @@ impl RejectSink for DeadLetters {
                 }
             }
         }
-        tracing::error!(%reason, ?position, "dead-letter queue is full; record counted but not dead-lettered");
+        DeadLetterNotSent {
+            position,
+            reason,
+            why: "the dead-letter queue is full",
+        }
+        .emit();
     }
 }
 

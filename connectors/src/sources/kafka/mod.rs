@@ -6,6 +6,7 @@
 //! reports itself idle, the job keeps serving its last results, and librdkafka resumes fetching
 //! from the exact next offset when they return, so nothing is lost or read twice.
 
+use crate::events::{InternalEvent, KafkaPartitionsAssigned, KafkaReachable, KafkaUnreachable, RecordsLostToRetention};
 use crate::kafka::metrics::KafkaMetrics;
 use crate::kafka::{client_config, one_line, KafkaError, KafkaUrl};
 use crate::sinks::archive::{ArchiveConfig, ArchiveSink};
@@ -98,12 +99,16 @@ impl ClientContext for SourceContext {
             }
         }
         if statistics.brokers.values().any(|b| b.state == "UP") {
-            self.metrics.reachable();
+            KafkaReachable { metrics: &self.metrics }.emit();
         }
     }
 
     fn error(&self, error: ClientError, reason: &str) {
-        self.metrics.unreachable(format!("{error}: {reason}"));
+        KafkaUnreachable {
+            metrics: &self.metrics,
+            reason: format!("{error}: {reason}"),
+        }
+        .emit();
     }
 }
 
@@ -231,7 +236,12 @@ impl KafkaSource {
         let owned = match answer {
             Ok(owned) => owned,
             Err(e) => {
-                self.metrics.unreachable(e.to_string());
+                let reason = e.to_string();
+                KafkaUnreachable {
+                    metrics: &self.metrics,
+                    reason,
+                }
+                .emit();
                 return;
             }
         };
@@ -239,22 +249,15 @@ impl KafkaSource {
         let mut next = BTreeMap::new();
         let mut end = BTreeMap::new();
         let mut assignment = TopicPartitionList::new();
-        // Counted once the assignment succeeds: a failed attempt is retried and would count again.
-        let mut lost_now = 0;
+        // Told and counted once the assignment succeeds: a failed attempt is retried and would
+        // tell and count again.
+        let mut lost: Vec<(i32, i64, i64)> = Vec::new();
         for &(partition, low, high) in &owned {
             let start = match (self.config.resume_from.get(&partition), self.config.start) {
                 (Some(&offset), _) if offset < low => {
                     // Retention deleted records the job had not read (it was down or behind
-                    // for longer than the topic keeps them): they cannot be counted; say so.
-                    let lost = (low - offset) as u64;
-                    tracing::error!(
-                        partition,
-                        first = offset,
-                        last = low - 1,
-                        lost,
-                        "records deleted by Kafka's retention before they were read: they are not counted"
-                    );
-                    lost_now += lost;
+                    // for longer than the topic keeps them).
+                    lost.push((partition, offset, low - 1));
                     low
                 }
                 (Some(&offset), _) => offset,
@@ -262,8 +265,12 @@ impl KafkaSource {
                 (None, StartAt::Latest) => high,
             };
             if let Err(e) = assignment.add_partition_offset(topic, partition, Offset::Offset(start)) {
-                self.metrics
-                    .unreachable(format!("cannot assign partition {partition}: {e}"));
+                let reason = format!("cannot assign partition {partition}: {e}");
+                KafkaUnreachable {
+                    metrics: &self.metrics,
+                    reason,
+                }
+                .emit();
                 return;
             }
             next.insert(partition, start);
@@ -272,14 +279,33 @@ impl KafkaSource {
             self.metrics.high_watermark(partition, high);
         }
         if let Err(e) = self.consumer.assign(&assignment) {
-            self.metrics.unreachable(format!("assignment failed: {e}"));
+            let reason = format!("assignment failed: {e}");
+            KafkaUnreachable {
+                metrics: &self.metrics,
+                reason,
+            }
+            .emit();
             return;
         }
-        self.lost += lost_now;
-        self.metrics.lost(lost_now);
-        self.metrics.reachable();
+        for (partition, first, last) in lost {
+            self.lost += (last - first + 1) as u64;
+            let metrics = &self.metrics;
+            RecordsLostToRetention {
+                metrics,
+                partition,
+                first,
+                last,
+            }
+            .emit();
+        }
+        KafkaReachable { metrics: &self.metrics }.emit();
         let partitions: Vec<i32> = owned.iter().map(|(p, _, _)| *p).collect();
-        tracing::info!(worker = self.index, ?partitions, "consuming {}", self.config.url);
+        KafkaPartitionsAssigned {
+            worker: self.index,
+            partitions: &partitions,
+            url: &self.config.url.to_string(),
+        }
+        .emit();
         self.phase = Phase::Consuming {
             start: next.clone(),
             next,
@@ -328,7 +354,12 @@ impl Source for KafkaSource {
             match self.consumer.poll(Duration::ZERO) {
                 None => break,
                 Some(Err(e)) => {
-                    self.metrics.unreachable(e.to_string());
+                    let reason = e.to_string();
+                    KafkaUnreachable {
+                        metrics: &self.metrics,
+                        reason,
+                    }
+                    .emit();
                     break;
                 }
                 Some(Ok(message)) => {
