@@ -155,6 +155,12 @@ pub struct KafkaSource {
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
 
 impl KafkaSource {
+    /// The brokers did not answer (or refused a request); told once per outage.
+    fn unreachable(&self, reason: String) {
+        let metrics = &self.metrics;
+        KafkaUnreachable { metrics, reason }.emit();
+    }
+
     /// Worker `index` of `peers`.
     pub fn new(
         config: Arc<KafkaSourceConfig>,
@@ -236,12 +242,7 @@ impl KafkaSource {
         let owned = match answer {
             Ok(owned) => owned,
             Err(e) => {
-                let reason = e.to_string();
-                KafkaUnreachable {
-                    metrics: &self.metrics,
-                    reason,
-                }
-                .emit();
+                self.unreachable(e.to_string());
                 return;
             }
         };
@@ -265,12 +266,7 @@ impl KafkaSource {
                 (None, StartAt::Latest) => high,
             };
             if let Err(e) = assignment.add_partition_offset(topic, partition, Offset::Offset(start)) {
-                let reason = format!("cannot assign partition {partition}: {e}");
-                KafkaUnreachable {
-                    metrics: &self.metrics,
-                    reason,
-                }
-                .emit();
+                self.unreachable(format!("cannot assign partition {partition}: {e}"));
                 return;
             }
             next.insert(partition, start);
@@ -279,12 +275,7 @@ impl KafkaSource {
             self.metrics.high_watermark(partition, high);
         }
         if let Err(e) = self.consumer.assign(&assignment) {
-            let reason = format!("assignment failed: {e}");
-            KafkaUnreachable {
-                metrics: &self.metrics,
-                reason,
-            }
-            .emit();
+            self.unreachable(format!("assignment failed: {e}"));
             return;
         }
         for (partition, first, last) in lost {
@@ -354,12 +345,9 @@ impl Source for KafkaSource {
             match self.consumer.poll(Duration::ZERO) {
                 None => break,
                 Some(Err(e)) => {
-                    let reason = e.to_string();
-                    KafkaUnreachable {
-                        metrics: &self.metrics,
-                        reason,
-                    }
-                    .emit();
+                    // `self.phase` is borrowed: tell the event directly.
+                    let (metrics, reason) = (&self.metrics, e.to_string());
+                    KafkaUnreachable { metrics, reason }.emit();
                     break;
                 }
                 Some(Ok(message)) => {
