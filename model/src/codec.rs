@@ -21,6 +21,7 @@ pub struct Ballot<'a> {
 }
 
 impl Ballot<'_> {
+    #[inline]
     pub fn cube_key(&self) -> CubeKey {
         CubeKey {
             state: self.state,
@@ -49,6 +50,9 @@ struct RawRecord<'a> {
 mod canonical;
 
 /// Decodes and validates one record (without its line terminator).
+// Inline: the graph's crate calls this once per record, and the fast path below is worth
+// compiling into its loop (without it, the split into crates cost up to 6% of throughput).
+#[inline]
 pub fn decode(record: &[u8]) -> Result<Ballot<'_>, RejectReason> {
     match canonical::decode_canonical(record) {
         Some(ballot) => Ok(ballot),

@@ -61,6 +61,7 @@ impl<'a> Cursor<'a> {
 }
 
 /// The ballot in `record` if it is in the generator's layout and valid; `None` otherwise.
+#[inline]
 pub(super) fn decode_canonical(record: &[u8]) -> Option<Ballot<'_>> {
     let mut cursor = Cursor { bytes: record, at: 0 };
     cursor.byte(b'{')?;
