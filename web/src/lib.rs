@@ -7,7 +7,16 @@
 //!
 //! Its only input is a stream of immutable [`tally_model::Results`], one per completed epoch,
 //! so every page and chart shows one consistent state. It never touches Kafka or storage; the
-//! binary hands it a [`server::JobStatus`] for anything else it should report.
+//! binary hands it a [`server::JobStatus`] for anything else it should report (its health as
+//! `Ok(detail)` or [`server::Degraded`], and its own metrics collectors).
+//!
+//! - [`server`]: [`server::WebState`] (the latest results, the job's status, rendered charts, the
+//!   metrics registry) and the warp [`server::routes`].
+//! - [`charts`]: [`charts::render`] draws a [`charts::Chart`] of one results document as SVG;
+//!   [`tiles`] lays out the states map.
+//! - [`metrics`]: [`metrics::ResultsMetrics`], the results as metrics.
+//!
+//! It depends on `tally-model` only: no timely, no differential, no Kafka, no HDFS.
 
 pub mod charts;
 pub mod metrics;
