@@ -1,6 +1,8 @@
 //! Drives one timely worker: pulls raw records from a [`Source`], decodes them, feeds the graph,
 //! and advances epochs. Sources (files, the generator, Kafka) live in `tally-connectors`; this
-//! module only knows the trait.
+//! module only knows the traits: [`Source`] for records and positions, [`DurableSource`] for
+//! the progress a durable source reports (handed to the graph as `tally_model::Progress`), and
+//! [`RejectSink`] for where rejected records go.
 
 use crate::dedup::{Ballot, Duplicates};
 use crate::graph::{publish_on_worker_zero, tally_counts, Checkpoint, Epoch, Publish};
