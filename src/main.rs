@@ -12,6 +12,7 @@ mod serve;
 use clap::error::{ContextKind, ErrorKind};
 use clap::Parser;
 use std::process::ExitCode;
+use tally_connectors::sources::generator::GeneratorError;
 
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
@@ -57,6 +58,12 @@ fn main() -> ExitCode {
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        // Generator settings that cannot work (rates, scales, counts that would overflow) are
+        // argument errors, as clap's own are.
+        Err(e) if e.downcast_ref::<GeneratorError>().is_some() => {
+            eprintln!("tally: {e:#} (see tally --help)");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("tally: {e:#}");
             ExitCode::FAILURE

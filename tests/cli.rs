@@ -5,6 +5,9 @@ mod common;
 use common::*;
 use tally_model::Apportionment;
 
+/// The official table shipped with tally.
+const TABLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/model/data/president_2020_by_state.csv");
+
 #[test]
 fn generate_is_deterministic_by_seed() {
     let args = [
@@ -114,6 +117,9 @@ fn argument_errors_are_one_line_and_exit_non_zero() {
         &["replay", "x", "--apportionment", "1990"][..],
         &["run", "--process", "1"][..],
         &["run", "--peers", "127.0.0.1:1", "--connect-timeout", "soon"][..],
+        // Generator settings that would overflow a count.
+        &["generate", "--count", "18446744073709551615"][..],
+        &["generate", "--scenario", TABLE, "--scale", "1e300"][..],
     ] {
         let output = run(args);
         assert_eq!(output.status.code(), Some(2), "{args:?}");

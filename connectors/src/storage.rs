@@ -175,7 +175,8 @@ impl Storage {
         }
     }
 
-    /// Files under `relative` (recursively), as `(relative path, length)`, in path order.
+    /// Files under `relative` (recursively), as `(relative path, length)`, in path order (the
+    /// paths' bytes, as `sources::files::path_order`).
     /// Names starting with `.` or `_` (temporary files) are skipped; a missing directory is empty.
     pub async fn list(&self, relative: &str) -> Result<Vec<(String, u64)>, StorageError> {
         let hidden = |path: &str| path.split('/').any(|part| part.starts_with(['.', '_']));

@@ -3,10 +3,11 @@
 
 use crate::charts::{render, Chart};
 use crate::metrics::ResultsMetrics;
+use lru::LruCache;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -44,8 +45,14 @@ pub trait JobStatus: Send + Sync + 'static {
 pub struct NoStatus;
 impl JobStatus for NoStatus {}
 
-/// Rendered charts by (chart, width, height), with the epoch they show.
-type ChartCache = Mutex<HashMap<(Chart, u32, u32), (u64, Arc<String>)>>;
+/// Rendered charts by (chart, width, height), with the epoch they show. Bounded: a client can ask
+/// for millions of sizes, and the least recently used go first.
+type ChartCache = Mutex<LruCache<(Chart, u32, u32), (u64, Arc<String>)>>;
+
+/// Rendered charts kept at once: every chart at a few sizes (a dashboard asks for each at the
+/// size it shows it, and a handful of readers have different screens). At most about 100 KB
+/// each, so a few MB in all.
+pub const CHART_CACHE_ENTRIES: usize = 64;
 
 /// Shared by every request.
 pub struct WebState {
@@ -90,7 +97,9 @@ impl WebState {
         Arc::new(WebState {
             results,
             status,
-            charts: Mutex::default(),
+            charts: Mutex::new(LruCache::new(
+                NonZeroUsize::new(CHART_CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN),
+            )),
             ingest_rate,
             registry,
             serves_results,
@@ -276,7 +285,7 @@ async fn chart(
         return Ok(warp::reply::with_status(warp::reply(), StatusCode::NOT_MODIFIED).into_response());
     }
     let key = (chart, width, height);
-    let cached = state.charts.lock().ok().and_then(|cache| cache.get(&key).cloned());
+    let cached = state.charts.lock().ok().and_then(|mut cache| cache.get(&key).cloned());
     let svg = match cached {
         Some((epoch, svg)) if epoch == results.epoch => svg,
         _ => {
@@ -285,7 +294,7 @@ async fn chart(
                     .map_err(|e| warp::reject::custom(BadRequest(e.to_string())))?,
             );
             if let Ok(mut cache) = state.charts.lock() {
-                cache.insert(key, (results.epoch, svg.clone()));
+                cache.put(key, (results.epoch, svg.clone()));
             }
             svg
         }
@@ -333,4 +342,27 @@ async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infallib
         (StatusCode::BAD_REQUEST, format!("{rejection:?}"))
     };
     Ok(error_reply(status, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_chart_cache_holds_to_its_bound_whatever_sizes_are_asked_for() {
+        let (_sender, results) = watch::channel(Arc::new(Results::empty(Default::default())));
+        let state = WebState::new(results, Arc::new(NoStatus));
+        let routes = routes(state.clone());
+        let asked = 3 * CHART_CACHE_ENTRIES as u32;
+        for width in 300..300 + asked {
+            let path = format!("/charts/states.svg?width={width}&height={}", 200 + width % 7);
+            let response = warp::test::request().path(&path).reply(&routes).await;
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+        }
+        let cached = state.charts.lock().map(|cache| cache.len()).unwrap_or(usize::MAX);
+        assert_eq!(cached, CHART_CACHE_ENTRIES, "{asked} sizes asked for");
+        // The most recent sizes are the ones kept.
+        let newest = (Chart::States, 300 + asked - 1, 200 + (300 + asked - 1) % 7);
+        assert!(state.charts.lock().is_ok_and(|cache| cache.contains(&newest)));
+    }
 }

@@ -56,6 +56,8 @@ pub struct Scenario {
 pub enum GeneratorError {
     #[error("scale must be a positive number, not {0}")]
     Scale(f64),
+    #[error("{what} would make more than {MAX_VOTERS} voters, the most a generator makes")]
+    TooManyVoters { what: String },
     #[error("{name} must be between 0 and 1, not {rate}")]
     Rate { name: &'static str, rate: f64 },
     #[error("cannot read {}: {cause}", path.display())]
@@ -73,11 +75,22 @@ impl Scenario {
         if !(scale.is_finite() && scale > 0.0) {
             return Err(GeneratorError::Scale(scale));
         }
+        let too_many = || GeneratorError::TooManyVoters {
+            what: format!("scale {scale}"),
+        };
         let mut cells = Vec::new();
         let mut cumulative = Vec::new();
         let mut total = 0u64;
         for row in rows {
-            total += (row.votes as f64 * scale).round() as u64;
+            let scaled = (row.votes as f64 * scale).round();
+            // Checked before the cast, which would saturate rather than fail.
+            if scaled > MAX_VOTERS as f64 {
+                return Err(too_many());
+            }
+            total = total
+                .checked_add(scaled as u64)
+                .filter(|total| *total <= MAX_VOTERS)
+                .ok_or_else(too_many)?;
             cells.push((row.state, row.candidate.clone()));
             cumulative.push(total);
         }
@@ -118,8 +131,17 @@ pub struct VoterGenerator {
 /// Records a slot emits at most, which spaces slot positions.
 pub const RECORDS_PER_SLOT: u64 = 3;
 
+/// The most voters a generator makes (about 1.1 trillion): slot positions and every count stay
+/// far inside a `u64`, and no election comes near (2020: 158 million).
+pub const MAX_VOTERS: u64 = 1 << 40;
+
 impl VoterGenerator {
     pub fn new(config: GeneratorConfig) -> Result<VoterGenerator, GeneratorError> {
+        if let Some(voters) = config.voters.filter(|voters| *voters > MAX_VOTERS) {
+            return Err(GeneratorError::TooManyVoters {
+                what: format!("count {voters}"),
+            });
+        }
         for (name, rate) in [
             ("invalid rate", config.invalid_rate),
             ("duplicate rate", config.duplicate_rate),
@@ -499,5 +521,24 @@ mod tests {
         .is_err());
         assert!(Scenario::new(president_2020(), -1.0).is_err());
         assert!(Scenario::new(president_2020(), f64::NAN).is_err());
+    }
+
+    #[test]
+    fn scales_and_counts_that_would_overflow_are_errors() {
+        for scale in [1e300, 1e7, f64::MAX] {
+            let error = Scenario::new(president_2020(), scale).err();
+            assert!(
+                matches!(error, Some(GeneratorError::TooManyVoters { .. })),
+                "{scale}: {error:?}"
+            );
+        }
+        // The largest scale that fits still works: 158 M votes × 6,000 < 2^40.
+        assert!(Scenario::new(president_2020(), 6000.0).is_ok_and(|s| s.voters() <= MAX_VOTERS));
+        let error = VoterGenerator::new(GeneratorConfig {
+            voters: Some(u64::MAX),
+            ..Default::default()
+        })
+        .err();
+        assert!(matches!(error, Some(GeneratorError::TooManyVoters { .. })), "{error:?}");
     }
 }
