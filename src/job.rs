@@ -47,6 +47,7 @@ fn pipeline_options(graph: &GraphArgs, latency: Option<Arc<LatencyHistogram>>) -
         tick: graph.tick,
         latency,
         stall_limit: graph.topology().is_cluster().then_some(graph.stall_timeout),
+        max_record_bytes: graph.max_record_bytes,
         ..PipelineOptions::default()
     }
 }
@@ -130,7 +131,7 @@ impl Input {
             return Ok(Input { source, durable: None });
         }
         if !args.source.starts_with("kafka://") {
-            let (source, _) = SourceConfig::files(Path::new(&args.source))?;
+            let (source, _) = SourceConfig::files(Path::new(&args.source), args.graph.max_record_bytes)?;
             return Ok(Input { source, durable: None });
         }
         let url: KafkaUrl = args.source.parse()?;
@@ -380,7 +381,8 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
             total,
         )
     } else {
-        SourceConfig::files(Path::new(args.input.strip_prefix("file://").unwrap_or(&args.input)))?
+        let path = Path::new(args.input.strip_prefix("file://").unwrap_or(&args.input));
+        SourceConfig::files(path, args.graph.max_record_bytes)?
     };
     let progress = spec.bytes_read().unwrap_or_default();
     let last: Arc<Mutex<Option<Results>>> = Arc::default();

@@ -200,6 +200,9 @@ pub struct PipelineOptions {
     /// Take a checkpoint this often. Epochs are then numbered in wall-clock milliseconds, so
     /// every worker (in every process) agrees on which epoch boundaries are checkpoints.
     pub checkpoint_every: Option<Duration>,
+    /// A record longer than this is one malformed record, from whichever source (the file
+    /// source also never reads more of it into memory).
+    pub max_record_bytes: usize,
     /// Give up (with an error) when the output frontier stands still this long. Epochs close on
     /// every tick, so a frontier that stops means a worker that does not run: in a cluster, a
     /// peer process that hangs while its connections stay open.
@@ -215,6 +218,7 @@ impl Default for PipelineOptions {
             epochs_in_flight: 4,
             latency: None,
             checkpoint_every: None,
+            max_record_bytes: tally_model::codec::MAX_RECORD_BYTES,
             stall_limit: None,
         }
     }
@@ -427,7 +431,13 @@ pub fn run_worker(
             batch.clear();
             let state = source.poll(POLL_RECORDS.min(options.epoch_records - taken), &mut batch)?;
             for (position, record) in batch.iter() {
-                if let Some(reason) = ingest.record(position, record) {
+                // Over the limit: malformed, as the file source reads it (an empty record).
+                let kept = if record.len() > options.max_record_bytes {
+                    &[][..]
+                } else {
+                    record
+                };
+                if let Some(reason) = ingest.record(position, kept) {
                     if let Some(sink) = source.rejects() {
                         sink.rejected(position, record, reason);
                     }

@@ -70,6 +70,7 @@ fn run_graph_telling(
         latency: None,
         checkpoint_every: None,
         stall_limit: None,
+        ..PipelineOptions::default()
     };
     timely::execute(timely::Config::process(workers), move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
@@ -224,4 +225,39 @@ fn the_first_record_by_position_wins_whatever_the_arrival_order() {
     let results = tally_model::Results::new(&tallies, 0, true, Default::default());
     assert_eq!(results.candidates[0].name, "Early");
     assert_eq!(results.rejected["duplicate_voter"], 1);
+}
+
+#[test]
+fn a_record_over_the_limit_is_malformed_whatever_its_source() {
+    let short = r#"{"id":1,"gender":"Male","age":40,"state":"OH","decision":"A"}"#;
+    let long = format!(
+        r#"{{"id":2,"gender":"Male","age":40,"state":"OH","decision":"{}"}}"#,
+        "B".repeat(40)
+    );
+    let records: Vec<(Position, Vec<u8>)> = [short, long.as_str()]
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (Position::new(0, i as u64), r.as_bytes().to_vec()))
+        .collect();
+    let limit = short.len() + 10;
+    assert!(long.len() > limit);
+    let last: Arc<Mutex<Option<Tallies>>> = Arc::default();
+    let sink = last.clone();
+    timely::execute_directly(move |worker| {
+        let mut source = MemorySource::new(records.clone(), 1);
+        let sink = sink.clone();
+        let publish: Publish = Box::new(move |tallies, _, _, complete| {
+            if complete {
+                *sink.lock().unwrap() = Some(tallies.clone());
+            }
+        });
+        let options = PipelineOptions {
+            max_record_bytes: limit,
+            ..PipelineOptions::default()
+        };
+        run_worker(worker, &mut source, &options, &AtomicBool::new(false), publish, None).unwrap();
+    });
+    let tallies = last.lock().unwrap().take().expect("final counts");
+    assert_eq!(tallies.total_votes(), 1, "only the short record counts");
+    assert_eq!(tallies.rejected.get(&RejectReason::Malformed), Some(&1));
 }

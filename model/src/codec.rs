@@ -50,6 +50,10 @@ struct RawRecord<'a> {
 mod canonical;
 
 /// Decodes and validates one record (without its line terminator).
+/// The default longest record, in bytes: a longer one is counted as one malformed record
+/// (`--max-record-bytes`), by every source alike, and no source holds more of it in memory.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+
 // Inline: the graph's crate calls this once per record, and the fast path below is worth
 // compiling into its loop (without it, the split into crates cost up to 6% of throughput).
 #[inline]

@@ -44,6 +44,7 @@ pub enum SourceConfig {
     Files {
         splits: Arc<Vec<Split>>,
         progress: Arc<AtomicU64>,
+        max_record_bytes: usize,
     },
 }
 
@@ -56,13 +57,15 @@ pub struct ReplayPlan {
 }
 
 impl SourceConfig {
-    /// The files under `path`, and their total size in bytes.
-    pub fn files(path: &Path) -> Result<(SourceConfig, u64), FilesError> {
+    /// The files under `path`, and their total size in bytes. A line longer than
+    /// `max_record_bytes` is one malformed record, read past rather than into memory.
+    pub fn files(path: &Path, max_record_bytes: usize) -> Result<(SourceConfig, u64), FilesError> {
         let inputs = files::list_files(path)?;
         let splits = files::plan_splits(&inputs, files::SPLIT_BYTES)?;
         let config = SourceConfig::Files {
             splits: Arc::new(splits),
             progress: Arc::default(),
+            max_record_bytes,
         };
         Ok((config, files::total_bytes(&inputs)))
     }
@@ -74,8 +77,13 @@ impl SourceConfig {
                 let share = rate.map(|r| r / peers as f64);
                 Box::new(GeneratorSource::new(generator.clone(), index, peers, share))
             }
-            SourceConfig::Files { splits, progress } => {
-                Box::new(FileSource::new(splits, index, peers, progress.clone()))
+            SourceConfig::Files {
+                splits,
+                progress,
+                max_record_bytes,
+            } => {
+                let source = FileSource::new(splits, index, peers, progress.clone());
+                Box::new(source.with_max_record_bytes(*max_record_bytes))
             }
             SourceConfig::Kafka {
                 config,

@@ -15,8 +15,7 @@ use tally_model::Position;
 
 /// Bytes per split.
 pub const SPLIT_BYTES: u64 = 32 << 20;
-/// A line longer than this is one malformed record, not a reason to run out of memory.
-pub const MAX_RECORD_BYTES: usize = 1 << 20;
+pub use tally_model::codec::MAX_RECORD_BYTES;
 
 /// Why local files cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +127,8 @@ pub fn total_bytes(files: &[PathBuf]) -> u64 {
 /// Reads its splits line by line; counts bytes read into `progress`.
 pub struct FileSource {
     splits: std::vec::IntoIter<Split>,
+    /// The longest record kept; a longer line is read past, not into memory.
+    max_record_bytes: usize,
     current: Option<SplitReader>,
     progress: Arc<AtomicU64>,
 }
@@ -138,6 +139,7 @@ impl FileSource {
         let mine: Vec<Split> = splits.iter().skip(index).step_by(peers.max(1)).cloned().collect();
         FileSource {
             splits: mine.into_iter(),
+            max_record_bytes: MAX_RECORD_BYTES,
             current: None,
             progress,
         }
@@ -201,6 +203,16 @@ impl SplitReader {
     }
 }
 
+impl FileSource {
+    /// With `limit` as the longest record (the default is [`MAX_RECORD_BYTES`]).
+    pub fn with_max_record_bytes(self, limit: usize) -> FileSource {
+        FileSource {
+            max_record_bytes: limit,
+            ..self
+        }
+    }
+}
+
 impl Source for FileSource {
     fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, SourceError> {
         let mut taken = 0;
@@ -217,9 +229,7 @@ impl Source for FileSource {
                 continue;
             }
             reader.line.clear();
-            let read = reader
-                .reader
-                .read_until(b'\n', &mut reader.line)
+            let (read, over_long) = read_line_bounded(&mut reader.reader, &mut reader.line, self.max_record_bytes)
                 .map_err(|cause| FilesError::Io {
                     action: "read",
                     path: reader.path.clone(),
@@ -235,15 +245,42 @@ impl Source for FileSource {
                 self.progress.fetch_add(read as u64, Ordering::Relaxed);
             }
             let record = reader.line.trim_ascii_end();
-            if record.trim_ascii_start().is_empty() {
+            if !over_long && record.trim_ascii_start().is_empty() {
                 continue;
             }
             // An over-long line still counts, as one malformed record.
-            batch.push(position, if record.len() > MAX_RECORD_BYTES { b"" } else { record });
+            batch.push(position, if over_long { b"" } else { record });
             taken += 1;
         }
         Ok(SourceState::Active)
     }
+}
+
+/// Reads one line (through its `\n`) into `line`, keeping at most `limit` bytes of it. Returns
+/// the bytes consumed and whether the record (the line without trailing whitespace) is longer
+/// than `limit`; a line of any length costs at most `limit` bytes of memory.
+fn read_line_bounded(reader: &mut impl BufRead, line: &mut Vec<u8>, limit: usize) -> std::io::Result<(usize, bool)> {
+    let (mut consumed, mut over_long) = (0, false);
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            break;
+        }
+        let (chunk, ended) = match available.iter().position(|b| *b == b'\n') {
+            Some(end) => (&available[..=end], true),
+            None => (available, false),
+        };
+        let keep = chunk.len().min(limit.saturating_sub(line.len()));
+        line.extend_from_slice(&chunk[..keep]);
+        over_long |= chunk[keep..].iter().any(|b| !b.is_ascii_whitespace());
+        let length = chunk.len();
+        reader.consume(length);
+        consumed += length;
+        if ended {
+            break;
+        }
+    }
+    Ok((consumed, over_long))
 }
 
 /// A reader that counts the bytes read through it into `progress`.
@@ -263,6 +300,34 @@ impl<R: std::io::Read> std::io::Read for Counted<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_over_the_limit_is_one_empty_record_and_never_held_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("long.ndjson");
+        let limit = 1000;
+        let mut text = "x".repeat(50 * limit);
+        text.push('\n');
+        text.push_str(&"y".repeat(limit));
+        text.push_str("   \r\n");
+        text.push_str("z\n");
+        std::fs::write(&path, text).unwrap();
+        let splits = plan_splits(&[path], SPLIT_BYTES).unwrap();
+        let mut source = FileSource::new(&splits, 0, 1, Arc::default()).with_max_record_bytes(limit);
+        let mut batch = RecordBatch::default();
+        source.poll(2, &mut batch).unwrap();
+        // The 50,000-byte line was read past with at most `limit` bytes kept.
+        let held = source.current.as_ref().map_or(0, |reader| reader.line.capacity());
+        assert!(held <= 2 * limit, "{held} bytes held for a line over {limit}");
+        while source.poll(10, &mut batch).unwrap() != SourceState::Exhausted {}
+        let records: Vec<(u64, usize)> = batch.iter().map(|(p, r)| (p.offset, r.len())).collect();
+        // Over the limit: empty (one malformed record); exactly the limit, trailing spaces
+        // aside: kept whole.
+        assert_eq!(
+            records,
+            vec![(0, 0), (50 * limit as u64 + 1, limit), (51 * limit as u64 + 6, 1)]
+        );
+    }
 
     #[test]
     fn local_files_and_storage_list_in_the_same_order() {
