@@ -259,11 +259,10 @@ impl Server {
         {
             let (stop, interrupted) = (stop.clone(), interrupted.clone());
             runtime.spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    tracing::info!("interrupted: stopping");
-                    stop.store(true, Ordering::Relaxed);
-                    interrupted.notify_one();
-                }
+                let signal = stop_signal().await;
+                tracing::info!("{signal}: stopping");
+                stop.store(true, Ordering::Relaxed);
+                interrupted.notify_one();
             });
         }
         Ok(Server {
@@ -282,6 +281,28 @@ impl Server {
         }
         let _ = self.shutdown.send(());
         let _ = self.runtime.block_on(self.handle);
+    }
+}
+
+/// Waits for Ctrl-C (SIGINT) or SIGTERM, the two ways a person or a supervisor stops a job,
+/// and says which came.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let terminate = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => terminate.recv().await,
+            // No handler: only Ctrl-C stops the job gracefully.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        _ = interrupt => "interrupted",
+        _ = terminate => "terminated",
     }
 }
 
@@ -328,7 +349,14 @@ pub fn run(args: RunArgs) -> Result<()> {
         tracing::error!("the archive did not become durable in time: the final snapshot is not written");
     }
     if let Some(durable) = &durable {
-        durable.writer.finish(std::time::Duration::from_secs(30));
+        // Stopped (Ctrl-C, SIGTERM): the whole shutdown stays within seconds, whatever the
+        // storage does; what is not written is said, and the next start recovers from the last
+        // snapshot.
+        let limit = match server.stop.load(Ordering::Relaxed) {
+            true => std::time::Duration::from_secs(2),
+            false => std::time::Duration::from_secs(30),
+        };
+        durable.writer.finish(limit);
     }
     outcome?;
 

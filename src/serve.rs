@@ -9,9 +9,9 @@ use anyhow::{anyhow, Context, Result};
 use futures_util::stream::{self, StreamExt};
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tally_connectors::kafka::KafkaUrl;
+use tally_connectors::kafka::{KafkaError, KafkaUrl};
 use tally_connectors::sinks::kafka::VoteProducer;
 use tally_connectors::sources::generator::{Pacer, VoterGenerator};
 use tally_dataflow::RecordBatch;
@@ -27,58 +27,83 @@ pub fn serve_votes(
     rate: f64,
     kafka: Option<(&KafkaUrl, &[(String, String)])>,
 ) -> Result<()> {
-    let producer = match kafka {
-        Some((url, properties)) => Some(Arc::new(Mutex::new(VoteProducer::new(url, properties)?))),
-        None => None,
+    let (to_kafka, producing) = match kafka {
+        Some((url, properties)) => {
+            let (sender, producing) = produce_on_own_thread(VoteProducer::new(url, properties)?)?;
+            (Some(sender), Some(producing))
+        }
+        None => (None, None),
     };
     let generator = Arc::new(generator);
     let streams: RecordStreams = {
-        let producer = producer.clone();
-        Arc::new(move || Box::pin(client_stream(generator.clone(), rate, producer.clone())))
+        let to_kafka = to_kafka.clone();
+        Arc::new(move || Box::pin(client_stream(generator.clone(), rate, to_kafka.clone())))
     };
+    drop(to_kafka);
     let runtime = crate::runtime::two_threads("tally-voter-api")?;
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(address))
         .with_context(|| format!("cannot listen on {address}"))?;
     let local = listener.local_addr().context("listening socket has no address")?;
     eprintln!("tally: voter stream at http://{local}/api/stream_votes");
-    if let Some(producer) = producer.clone() {
-        // Delivery reports are served here, not on the streams' hot path.
-        runtime.spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(100));
+    runtime.block_on(serve(listener, streams, async {
+        let _ = tokio::signal::ctrl_c().await;
+    }));
+    // Dropping the runtime drops the client streams, and with them the last senders: the
+    // producer thread then flushes and ends.
+    drop(runtime);
+    if let Some(producing) = producing {
+        producing
+            .join()
+            .map_err(|_| anyhow!("the producer thread panicked"))??;
+    }
+    Ok(())
+}
+
+/// Records from the client streams go to Kafka on a thread of their own: a producer whose queue
+/// is full waits for room, and that wait must never hold one of the HTTP runtime's two
+/// threads. The channel is bounded, so a slow broker slows the streams instead of filling
+/// memory. The thread flushes when the last sender is dropped and returns the records delivered.
+fn produce_on_own_thread(
+    mut producer: VoteProducer,
+) -> Result<(ToKafka, std::thread::JoinHandle<Result<u64, KafkaError>>)> {
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<String>>(64);
+    let thread = std::thread::Builder::new()
+        .name("tally-voter-producer".to_string())
+        .spawn(move || {
             let mut said = false;
-            loop {
-                tick.tick().await;
-                let failed = producer.lock().ok().and_then(|producer| producer.poll().err());
-                if let (Some(e), false) = (failed, said) {
-                    // Said once: the streams go on, and the end of the run reports the count.
+            while let Some(records) = receiver.blocking_recv() {
+                for record in &records {
+                    if let Err(e) = producer.send(record.as_bytes()) {
+                        tracing::error!("{e}");
+                    }
+                }
+                // Said once: the streams go on, and the flush at the end reports the count.
+                if let (Err(e), false) = (producer.poll(), said) {
                     tracing::error!("{e}");
                     said = true;
                 }
             }
-        });
-    }
-    runtime.block_on(serve(listener, streams, async {
-        let _ = tokio::signal::ctrl_c().await;
-    }));
-    if let Some(producer) = producer {
-        let producer = producer.lock().map_err(|_| anyhow!("producer lock poisoned"))?;
-        producer.flush(Duration::from_secs(60))?;
-    }
-    Ok(())
+            producer.flush(Duration::from_secs(60))
+        })
+        .context("cannot start the producer thread")?;
+    Ok((sender, thread))
 }
+
+/// Where client streams hand their records for Kafka.
+type ToKafka = tokio::sync::mpsc::Sender<Vec<String>>;
 
 /// One client's records, from the first, at `rate` per second (0 = unlimited), each also sent
 /// to Kafka when a producer is given.
 fn client_stream(
     generator: Arc<VoterGenerator>,
     rate: f64,
-    producer: Option<Arc<Mutex<VoteProducer>>>,
+    to_kafka: Option<ToKafka>,
 ) -> impl futures_util::Stream<Item = String> + Send + Sync {
     let end = generator.voters().unwrap_or(u64::MAX);
     let state = (0u64, (rate > 0.0).then(|| Pacer::new(rate))); // (next slot, pacing)
     stream::unfold(state, move |(mut slot, mut pacer)| {
-        let (generator, producer) = (generator.clone(), producer.clone());
+        let (generator, to_kafka) = (generator.clone(), to_kafka.clone());
         async move {
             if slot >= end {
                 return None;
@@ -98,16 +123,13 @@ fn client_stream(
                 generator.slot(slot, 0, &mut batch);
                 slot += 1;
             }
-            let mut records = Vec::with_capacity(batch.len());
-            for (_, record) in batch.iter() {
-                if let Some(producer) = &producer {
-                    if let Ok(mut producer) = producer.lock() {
-                        if let Err(e) = producer.send(record) {
-                            tracing::error!("{e}");
-                        }
-                    }
-                }
-                records.push(String::from_utf8_lossy(record).into_owned());
+            let records: Vec<String> = batch
+                .iter()
+                .map(|(_, record)| String::from_utf8_lossy(record).into_owned())
+                .collect();
+            if let Some(to_kafka) = &to_kafka {
+                // Waits (asynchronously) while the producer is behind; gone only at shutdown.
+                let _ = to_kafka.send(records.clone()).await;
             }
             if let Some(pacer) = &mut pacer {
                 pacer.sent(records.len() as u64);

@@ -37,7 +37,7 @@ fn the_job_rides_out_an_hdfs_outage_pausing_at_the_bound_and_losing_nothing() {
     let (first, first_mix) = batch("a.ndjson", "1", "5000");
     let (second, second_mix) = batch("b.ndjson", "2", "30000");
     let limit = Duration::from_secs(120);
-    let (_job, base) = start_server(&[
+    let (mut job, base) = start_server(&[
         "--source",
         &url,
         "--storage",
@@ -102,4 +102,24 @@ fn the_job_rides_out_an_hdfs_outage_pausing_at_the_bound_and_losing_nothing() {
         (replayed == after_both).then_some(replayed)
     });
     assert_eq!(records(&replayed), total);
+
+    // Stopped (SIGTERM) while storage is down again: the job still ends within 5 s, cleanly,
+    // whatever the storage does; the next start recovers from the last snapshot.
+    hdfs_sh(&["stop"]);
+    run_ok(&[&["generate", "--to", &url][..], &mixed("5000", "3")].concat());
+    wait_for("/healthz to report the second outage", limit, || {
+        (health(&base)? == 503).then_some(())
+    });
+    let sent = Instant::now();
+    let pid = job.0.id().to_string();
+    let signalled = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(signalled.is_ok_and(|status| status.success()), "kill -TERM {pid}");
+    let status = wait_for("the job to stop", Duration::from_secs(5), || {
+        job.0.try_wait().ok().flatten()
+    });
+    assert!(
+        status.success(),
+        "stopped by SIGTERM after {:?}: {status}",
+        sent.elapsed()
+    );
 }

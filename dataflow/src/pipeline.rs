@@ -180,8 +180,11 @@ fn all_durable(source: &mut dyn Source) -> bool {
 }
 
 /// How long the end of a run waits for its archive to become durable, so that the final state
-/// can be saved as a snapshot (past it, the job ends without one).
+/// can be saved as a snapshot (past it, the job ends without one): at the source's end, and,
+/// shorter, when the job is stopped (Ctrl-C, SIGTERM), which must end within seconds whatever
+/// the storage does. Either way the next start recovers from the last snapshot written.
 const FINAL_DURABILITY_WAIT: Duration = Duration::from_secs(30);
+const STOPPED_DURABILITY_WAIT: Duration = Duration::from_secs(1);
 
 /// How the worker cuts the input into epochs.
 #[derive(Clone)]
@@ -501,7 +504,11 @@ pub fn run_worker(
     if let Some(source) = source.durability() {
         source.checkpoint();
     }
-    let deadline = Instant::now() + FINAL_DURABILITY_WAIT;
+    let wait = match stop.load(Ordering::Relaxed) {
+        true => STOPPED_DURABILITY_WAIT,
+        false => FINAL_DURABILITY_WAIT,
+    };
+    let deadline = Instant::now() + wait;
     while !all_durable(&mut *source) && Instant::now() < deadline {
         worker.step_or_park(Some(Duration::from_millis(10)));
         hand_over(&duplicates, source);

@@ -11,6 +11,7 @@ pub mod refetch;
 
 use crate::events::{DeadLetterNotSent, InternalEvent};
 use crate::kafka::{client_config, KafkaError, KafkaUrl};
+use rdkafka::error::{KafkaError as ClientError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use refetch::{Refetched, Refetcher};
@@ -18,8 +19,17 @@ use std::time::{Duration, Instant};
 use tally_dataflow::RejectSink;
 use tally_model::{Position, RejectReason};
 
-/// How long the end of a run waits for displaced records still being read back.
+/// How long the end of a run waits for displaced records still being read back, and for dead
+/// letters still queued to be delivered. Both waits end as soon as nothing is outstanding, so
+/// they cost nothing while the brokers answer. (While they do not, a stop with dead letters
+/// pending takes up to their sum: stopping within 5 s then would lose dead letters.)
 const REFETCH_WAIT: Duration = Duration::from_secs(5);
+const FLUSH_WAIT: Duration = Duration::from_secs(10);
+
+/// Dead letters held while librdkafka's queue is full (it drains as the brokers acknowledge).
+/// Past this, a dead letter is told as not sent rather than held or waited for: the worker that
+/// calls `rejected` must never block.
+const HELD_MAX: usize = 100_000;
 
 /// One worker's dead-letter producer.
 pub struct DeadLetters {
@@ -30,6 +40,15 @@ pub struct DeadLetters {
     source_topic: String,
     /// Reads displaced records back from the source topic.
     refetch: Option<Refetcher>,
+    /// Dead letters the full queue refused, oldest first, retried on every `serve`.
+    held: std::collections::VecDeque<Held>,
+}
+
+/// A dead letter waiting for room in the producer's queue.
+struct Held {
+    position: Position,
+    record: Vec<u8>,
+    reason: RejectReason,
 }
 
 impl DeadLetters {
@@ -47,6 +66,7 @@ impl DeadLetters {
             topic: topic.to_string(),
             source_topic: source.topic.clone(),
             refetch: Some(Refetcher::new(source, properties)?),
+            held: Default::default(),
         })
     }
 
@@ -54,6 +74,12 @@ impl DeadLetters {
     /// poll of the source.
     pub fn serve(&mut self) {
         self.producer.poll(Duration::ZERO);
+        while let Some(held) = self.held.pop_front() {
+            if let Err(held) = self.send(held) {
+                self.held.push_front(held);
+                break;
+            }
+        }
         if let Some(answers) = self.refetch.as_mut().map(Refetcher::ready) {
             self.send_displaced(answers);
         }
@@ -87,12 +113,41 @@ impl RejectSink for DeadLetters {
     }
 
     fn rejected(&mut self, position: Position, record: &[u8], reason: RejectReason) {
-        let partition = position.stream.to_string();
-        let offset = position.offset.to_string();
+        let letter = Held {
+            position,
+            record: record.to_vec(),
+            reason,
+        };
+        // Behind letters already held, so that the topic keeps the order they were rejected in.
+        let refused = match self.held.is_empty() {
+            true => self.send(letter).err(),
+            false => Some(letter),
+        };
+        if let Some(letter) = refused {
+            if self.held.len() < HELD_MAX {
+                self.held.push_back(letter);
+            } else {
+                DeadLetterNotSent {
+                    position,
+                    reason,
+                    why: "the dead-letter queue is full",
+                }
+                .emit();
+            }
+        }
+    }
+}
+
+impl DeadLetters {
+    /// Queues one dead letter with librdkafka, or hands it back when its queue is full. A letter
+    /// librdkafka refuses for any other reason (too large, say) is told as not sent.
+    fn send(&self, letter: Held) -> Result<(), Held> {
+        let partition = letter.position.stream.to_string();
+        let offset = letter.position.offset.to_string();
         let headers = OwnedHeaders::new()
             .insert(Header {
                 key: "tally.reject_reason",
-                value: Some(reason.as_str()),
+                value: Some(letter.reason.as_str()),
             })
             .insert(Header {
                 key: "tally.source_topic",
@@ -106,23 +161,22 @@ impl RejectSink for DeadLetters {
                 key: "tally.source_offset",
                 value: Some(offset.as_str()),
             });
-        let mut message = BaseRecord::<(), [u8]>::to(&self.topic).payload(record).headers(headers);
-        // Waits (rarely) while the local queue is full rather than dropping a dead letter.
-        for _ in 0..1000 {
-            match self.producer.send(message) {
-                Ok(()) => return,
-                Err((_, unsent)) => {
-                    message = unsent;
-                    self.producer.poll(Duration::from_millis(5));
+        let message = BaseRecord::<(), [u8]>::to(&self.topic)
+            .payload(&letter.record[..])
+            .headers(headers);
+        match self.producer.send(message) {
+            Ok(()) => Ok(()),
+            Err((ClientError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Err(letter),
+            Err((error, _)) => {
+                DeadLetterNotSent {
+                    position: letter.position,
+                    reason: letter.reason,
+                    why: &error.to_string(),
                 }
+                .emit();
+                Ok(())
             }
         }
-        DeadLetterNotSent {
-            position,
-            reason,
-            why: "the dead-letter queue is full",
-        }
-        .emit();
     }
 }
 
@@ -138,8 +192,23 @@ impl Drop for DeadLetters {
                 );
             }
         }
-        if let Err(e) = self.producer.flush(Duration::from_secs(10)) {
-            tracing::error!("dead letters not all delivered: {e}");
+        // Room frees as the flush proceeds: held letters get one more chance each.
+        let deadline = Instant::now() + FLUSH_WAIT;
+        while !self.held.is_empty() && Instant::now() < deadline {
+            self.producer.poll(Duration::from_millis(10));
+            self.serve();
+        }
+        for held in std::mem::take(&mut self.held) {
+            DeadLetterNotSent {
+                position: held.position,
+                reason: held.reason,
+                why: "the job stopped before the dead-letter queue had room",
+            }
+            .emit();
+        }
+        let rest = deadline.saturating_duration_since(Instant::now());
+        if let Err(e) = self.producer.flush(rest.max(Duration::from_millis(100))) {
+            tracing::error!("dead letters not all delivered within {FLUSH_WAIT:?}: {e}");
         }
     }
 }
