@@ -165,6 +165,10 @@ struct ErrorBody {
 
 const SIZES: std::ops::RangeInclusive<u32> = 100..=4000;
 
+/// The OpenAPI 3 document of every route (`GET /api/openapi.json`); a test holds it and the
+/// router to each other.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
 /// Every route, with errors turned into JSON.
 pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let with_state = warp::any().map(move || state.clone());
@@ -184,6 +188,9 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
         .untuple_one();
 
     let dashboard = warp::path::end().map(|| warp::reply::html(include_str!("dashboard.html")));
+
+    let openapi = warp::path!("api" / "openapi.json")
+        .map(|| warp::reply::with_header(OPENAPI, header::CONTENT_TYPE, "application/json"));
 
     let results = warp::path!("api" / "results")
         .and(warp::query::<ResultsQuery>())
@@ -250,6 +257,7 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
         .and(
             metrics
                 .or(health)
+                .or(openapi)
                 .or(has_results.and(dashboard.or(results).or(events).or(charts))),
         )
         .recover(recover)
@@ -364,5 +372,67 @@ mod tests {
         // The most recent sizes are the ones kept.
         let newest = (Chart::States, 300 + asked - 1, 200 + (300 + asked - 1) % 7);
         assert!(state.charts.lock().is_ok_and(|cache| cache.contains(&newest)));
+    }
+
+    /// Every documented path answers with one of its documented statuses (and is therefore a
+    /// route); every route the router serves is documented; an unknown path is a JSON 404.
+    #[tokio::test]
+    async fn the_openapi_document_and_the_router_agree() {
+        let document: serde_json::Value = serde_json::from_str(OPENAPI).expect("the document is JSON");
+        let paths = document["paths"].as_object().expect("paths");
+        let (_sender, results) = watch::channel(Arc::new(Results::empty(Default::default())));
+        let routes = routes(WebState::new(results, Arc::new(NoStatus)));
+        for (path, item) in paths {
+            let operation = &item["get"];
+            let documented: Vec<&str> = operation["responses"]
+                .as_object()
+                .expect("responses")
+                .keys()
+                .map(String::as_str)
+                .collect();
+            // A path parameter is tried with every value it may take.
+            let values: Vec<String> = operation["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["in"] == "path")
+                .and_then(|p| p["schema"]["enum"].as_array())
+                .map(|values| values.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            let concrete: Vec<String> = match path.split_once('{') {
+                Some((prefix, _)) => values.iter().map(|v| format!("{prefix}{v}")).collect(),
+                None => vec![path.clone()],
+            };
+            assert!(!concrete.is_empty(), "{path} has values to try");
+            for request in concrete {
+                if request == "/api/events" {
+                    continue; // an endless stream; its route is checked below by its headers
+                }
+                let response = warp::test::request().path(&request).reply(&routes).await;
+                let status = response.status().as_u16().to_string();
+                assert!(
+                    documented.contains(&status.as_str()),
+                    "{request}: {status} not in {documented:?}"
+                );
+                assert_ne!(status, "404", "{request} is documented but not routed");
+            }
+        }
+        // The router's routes, all documented (the list the router is built from above).
+        for route in [
+            "/",
+            "/api/results",
+            "/api/events",
+            "/api/openapi.json",
+            "/charts/{chart}",
+            "/metrics",
+            "/healthz",
+        ] {
+            assert!(paths.contains_key(route), "{route} is routed but not documented");
+        }
+        assert_eq!(paths.len(), 7, "a documented path the router does not have");
+        let unknown = warp::test::request().path("/api/nope").reply(&routes).await;
+        assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+        let body: serde_json::Value = serde_json::from_slice(unknown.body()).expect("a JSON error");
+        assert_eq!(body["status"], 404);
     }
 }
