@@ -151,6 +151,45 @@ fn record() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![12 => complete, 1 => Just(b"{not json".to_vec()), 1 => Just(b"[]".to_vec())]
 }
 
+/// A hostile record: a valid one cut short, with a field of the wrong type or a huge number,
+/// nested deep, with invalid UTF-8 or NUL bytes, with duplicate keys, or plain noise.
+fn hostile() -> impl Strategy<Value = Vec<u8>> {
+    let valid = r#"{"id":7,"gender":"Female","age":34,"state":"Ohio","decision":"Ada"}"#;
+    let wrong_id = prop::sample::select(vec![
+        "1e400",
+        "18446744073709551616",
+        "-0",
+        "7.5",
+        "[7]",
+        "{\"n\":7}",
+        "true",
+        "\"\\u0000\"",
+        "99999999999999999999999999999999",
+    ]);
+    prop_oneof![
+        (0..valid.len()).prop_map(move |cut| valid.as_bytes()[..cut].to_vec()),
+        wrong_id.prop_map(move |id| valid.replacen("7", id, 1).into_bytes()),
+        (1usize..400).prop_map(|depth| format!(
+            r#"{{"id":{}1{},"gender":"Male","age":40,"state":"TX","decision":"B"}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        )
+        .into_bytes()),
+        (
+            0..valid.len(),
+            prop::sample::select(vec![0u8, 0xff, 0xc3, 0x80, b'"', b'\\'])
+        )
+            .prop_map(move |(at, byte)| {
+                let mut bytes = valid.as_bytes().to_vec();
+                bytes.insert(at, byte);
+                bytes
+            }),
+        Just(br#"{"id":8,"id":9,"gender":"Male","age":40,"state":"TX","decision":"B"}"#.to_vec()),
+        Just(br#"{"id":8,"gender":"Male","gender":"Female","age":40,"state":"TX","decision":"B"}"#.to_vec()),
+        prop::collection::vec(any::<u8>(), 0..80),
+    ]
+}
+
 /// Records at distinct positions over a few streams, in a shuffled order.
 fn records() -> impl Strategy<Value = Vec<(Position, Vec<u8>)>> {
     prop::collection::vec((0u32..3, record()), 0..120)
@@ -205,6 +244,22 @@ proptest! {
         got.sort();
         expected.sort();
         prop_assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn hostile_records_are_each_counted_once_and_the_graph_agrees(
+        records in prop::collection::vec(prop_oneof![3 => hostile(), 1 => record()], 0..120),
+        workers in 1usize..=2,
+    ) {
+        let records: Vec<(Position, Vec<u8>)> = records
+            .into_iter()
+            .enumerate()
+            .map(|(offset, record)| (Position::new(0, offset as u64), record))
+            .collect();
+        let expected = fold(records.iter().map(|(p, r)| (*p, r.as_slice())), true);
+        // Every record is a vote or a reject under exactly one reason: none lost, none twice.
+        prop_assert_eq!(expected.total_records(), records.len() as u64);
+        prop_assert_eq!(run_graph(&records, workers, 5, true), expected);
     }
 
     #[test]
