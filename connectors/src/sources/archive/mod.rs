@@ -175,13 +175,38 @@ impl Source for StoredFileSource {
 pub struct Recovering<S: Source + DurableSource> {
     replay: Option<StoredFileSource>,
     live: S,
+    /// What the live source's reject sink is, asked once: the worker asks at the start, while
+    /// replaying, whether ballots must carry their records for duplicates, and the answer must
+    /// be the live sink's, or duplicates found after the replay would never be dead-lettered.
+    live_rejects: Option<bool>,
 }
 
 impl<S: Source + DurableSource> Recovering<S> {
-    pub fn new(replay: StoredFileSource, live: S) -> Self {
+    pub fn new(replay: StoredFileSource, mut live: S) -> Self {
+        let live_rejects = live.rejects().map(|sink| sink.wants_duplicates());
         Recovering {
             replay: Some(replay),
             live,
+            live_rejects,
+        }
+    }
+}
+
+/// Rejects go to the live source's sink once the replay is over. Replayed records were
+/// dead-lettered when first read (duplicates decided just after the replay ends may be sent
+/// again: dead letters are at least once).
+impl<S: Source + DurableSource> RejectSink for Recovering<S> {
+    fn rejected(&mut self, position: Position, record: &[u8], reason: tally_model::RejectReason) {
+        if let (None, Some(sink)) = (&self.replay, self.live.rejects()) {
+            sink.rejected(position, record, reason);
+        }
+    }
+    fn wants_duplicates(&self) -> bool {
+        self.live_rejects == Some(true)
+    }
+    fn displaced(&mut self, position: Position) {
+        if let (None, Some(sink)) = (&self.replay, self.live.rejects()) {
+            sink.displaced(position);
         }
     }
 }
@@ -206,11 +231,9 @@ impl<S: Source + DurableSource> Source for Recovering<S> {
         Some(self)
     }
     fn rejects(&mut self) -> Option<&mut dyn RejectSink> {
-        // Replayed records were dead-lettered when first read (duplicates decided just after the
-        // replay ends may be sent again: dead letters are at least once).
-        match self.replay {
-            None => self.live.rejects(),
-            Some(_) => None,
+        match self.live_rejects {
+            Some(_) => Some(self),
+            None => None,
         }
     }
 }
@@ -238,6 +261,60 @@ impl<S: Source + DurableSource> DurableSource for Recovering<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A live source with a reject sink that wants duplicates, writing down what it is told.
+    #[derive(Default)]
+    struct Live {
+        told: Vec<Position>,
+    }
+    impl Source for Live {
+        fn poll(&mut self, _: usize, _: &mut RecordBatch) -> Result<SourceState, SourceError> {
+            Ok(SourceState::Exhausted)
+        }
+        fn rejects(&mut self) -> Option<&mut dyn RejectSink> {
+            Some(self)
+        }
+    }
+    impl RejectSink for Live {
+        fn rejected(&mut self, position: Position, _: &[u8], _: tally_model::RejectReason) {
+            self.told.push(position);
+        }
+        fn wants_duplicates(&self) -> bool {
+            true
+        }
+    }
+    impl DurableSource for Live {
+        fn offsets(&self) -> Vec<(u32, u64)> {
+            Vec::new()
+        }
+    }
+
+    #[test]
+    fn a_recovering_source_wants_what_its_live_source_wants_and_tells_it_after_the_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), "x\n").unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let storage = Arc::new(Storage::open(dir.path().to_str().unwrap()).unwrap());
+        let files = vec![StoredFile {
+            path: "a".into(),
+            positions: Positions::Bytes { stream: 0 },
+        }];
+        let replay = StoredFileSource::new(storage, runtime.handle().clone(), files, Arc::default());
+        let mut source = Recovering::new(replay, Live::default());
+        // Asked while replaying, as the worker asks at its start: the live sink's answer.
+        assert!(source.rejects().is_some_and(|sink| sink.wants_duplicates()));
+        let reason = tally_model::RejectReason::DuplicateVoter;
+        if let Some(sink) = source.rejects() {
+            sink.rejected(Position::new(0, 0), b"x", reason);
+        }
+        let mut batch = RecordBatch::default();
+        while source.poll(10, &mut batch).unwrap() != SourceState::Exhausted {}
+        if let Some(sink) = source.rejects() {
+            sink.rejected(Position::new(0, 9), b"y", reason);
+        }
+        // Only the reject after the replay reached the live sink.
+        assert_eq!(source.live.told, vec![Position::new(0, 9)]);
+    }
 
     #[test]
     fn stored_files_are_read_with_their_positions() {
