@@ -181,7 +181,7 @@ pub struct GraphArgs {
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub stall_timeout: Duration,
     /// A record longer than this (bytes) is counted as one malformed record, from any source;
-    /// no source holds more of it in memory than this.
+    /// the file source reads past such a line without holding it.
     #[arg(long, default_value_t = tally_model::codec::MAX_RECORD_BYTES, value_parser = clap::value_parser!(usize))]
     pub max_record_bytes: usize,
 }

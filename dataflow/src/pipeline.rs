@@ -204,7 +204,7 @@ pub struct PipelineOptions {
     /// every worker (in every process) agrees on which epoch boundaries are checkpoints.
     pub checkpoint_every: Option<Duration>,
     /// A record longer than this is one malformed record, from whichever source (the file
-    /// source also never reads more of it into memory).
+    /// source also reads past such a line without holding it).
     pub max_record_bytes: usize,
     /// Give up (with an error) when the output frontier stands still this long. Epochs close on
     /// every tick, so a frontier that stops means a worker that does not run: in a cluster, a

@@ -51,7 +51,8 @@ mod canonical;
 
 /// Decodes and validates one record (without its line terminator).
 /// The default longest record, in bytes: a longer one is counted as one malformed record
-/// (`--max-record-bytes`), by every source alike, and no source holds more of it in memory.
+/// (`--max-record-bytes`), by every source alike; the file source reads past such a line
+/// without holding it.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
 
 // Inline: the graph's crate calls this once per record, and the fast path below is worth

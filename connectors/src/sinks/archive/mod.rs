@@ -52,7 +52,8 @@ pub struct StorageFailing {
     pub error: String,
 }
 
-/// What the writer and its readers share; the fields move only through [`crate::events`].
+/// What the writer and its readers share. Its counters and its failing state move through
+/// `crate::events`; the queue, the durable offsets and the pending snapshot belong to the writer.
 #[derive(Default)]
 pub(crate) struct WriterState {
     pub(crate) queued_bytes: AtomicU64,

@@ -44,6 +44,9 @@ pub struct DeadLetters {
     held: std::collections::VecDeque<Held>,
 }
 
+/// librdkafka's local queue has no room now.
+struct QueueFull;
+
 /// A dead letter waiting for room in the producer's queue.
 struct Held {
     position: Position,
@@ -74,11 +77,11 @@ impl DeadLetters {
     /// poll of the source.
     pub fn serve(&mut self) {
         self.producer.poll(Duration::ZERO);
-        while let Some(held) = self.held.pop_front() {
-            if let Err(held) = self.send(held) {
-                self.held.push_front(held);
+        while let Some(held) = self.held.front() {
+            if self.send(held.position, &held.record, held.reason).is_err() {
                 break;
             }
+            self.held.pop_front();
         }
         if let Some(answers) = self.refetch.as_mut().map(Refetcher::ready) {
             self.send_displaced(answers);
@@ -113,19 +116,16 @@ impl RejectSink for DeadLetters {
     }
 
     fn rejected(&mut self, position: Position, record: &[u8], reason: RejectReason) {
-        let letter = Held {
-            position,
-            record: record.to_vec(),
-            reason,
-        };
-        // Behind letters already held, so that the topic keeps the order they were rejected in.
-        let refused = match self.held.is_empty() {
-            true => self.send(letter).err(),
-            false => Some(letter),
-        };
-        if let Some(letter) = refused {
+        // Behind letters already held, so that the topic keeps the order they were rejected in;
+        // copied only when it must wait.
+        let refused = !self.held.is_empty() || self.send(position, record, reason).is_err();
+        if refused {
             if self.held.len() < HELD_MAX {
-                self.held.push_back(letter);
+                self.held.push_back(Held {
+                    position,
+                    record: record.to_vec(),
+                    reason,
+                });
             } else {
                 DeadLetterNotSent {
                     position,
@@ -139,15 +139,15 @@ impl RejectSink for DeadLetters {
 }
 
 impl DeadLetters {
-    /// Queues one dead letter with librdkafka, or hands it back when its queue is full. A letter
-    /// librdkafka refuses for any other reason (too large, say) is told as not sent.
-    fn send(&self, letter: Held) -> Result<(), Held> {
-        let partition = letter.position.stream.to_string();
-        let offset = letter.position.offset.to_string();
+    /// Queues one dead letter with librdkafka; `Err` when its queue is full (try again later). A
+    /// letter librdkafka refuses for any other reason (too large, say) is told as not sent.
+    fn send(&self, position: Position, record: &[u8], reason: RejectReason) -> Result<(), QueueFull> {
+        let partition = position.stream.to_string();
+        let offset = position.offset.to_string();
         let headers = OwnedHeaders::new()
             .insert(Header {
                 key: "tally.reject_reason",
-                value: Some(letter.reason.as_str()),
+                value: Some(reason.as_str()),
             })
             .insert(Header {
                 key: "tally.source_topic",
@@ -161,16 +161,14 @@ impl DeadLetters {
                 key: "tally.source_offset",
                 value: Some(offset.as_str()),
             });
-        let message = BaseRecord::<(), [u8]>::to(&self.topic)
-            .payload(&letter.record[..])
-            .headers(headers);
+        let message = BaseRecord::<(), [u8]>::to(&self.topic).payload(record).headers(headers);
         match self.producer.send(message) {
             Ok(()) => Ok(()),
-            Err((ClientError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Err(letter),
+            Err((ClientError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Err(QueueFull),
             Err((error, _)) => {
                 DeadLetterNotSent {
-                    position: letter.position,
-                    reason: letter.reason,
+                    position,
+                    reason,
                     why: &error.to_string(),
                 }
                 .emit();
