@@ -231,6 +231,11 @@ impl SnapshotGate {
     }
 
     /// True while a snapshot waits for the archive.
+    /// The archive writer the snapshots are written with (also the raw records').
+    pub fn writer(&self) -> &Arc<ArchiveWriter> {
+        &self.writer
+    }
+
     pub fn waiting(&self) -> bool {
         self.waiting.lock().map(|w| !w.is_empty()).unwrap_or(false)
     }

@@ -26,6 +26,9 @@ use tally_model::{Results, SourceProgress, Tallies};
 use tally_web::{Degraded, JobStatus, NoStatus, WebState};
 use tokio::sync::watch;
 
+/// How long a cluster process whose worker failed gives its archive writer before it exits.
+const FATAL_WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub(crate) fn generator(mix: &MixArgs, voters: Option<u64>) -> Result<VoterGenerator> {
     let scenario = match &mix.scenario {
         Some(path) => Some(Scenario::load(path, mix.scale)?),
@@ -102,8 +105,20 @@ fn run_graph(
         })();
         if let (Err(e), true) = (&outcome, cluster) {
             // The other processes would wait for this worker forever: end the process, so that
-            // they see the lost connection and end too.
+            // they see the lost connection and end too. This worker's sinks have finished (its
+            // source is dropped); the archive writes what it holds, briefly, so the next start
+            // has less to read again.
             eprintln!("tally: worker {} failed: {e}", worker.index());
+            if let Some((_, gate)) = &snapshots {
+                let written = gate.writer().finish(FATAL_WRITER_WAIT);
+                eprintln!(
+                    "tally: exiting; the archive {}",
+                    match written {
+                        true => "wrote everything it held",
+                        false => "could not write everything it held in time",
+                    }
+                );
+            }
             std::process::exit(1);
         }
         outcome

@@ -510,12 +510,14 @@ fn processes_on_other_hosts_start_and_stop_over_ssh() {
     );
 }
 
-#[test]
-fn a_hung_peer_ends_the_other_processes_too() {
+/// Two processes of `tally run job_args…`; process 1 is stopped (SIGSTOP) once votes count, and
+/// process 0 must end, failing, within 30 s and say why. Returns process 0's log.
+fn hung_peer(job_args: &[&str]) -> Vec<String> {
     let peers = two_peers();
     let spawn = |process: &str| {
         let mut child = tally()
-            .args(["run", "--listen", "127.0.0.1:0", "--rate", "1000", "--workers", "1"])
+            .args(["run", "--listen", "127.0.0.1:0", "--workers", "1"])
+            .args(job_args)
             .args(["--peers", &peers, "--process", process, "--stall-timeout", "3s"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -543,11 +545,7 @@ fn a_hung_peer_ends_the_other_processes_too() {
     });
     // Stopped, process 1 keeps its connections open (the kernel still answers for it).
     let pid = second.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-STOP", &pid])
-        .status()
-        .expect("kill runs")
-        .success());
+    signal(&pid, "-STOP");
     let status = exit_within(&mut first.0, Duration::from_secs(30));
     assert!(!status.success());
     wait_for("process 0 to say why", Duration::from_secs(5), || {
@@ -559,4 +557,31 @@ fn a_hung_peer_ends_the_other_processes_too() {
             .then_some(())
     });
     signal(&pid, "-KILL");
+    let log = first_log.lock().unwrap().clone();
+    log
+}
+
+#[test]
+fn a_hung_peer_ends_the_other_processes_too() {
+    hung_peer(&["--rate", "1000"]);
+}
+
+#[test]
+fn a_process_that_exits_for_a_hung_peer_first_writes_its_archive() {
+    if !broker_available("a_process_that_exits_for_a_hung_peer") {
+        return;
+    }
+    let topic = fresh_topic("hung-peer", 2);
+    run_ok(&[&["generate", "--to", &topic_url(&topic)][..], &mixed("2000", "5")].concat());
+    let storage = tempfile::tempdir().unwrap();
+    let log = hung_peer(&[
+        "--source",
+        &topic_url(&topic),
+        "--storage",
+        storage.path().to_str().unwrap(),
+    ]);
+    assert!(
+        log.iter().any(|l| l.contains("the archive wrote everything it held")),
+        "process 0 exited without finishing its archive: {log:?}"
+    );
 }

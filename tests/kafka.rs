@@ -538,3 +538,45 @@ fn records_deleted_by_retention_while_the_job_was_down_are_counted_as_lost() {
     ));
     assert_eq!((records(&last), last["lost"].as_u64()), (2850, Some(150)));
 }
+
+#[test]
+fn a_stop_with_undeliverable_dead_letters_ends_within_five_seconds() {
+    if !broker_available("a_stop_with_undeliverable_dead_letters") {
+        return;
+    }
+    let topic = fresh_topic("dlq-stop", 2);
+    // Never created (the test broker does not create topics): every dead letter stays queued.
+    let missing = unique_topic_name("dlq-missing");
+    run_ok(&[&["generate", "--to", &url(&topic)][..], &mixed("5000", "8")].concat());
+    let produced: u64 = (0..2).map(|p| watermarks(&topic, p).1 as u64).sum();
+    let storage = tempfile::tempdir().unwrap();
+    let (mut job, base) = start_server(&[
+        "--source",
+        &url(&topic),
+        "--storage",
+        storage.path().to_str().unwrap(),
+        "--dead-letter-topic",
+        &missing,
+    ]);
+    wait_for("every record read, rejects among them", Duration::from_secs(60), || {
+        let results = live_results(&base)?;
+        let rejected: u64 = results["rejected"]
+            .as_object()?
+            .values()
+            .filter_map(|n| n.as_u64())
+            .sum();
+        (records(&results) == produced && rejected > 0).then_some(())
+    });
+    let sent = std::time::Instant::now();
+    let pid = job.0.id().to_string();
+    let signalled = Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(signalled.is_ok_and(|status| status.success()), "kill -TERM {pid}");
+    let status = wait_for("the job to stop", Duration::from_secs(5), || {
+        job.0.try_wait().ok().flatten()
+    });
+    assert!(
+        status.success(),
+        "stopped by SIGTERM after {:?}: {status}",
+        sent.elapsed()
+    );
+}

@@ -164,6 +164,10 @@ pub trait RejectSink {
     /// Kafka source fetches it from the topic). `position` may be in a stream another worker
     /// reads.
     fn displaced(&mut self, _position: Position) {}
+
+    /// Called once, when the worker is done: deliver what is still outstanding, returning within
+    /// `limit` whatever the sink's service does, and say what could not be delivered.
+    fn finish(&mut self, _limit: Duration) {}
 }
 
 /// True when every record `source` returned is durable (trivially, for sources that do not
@@ -185,6 +189,11 @@ fn all_durable(source: &mut dyn Source) -> bool {
 /// the storage does. Either way the next start recovers from the last snapshot written.
 const FINAL_DURABILITY_WAIT: Duration = Duration::from_secs(30);
 const STOPPED_DURABILITY_WAIT: Duration = Duration::from_secs(1);
+
+/// How long the end of a run gives the reject sink to deliver what it holds. Stopped, a job's
+/// whole shutdown (durability 1 s, rejects 1 s, the archive writer 2 s) stays within 5 s.
+const FINAL_REJECTS_WAIT: Duration = Duration::from_secs(15);
+const STOPPED_REJECTS_WAIT: Duration = Duration::from_secs(1);
 
 /// How the worker cuts the input into epochs.
 #[derive(Clone)]
@@ -517,6 +526,12 @@ pub fn run_worker(
     drop(ingest);
     stall.step_while(worker, &probe, || !probe.done())?;
     hand_over(&duplicates, source);
+    if let Some(sink) = source.rejects() {
+        sink.finish(match stop.load(Ordering::Relaxed) {
+            true => STOPPED_REJECTS_WAIT,
+            false => FINAL_REJECTS_WAIT,
+        });
+    }
     Ok(())
 }
 

@@ -19,12 +19,12 @@ use std::time::{Duration, Instant};
 use tally_dataflow::RejectSink;
 use tally_model::{Position, RejectReason};
 
-/// How long the end of a run waits for displaced records still being read back, and for dead
-/// letters still queued to be delivered. Both waits end as soon as nothing is outstanding, so
-/// they cost nothing while the brokers answer. (While they do not, a stop with dead letters
-/// pending takes up to their sum: stopping within 5 s then would lose dead letters.)
-const REFETCH_WAIT: Duration = Duration::from_secs(5);
-const FLUSH_WAIT: Duration = Duration::from_secs(10);
+/// How long a worker that ends without `finish` waits for what is outstanding (the pipeline's
+/// own limit is passed to `finish`). Of any limit, at most this share goes to reading displaced
+/// records back, the rest to delivery. Waits end as soon as nothing is outstanding, so they cost
+/// nothing while the brokers answer.
+const END_WAIT: Duration = Duration::from_secs(15);
+const REFETCH_SHARE: u32 = 3;
 
 /// Dead letters held while librdkafka's queue is full (it drains as the brokers acknowledge).
 /// Past this, a dead letter is told as not sent rather than held or waited for: the worker that
@@ -42,6 +42,8 @@ pub struct DeadLetters {
     refetch: Option<Refetcher>,
     /// Dead letters the full queue refused, oldest first, retried on every `serve`.
     held: std::collections::VecDeque<Held>,
+    /// `finish` ran: nothing more is delivered.
+    finished: bool,
 }
 
 /// librdkafka's local queue has no room now.
@@ -70,6 +72,7 @@ impl DeadLetters {
             source_topic: source.topic.clone(),
             refetch: Some(Refetcher::new(source, properties)?),
             held: Default::default(),
+            finished: false,
         })
     }
 
@@ -112,6 +115,43 @@ impl RejectSink for DeadLetters {
     fn displaced(&mut self, position: Position) {
         if let Some(refetch) = &mut self.refetch {
             refetch.request(position);
+        }
+    }
+
+    /// Reads back what is still displaced (a third of `limit` at most), then delivers: whatever
+    /// is still held or unacknowledged at `limit` is said to be lost, one line each.
+    fn finish(&mut self, limit: Duration) {
+        self.finished = true;
+        let deadline = Instant::now() + limit;
+        if let Some(mut refetch) = self.refetch.take() {
+            let answers = refetch.finish(Instant::now() + limit / REFETCH_SHARE);
+            self.send_displaced(answers);
+            if refetch.outstanding() > 0 {
+                tracing::error!(
+                    "{} displaced duplicates were not read back in time and not dead-lettered",
+                    refetch.outstanding()
+                );
+            }
+        }
+        // Room frees as the flush proceeds: held letters get one more chance each.
+        while !self.held.is_empty() && Instant::now() < deadline {
+            self.producer.poll(Duration::from_millis(10));
+            self.serve();
+        }
+        for held in std::mem::take(&mut self.held) {
+            DeadLetterNotSent {
+                position: held.position,
+                reason: held.reason,
+                why: "the job stopped before the dead-letter queue had room",
+            }
+            .emit();
+        }
+        let rest = deadline.saturating_duration_since(Instant::now());
+        if let Err(e) = self.producer.flush(rest.max(Duration::from_millis(100))) {
+            tracing::error!(
+                "{} dead letters not delivered within {limit:?} ({e}); they are lost",
+                self.producer.in_flight_count()
+            );
         }
     }
 
@@ -179,34 +219,10 @@ impl DeadLetters {
 }
 
 impl Drop for DeadLetters {
+    /// A worker that ended without `finish` (an error) still delivers what it can.
     fn drop(&mut self) {
-        if let Some(mut refetch) = self.refetch.take() {
-            let answers = refetch.finish(Instant::now() + REFETCH_WAIT);
-            self.send_displaced(answers);
-            if refetch.outstanding() > 0 {
-                tracing::error!(
-                    "{} displaced duplicates were not read back in time and not dead-lettered",
-                    refetch.outstanding()
-                );
-            }
-        }
-        // Room frees as the flush proceeds: held letters get one more chance each.
-        let deadline = Instant::now() + FLUSH_WAIT;
-        while !self.held.is_empty() && Instant::now() < deadline {
-            self.producer.poll(Duration::from_millis(10));
-            self.serve();
-        }
-        for held in std::mem::take(&mut self.held) {
-            DeadLetterNotSent {
-                position: held.position,
-                reason: held.reason,
-                why: "the job stopped before the dead-letter queue had room",
-            }
-            .emit();
-        }
-        let rest = deadline.saturating_duration_since(Instant::now());
-        if let Err(e) = self.producer.flush(rest.max(Duration::from_millis(100))) {
-            tracing::error!("dead letters not all delivered within {FLUSH_WAIT:?}: {e}");
+        if !self.finished {
+            self.finish(END_WAIT);
         }
     }
 }

@@ -209,6 +209,11 @@ impl<S: Source + DurableSource> RejectSink for Recovering<S> {
             sink.displaced(position);
         }
     }
+    fn finish(&mut self, limit: std::time::Duration) {
+        if let Some(sink) = self.live.rejects() {
+            sink.finish(limit);
+        }
+    }
 }
 
 impl<S: Source + DurableSource> Source for Recovering<S> {
