@@ -172,12 +172,13 @@ impl Durable {
         })
     }
 
-    /// What the Kafka source's workers replay before reading live.
-    pub fn replay_plan(&self) -> ReplayPlan {
+    /// What the Kafka source's workers replay before reading live, with the job's record limit.
+    pub fn replay_plan(&self, max_record_bytes: usize) -> ReplayPlan {
         ReplayPlan {
             storage: self.storage.clone(),
             runtime: self.runtime.handle().clone(),
             segments: self.replay.clone(),
+            max_record_bytes,
         }
     }
 }

@@ -182,7 +182,7 @@ impl Input {
         let source = SourceConfig::Kafka {
             config: Arc::new(config),
             metrics: Arc::default(),
-            recovery: durable.as_ref().map(|d| d.replay_plan()),
+            recovery: durable.as_ref().map(|d| d.replay_plan(args.graph.max_record_bytes)),
         };
         Ok(Input {
             source,
@@ -420,6 +420,7 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
                 runtime: handle,
                 files,
                 progress: Arc::default(),
+                max_record_bytes: args.graph.max_record_bytes,
             },
             total,
         )

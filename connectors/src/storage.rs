@@ -58,6 +58,9 @@ impl StorageError {
 /// The longest any one HDFS call may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The most one read of a [`Storage::blocking_reader`] asks HDFS for.
+pub const READ_BYTES: usize = 4 << 20;
+
 pub enum Storage {
     Local { root: PathBuf },
     Hdfs { client: hdfs_native::Client, root: String },
@@ -175,6 +178,41 @@ impl Storage {
         }
     }
 
+    /// A reader of the file at `relative` for a thread outside `runtime` (it blocks), with the
+    /// file's stored length. An HDFS file is fetched [`READ_BYTES`] at a time, each read under
+    /// the call timeout, so a file of any size streams on a slow cluster; a failed read is an
+    /// `std::io::Error` wrapping the [`StorageError`].
+    pub fn blocking_reader(
+        &self,
+        relative: &str,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<(Box<dyn std::io::Read + Send>, u64), StorageError> {
+        match self {
+            Storage::Local { root } => {
+                let path = root.join(relative);
+                let local = |action, cause| StorageError::Local {
+                    action,
+                    path: path.clone(),
+                    cause,
+                };
+                let file = std::fs::File::open(&path).map_err(|cause| local("read", cause))?;
+                let length = file.metadata().map_err(|cause| local("read", cause))?.len();
+                Ok((Box::new(file), length))
+            }
+            Storage::Hdfs { client, root } => {
+                let path = Self::hdfs_path(root, relative);
+                let reader = runtime.block_on(timed(&path, client.read(&path)))?;
+                let length = reader.file_length() as u64;
+                let reader = HdfsRead {
+                    reader,
+                    path,
+                    runtime: runtime.clone(),
+                };
+                Ok((Box::new(reader), length))
+            }
+        }
+    }
+
     /// Files under `relative` (recursively), as `(relative path, length)`, in path order (the
     /// paths' bytes, as `sources::files::path_order`).
     /// Names starting with `.` or `_` (temporary files) are skipped; a missing directory is empty.
@@ -251,6 +289,23 @@ async fn timed<T>(
         Ok(Ok(value)) => Ok(value),
         Ok(Err(cause)) => Err(StorageError::Hdfs { path, cause }),
         Err(_) => Err(StorageError::Timeout { path }),
+    }
+}
+
+/// An HDFS file as `std::io::Read`, fetching at most [`READ_BYTES`] per call.
+struct HdfsRead {
+    reader: hdfs_native::file::FileReader,
+    path: String,
+    runtime: tokio::runtime::Handle,
+}
+
+impl std::io::Read for HdfsRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = buf.len().min(READ_BYTES);
+        let read = self.reader.read_into(&mut buf[..want]);
+        self.runtime
+            .block_on(timed(&self.path, read))
+            .map_err(std::io::Error::other)
     }
 }
 

@@ -155,6 +155,9 @@ pub fn generated_file(dir: &Path, mix: &[&str]) -> PathBuf {
 
 pub fn write_file(dir: &Path, name: &str, text: &[u8]) -> PathBuf {
     let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("temp directory is writable");
+    }
     std::fs::write(&path, text).expect("temp file is writable");
     path
 }

@@ -34,6 +34,7 @@ pub enum SourceConfig {
         runtime: tokio::runtime::Handle,
         files: Vec<StoredFile>,
         progress: Arc<AtomicU64>,
+        max_record_bytes: usize,
     },
     /// The built-in voter generator, at `rate` records per second (all workers together).
     Generator {
@@ -54,6 +55,8 @@ pub struct ReplayPlan {
     pub runtime: tokio::runtime::Handle,
     /// Segments with their partitions, in (partition, offset) order.
     pub segments: Vec<(u32, StoredFile)>,
+    /// The job's record limit (a live record over it was rejected the same way).
+    pub max_record_bytes: usize,
 }
 
 impl SourceConfig {
@@ -100,8 +103,13 @@ impl SourceConfig {
                     .collect();
                 match recovery {
                     Some(plan) if !replay.is_empty() => {
-                        let stored =
-                            StoredFileSource::new(plan.storage.clone(), plan.runtime.clone(), replay, Arc::default());
+                        let stored = StoredFileSource::new(
+                            plan.storage.clone(),
+                            plan.runtime.clone(),
+                            replay,
+                            Arc::default(),
+                            plan.max_record_bytes,
+                        );
                         Box::new(Recovering::new(stored, live))
                     }
                     _ => Box::new(live),
@@ -112,6 +120,7 @@ impl SourceConfig {
                 runtime,
                 files,
                 progress,
+                max_record_bytes,
             } => {
                 let mine = files.iter().skip(index).step_by(peers).cloned().collect();
                 Box::new(StoredFileSource::new(
@@ -119,6 +128,7 @@ impl SourceConfig {
                     runtime.clone(),
                     mine,
                     progress.clone(),
+                    *max_record_bytes,
                 ))
             }
         })

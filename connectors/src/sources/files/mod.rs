@@ -259,7 +259,11 @@ impl Source for FileSource {
 /// Reads one line (through its `\n`) into `line`, keeping at most `limit` bytes of it. Returns
 /// the bytes consumed and whether the record (the line without trailing whitespace) is longer
 /// than `limit`; a line of any length costs at most `limit` bytes of memory.
-fn read_line_bounded(reader: &mut impl BufRead, line: &mut Vec<u8>, limit: usize) -> std::io::Result<(usize, bool)> {
+pub(crate) fn read_line_bounded(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    limit: usize,
+) -> std::io::Result<(usize, bool)> {
     let (mut consumed, mut over_long) = (0, false);
     loop {
         let available = reader.fill_buf()?;
