@@ -349,7 +349,12 @@ async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infallib
     } else {
         (StatusCode::BAD_REQUEST, format!("{rejection:?}"))
     };
-    Ok(error_reply(status, message))
+    let reply = error_reply(status, message);
+    Ok(match status {
+        // RFC 9110: a 405 says which methods are served.
+        StatusCode::METHOD_NOT_ALLOWED => warp::reply::with_header(reply, "allow", "GET").into_response(),
+        _ => reply,
+    })
 }
 
 #[cfg(test)]

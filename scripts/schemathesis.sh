@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs Schemathesis (the OpenAPI property-based HTTP fuzzer, from PyPI) into a virtualenv
+# cached outside the repository, and prints the path of its `st` command.
+# Env: TALLY_CACHE (~/.cache/tally).
+set -euo pipefail
+
+version=4.32.5
+venv=${TALLY_CACHE:-$HOME/.cache/tally}/schemathesis-$version
+if [ ! -x "$venv/bin/st" ]; then
+    if ! python3 -c 'import ensurepip, venv' 2> /dev/null; then
+        { apt-get update -qq && apt-get install -y -qq python3-venv; } > /dev/null
+    fi
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version" >&2
+fi
+echo "$venv/bin/st"
