@@ -3,16 +3,29 @@
 # dataflow/tests/oracle.rs `hostile_records_…`): N generated hostile records (default 10M) in one
 # NDJSON file: valid records cut short, fields of the wrong type, huge numbers, deep nesting,
 # invalid UTF-8, NUL bytes, duplicate keys, noise, and lines over 10 MiB. `tally replay` reads
-# it on 1 and on 2 workers. It passes when both runs exit 0 (no panic), count every record
-# exactly once (votes plus rejects equal N), and agree with each other.
-#   scripts/fuzz.sh [N] [SEED]
+# it on 1 and on 2 workers. With --kafka, the same records also go through a live Kafka topic
+# (one record per message, produced by kcat, to one partition so that offsets keep the file's
+# order) that `tally run --stop-at-end` consumes. It passes when every run exits 0 (no panic),
+# counts every record exactly once (votes plus rejects equal N), and all runs agree.
+#   scripts/fuzz.sh [N] [SEED] [--kafka]     (--kafka: the broker of scripts/kafka.sh, running)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 records=${1:-10000000}
 seed=${2:-1}
+kafka=${3:-}
 tally=target/release/tally
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+topic=tally-fuzz-$$
+cleanup() {
+    rm -rf "$work"
+    # The topic holds every hostile record (GBs at 10M): never leave it behind.
+    if [ -n "$kafka" ]; then scripts/kafka.sh delete-topic "$topic" > /dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
+if [ -n "$kafka" ] && ! scripts/kafka.sh status 2> /dev/null; then
+    echo "fuzz.sh --kafka: no broker; start one with scripts/kafka.sh start" >&2
+    exit 2
+fi
 
 cargo build --release -q
 python3 - "$records" "$seed" "$work/hostile.ndjson" <<'PY'
@@ -54,20 +67,34 @@ echo
 for workers in 1 2; do
     TALLY_LOG=warn $tally replay "$work/hostile.ndjson" --workers "$workers" > "$work/results-$workers.json"
 done
-python3 - "$records" "$work/results-1.json" "$work/results-2.json" <<'PY'
+runs=("$work/results-1.json" "$work/results-2.json")
+if [ -n "$kafka" ]; then
+    # Room for the 10 MiB records: topic, producer and consumer limits raised to 16 MiB.
+    scripts/kafka.sh create-topic "$topic" 1 max.message.bytes=16777216
+    kcat -P -b 127.0.0.1:${KAFKA_PORT:-9092} -t "$topic" -l -X message.max.bytes=16777216 \
+        -X enable.idempotence=true "$work/hostile.ndjson"
+    TALLY_LOG=warn $tally run --source "kafka://127.0.0.1:${KAFKA_PORT:-9092}/$topic" \
+        --storage "$work/storage" --stop-at-end --listen 127.0.0.1:0 --workers 2 \
+        > "$work/results-kafka.json"
+    runs+=("$work/results-kafka.json")
+fi
+python3 - "$records" "${runs[@]}" <<'PY'
 import json, sys
 n = int(sys.argv[1])
-one, two = (json.load(open(p)) for p in sys.argv[2:4])
-for r in (one, two):
-    for k in ('epoch', 'as_of'):
+runs = [json.load(open(p)) for p in sys.argv[2:]]
+for r in runs:
+    for k in ('epoch', 'as_of', 'lost'):
         r.pop(k, None)
+one = runs[0]
 counted = one['votes'] + sum(one['rejected'].values())
 print("| measure | records |\n|---|---|")
 print(f"| counted (votes + rejects) | {counted:,} of {n:,} |")
 print(f"| votes | {one['votes']:,} |")
 for reason, count in sorted(one['rejected'].items()):
     print(f"| rejected: {reason} | {count:,} |")
-print(f"| 1 worker equals 2 workers | {one == two} |")
-if counted != n or one != two:
-    sys.exit("FAIL: a record was lost or counted twice, or the worker counts disagree")
+print(f"| 1 worker equals 2 workers | {runs[1] == one} |")
+if len(runs) > 2:
+    print(f"| through Kafka equals the file | {runs[2] == one} |")
+if counted != n or any(r != one for r in runs):
+    sys.exit("FAIL: a record was lost or counted twice, or the runs disagree")
 PY

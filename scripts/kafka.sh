@@ -8,6 +8,9 @@
 #   scripts/kafka.sh status    exit 0 when the broker answers metadata requests
 #   scripts/kafka.sh restart   stop then start, keeping the data (for outage tests)
 #   scripts/kafka.sh wipe      stop and delete the broker's data
+#   scripts/kafka.sh create-topic NAME PARTITIONS [KEY=VALUE…]   (topic settings, e.g.
+#                              max.message.bytes=16777216)
+#   scripts/kafka.sh delete-topic NAME
 #
 # Settings (environment): KAFKA_VERSION (4.1.1), KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT
 # (9093), KAFKA_TOPIC (voter_data), KAFKA_PARTITIONS (8), TALLY_CACHE (jars; ~/.cache/tally),
@@ -103,5 +106,7 @@ case "${1:-}" in
     restart) stop; start ;;
     status) running && admin ready 2>/dev/null && log "up on $bootstrap" || { log "down"; exit 1; } ;;
     wipe) stop; rm -rf "$state"; log "wiped $state" ;;
-    *) echo "usage: $0 start|stop|status|restart|wipe" >&2; exit 2 ;;
+    create-topic) shift; admin create "$@" >&2 ;;
+    delete-topic) admin delete "$2" && log "deleted topic $2" ;;
+    *) echo "usage: $0 start|stop|status|restart|wipe|create-topic|delete-topic" >&2; exit 2 ;;
 esac

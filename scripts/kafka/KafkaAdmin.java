@@ -1,9 +1,12 @@
 // A tiny admin client for scripts/kafka.sh, run with Java's single-file source launcher and the
 // broker's own kafka-clients jar (so no kafka-tools and its Jetty/Connect dependency tree):
 //   java -cp 'lib/*' KafkaAdmin.java BOOTSTRAP ready
-//   java -cp 'lib/*' KafkaAdmin.java BOOTSTRAP create TOPIC PARTITIONS
+//   java -cp 'lib/*' KafkaAdmin.java BOOTSTRAP create TOPIC PARTITIONS [KEY=VALUE…]
+//   java -cp 'lib/*' KafkaAdmin.java BOOTSTRAP delete TOPIC
 // `ready` succeeds once the broker answers a metadata request (an open port is not enough).
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -11,6 +14,7 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 
 public class KafkaAdmin {
     public static void main(String[] args) throws Exception {
@@ -25,7 +29,12 @@ public class KafkaAdmin {
                     if (brokers < 1) System.exit(1);
                 }
                 case "create" -> {
-                    NewTopic topic = new NewTopic(args[2], Integer.parseInt(args[3]), (short) 1);
+                    Map<String, String> configs = new HashMap<>();
+                    for (int i = 4; i < args.length; i++) {
+                        String[] setting = args[i].split("=", 2);
+                        configs.put(setting[0], setting[1]);
+                    }
+                    NewTopic topic = new NewTopic(args[2], Integer.parseInt(args[3]), (short) 1).configs(configs);
                     try {
                         admin.createTopics(List.of(topic)).all().get(10, TimeUnit.SECONDS);
                     } catch (ExecutionException e) {
@@ -34,6 +43,13 @@ public class KafkaAdmin {
                     int partitions = admin.describeTopics(List.of(args[2])).allTopicNames()
                         .get(10, TimeUnit.SECONDS).get(args[2]).partitions().size();
                     System.out.println(args[2] + ": " + partitions + " partitions");
+                }
+                case "delete" -> {
+                    try {
+                        admin.deleteTopics(List.of(args[2])).all().get(10, TimeUnit.SECONDS);
+                    } catch (ExecutionException e) {
+                        if (!(e.getCause() instanceof UnknownTopicOrPartitionException)) throw e;
+                    }
                 }
                 default -> throw new IllegalArgumentException("unknown command " + args[1]);
             }
