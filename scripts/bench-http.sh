@@ -6,6 +6,7 @@
 # answered 200. Then the job's end-to-end ingest latency over the whole loaded run, beside the
 # same job's without HTTP load. Prints a Markdown report.
 #   scripts/bench-http.sh [SECONDS (10)] [RATE (100000)] [CONNECTIONS (64)]
+# TALLY_BIN: a tally binary to measure instead of building this checkout's (for comparisons).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -14,15 +15,15 @@ seconds=${1:-10}
 rate=${2:-100000}
 connections=${3:-64}
 bootstrap=127.0.0.1:${KAFKA_PORT:-9092}
-tally=target/release/tally
+tally=${TALLY_BIN:-target/release/tally}
 oha_version=1.16.0
 oha_root=${TALLY_CACHE:-$HOME/.cache/tally}/oha-$oha_version
 oha=$oha_root/bin/oha
 if [ ! -x "$oha" ]; then
     echo "bench-http.sh: installing oha $oha_version into $oha_root" >&2
-    cargo install oha --version "$oha_version" --locked --no-default-features --root "$oha_root" -q
+    cargo install oha --version "$oha_version" --locked --root "$oha_root" -q
 fi
-cargo build --release -q
+[ -n "${TALLY_BIN:-}" ] || cargo build --release -q
 start_if_down kafka
 
 work=$(mktemp -d)

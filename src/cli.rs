@@ -184,6 +184,15 @@ pub struct GraphArgs {
     /// the file source reads past such a line without holding it.
     #[arg(long, default_value_t = tally_model::codec::MAX_RECORD_BYTES, value_parser = clap::value_parser!(usize))]
     pub max_record_bytes: usize,
+    /// A results table (state,state_po,candidate,party,votes) whose totals per state are the
+    /// votes expected: gives % reporting and race calls (a run with --scenario expects the
+    /// scenario itself unless this is given).
+    #[arg(long, value_name = "FILE.csv")]
+    pub expected: Option<PathBuf>,
+    /// With --expected: expected votes per official vote (round(votes × scale) per row, as
+    /// --scenario --scale generates).
+    #[arg(long, default_value_t = 1.0, requires = "expected", value_parser = positive)]
+    pub expected_scale: f64,
 }
 
 impl GraphArgs {
@@ -207,6 +216,13 @@ fn probability(text: &str) -> Result<f64, String> {
         Ok(p)
     } else {
         Err(format!("{p} is not between 0 and 1"))
+    }
+}
+
+fn positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!("{text:?} is not a positive number")),
     }
 }
 

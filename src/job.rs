@@ -22,7 +22,8 @@ use tally_dataflow::graph::{Checkpoint, Publish};
 use tally_dataflow::{run_worker, PipelineOptions, SourceError};
 use tally_model::latency::{now_ms, LatencyHistogram};
 use tally_model::metrics::Registry;
-use tally_model::{Results, SourceProgress, Tallies};
+use tally_model::reference::parse_official_results;
+use tally_model::{CallDesk, Expected, Results, SourceProgress, Tallies};
 use tally_web::{Degraded, JobStatus, NoStatus, WebState};
 use tokio::sync::watch;
 
@@ -42,6 +43,38 @@ pub(crate) fn generator(mix: &MixArgs, voters: Option<u64>) -> Result<VoterGener
         scenario,
     };
     Ok(VoterGenerator::new(config)?)
+}
+
+/// The votes expected per state: `--expected` (scaled by `--expected-scale`), or else the
+/// generator's scenario, which is exactly what it emits.
+fn expectation(graph: &GraphArgs, mix: Option<&MixArgs>) -> Result<Option<Arc<Expected>>> {
+    let (path, scale) = match (
+        &graph.expected,
+        mix.and_then(|mix| Some((mix.scenario.as_ref()?, mix.scale))),
+    ) {
+        (Some(path), _) => (path, graph.expected_scale),
+        (None, Some(scenario)) => scenario,
+        (None, None) => return Ok(None),
+    };
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let rows = parse_official_results(&text).with_context(|| format!("{}", path.display()))?;
+    Ok(Some(Arc::new(Expected::from_rows(&rows, scale))))
+}
+
+/// `publish`, given every publication with its race calls and % reporting against `expected`,
+/// and the time each call was first made (see `tally_model::calls`).
+fn with_calls(
+    expected: Option<Arc<Expected>>,
+    publish: impl Fn(Results) + Send + Sync + 'static,
+) -> Arc<dyn Fn(Results) + Send + Sync> {
+    let desk = Mutex::new(CallDesk::default());
+    Arc::new(move |results: Results| {
+        let mut results = results.with_expectation(expected.as_deref());
+        if let Ok(mut desk) = desk.lock() {
+            desk.stamp(&mut results);
+        }
+        publish(results)
+    })
 }
 
 fn pipeline_options(graph: &GraphArgs, latency: Option<Arc<LatencyHistogram>>) -> PipelineOptions {
@@ -345,7 +378,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let sender = Arc::new(sender);
     let publish = {
         let sender = sender.clone();
-        Arc::new(move |results: Results| {
+        with_calls(expectation(&args.graph, Some(&args.mix))?, move |results| {
             sender.send_replace(Arc::new(results));
         })
     };
@@ -432,7 +465,7 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
     let last: Arc<Mutex<Option<Results>>> = Arc::default();
     let keep = {
         let last = last.clone();
-        Arc::new(move |results: Results| {
+        with_calls(expectation(&args.graph, None)?, move |results| {
             if let Ok(mut last) = last.lock() {
                 *last = Some(results);
             }

@@ -46,7 +46,7 @@ fn the_job_rides_out_broker_outages_without_loss_or_double_counting() {
     kafka_sh("stop");
     let storage = tempfile::tempdir().unwrap();
     let store = storage.path().to_str().unwrap();
-    let (_job, base) = start_server(&["--source", &url, "--storage", store, "--workers", "2"]);
+    let (mut job, base) = start_server(&["--source", &url, "--storage", store, "--workers", "2"]);
     wait_for("/healthz to report the broker missing", limit, || {
         (health(&base)? == 503).then_some(())
     });
@@ -78,4 +78,22 @@ fn the_job_rides_out_broker_outages_without_loss_or_double_counting() {
         (live_results(&base)? == after_both).then_some(())
     });
     wait_for("/healthz to recover", limit, || (health(&base)? == 200).then_some(()));
+
+    // Stopped (SIGTERM) while the broker is gone: still within 5 s, cleanly.
+    kafka_sh("stop");
+    wait_for("/healthz to report the last outage", limit, || {
+        (health(&base)? == 503).then_some(())
+    });
+    let sent = std::time::Instant::now();
+    let pid = job.0.id().to_string();
+    let signalled = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(signalled.is_ok_and(|status| status.success()), "kill -TERM {pid}");
+    let status = wait_for("the job to stop", Duration::from_secs(5), || {
+        job.0.try_wait().ok().flatten()
+    });
+    assert!(
+        status.success(),
+        "stopped by SIGTERM after {:?}: {status}",
+        sent.elapsed()
+    );
 }

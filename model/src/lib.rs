@@ -15,9 +15,11 @@
 //! - [`progress`]: where the sources are ([`SourceProgress`]: offsets, durability, replay),
 //!   carried beside the counts so a snapshot pairs counts with exactly their offsets.
 //! - [`results`]: the published document ([`Results`]) derived from the counts.
+//! - [`calls`]: race calls against expected votes ([`Expected`]), and the winner they make.
 //! - [`latency`]: end-to-end latency, recorded by the workers and read by `/metrics`.
 //! - [`metrics`]: constant metrics for prometheus-client, read from counters at scrape time.
 
+pub mod calls;
 pub mod codec;
 pub mod latency;
 pub mod metrics;
@@ -27,6 +29,7 @@ pub mod results;
 pub mod tallies;
 pub mod vote;
 
+pub use calls::{CallDesk, Expected};
 pub use progress::{Progress, SourceProgress};
 pub use reference::Apportionment;
 pub use results::Results;

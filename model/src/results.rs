@@ -1,6 +1,7 @@
 //! [`Results`]: the published document (`GET /api/results`), derived from [`Tallies`] at a
 //! completed epoch. Every view is a marginal of the one vote cube, so all views agree.
 
+use crate::calls::{call_races, Expected};
 use crate::reference::{Apportionment, VOTES_TO_WIN};
 use crate::tallies::Tallies;
 use crate::vote::{AgeGroup, CandidateId, Gender, RejectReason, State};
@@ -39,8 +40,16 @@ pub struct Results {
     pub states: BTreeMap<String, StateResult>,
     /// Most electoral votes (then most votes); `null` before any vote.
     pub leader: Option<String>,
-    /// The candidate with at least 270 electoral votes, if any.
+    /// The candidate whose called states (see [`crate::calls`]) are worth at least 270
+    /// electoral votes, if any; never from leads alone.
     pub winner: Option<String>,
+    /// Candidate → electoral votes of the states called for them.
+    #[serde(default)]
+    pub called_electoral_votes: BTreeMap<String, u32>,
+    /// Votes counted over votes expected, in the states with an expectation (at most 1 in each);
+    /// `null` without one.
+    #[serde(default)]
+    pub reported: Option<f64>,
     pub electoral_votes_to_win: u32,
     /// Records never read because they were gone first (Kafka's retention deleted them while
     /// the job was down or behind). They are in no other count.
@@ -97,6 +106,18 @@ pub struct StateResult {
     pub votes: u64,
     /// The state's electoral votes, all awarded to the leader (winner-take-all).
     pub electoral_votes: u32,
+    /// Votes expected in the state; `null` without an expectation.
+    #[serde(default)]
+    pub expected_votes: Option<u64>,
+    /// `votes / expected_votes`, at most 1; `null` without an expectation.
+    #[serde(default)]
+    pub reported: Option<f64>,
+    /// The candidate the state is called for (see [`crate::calls`]), if it is.
+    #[serde(default)]
+    pub called: Option<String>,
+    /// When the call was first made (milliseconds since the Unix epoch), in a live job.
+    #[serde(default)]
+    pub called_at: Option<i64>,
 }
 
 impl Results {
@@ -109,6 +130,12 @@ impl Results {
     /// Computed at `as_of` (milliseconds since the Unix epoch).
     pub fn computed_at(self, as_of: i64) -> Results {
         Results { as_of, ..self }
+    }
+
+    /// Race calls and % reporting against `expected` (none: calls only once complete).
+    pub fn with_expectation(mut self, expected: Option<&Expected>) -> Results {
+        call_races(&mut self, expected);
+        self
     }
 
     pub fn new(tallies: &Tallies, epoch: u64, complete: bool, apportionment: Apportionment) -> Results {
@@ -179,6 +206,10 @@ impl Results {
                     margin,
                     votes: state_votes,
                     electoral_votes: seats,
+                    expected_votes: None,
+                    reported: None,
+                    called: None,
+                    called_at: None,
                 },
             );
             if let Some(counts) = counts {
@@ -206,16 +237,12 @@ impl Results {
                     .then_with(|| b.name.cmp(&a.name))
             })
             .map(|c| c.name.clone());
-        let winner = candidates
-            .iter()
-            .find(|c| c.electoral_votes >= VOTES_TO_WIN)
-            .map(|c| c.name.clone());
         let rejected = RejectReason::ALL
             .iter()
             .map(|r| (r.as_str().to_string(), tallies.rejected.get(r).copied().unwrap_or(0)))
             .collect();
 
-        Results {
+        let mut results = Results {
             epoch,
             as_of: 0,
             complete,
@@ -228,11 +255,15 @@ impl Results {
             by_state,
             states,
             leader,
-            winner,
+            winner: None,
+            called_electoral_votes: BTreeMap::new(),
+            reported: None,
             electoral_votes_to_win: VOTES_TO_WIN,
             lost: 0,
             recovering: None,
-        }
+        };
+        call_races(&mut results, None);
+        results
     }
 
     /// The empty document, before any epoch completes.

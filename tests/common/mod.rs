@@ -29,7 +29,7 @@ pub fn run(args: &[&str]) -> Output {
     tally().args(args).output().expect("tally runs")
 }
 
-/// The sequential fold's results over NDJSON files in path order, as replay reads them.
+/// The sequential fold's final results over NDJSON files in path order, as replay reads them.
 pub fn expected_results(files: &[PathBuf], apportionment: Apportionment) -> Value {
     let contents: Vec<Vec<u8>> = files
         .iter()
@@ -50,12 +50,17 @@ pub fn expected_results(files: &[PathBuf], apportionment: Apportionment) -> Valu
     without_epoch(serde_json::to_value(Results::new(&tallies, 0, true, apportionment)).expect("results serialize"))
 }
 
-/// Results JSON with the epoch (which depends on timing) removed.
-/// Without the fields that say when (the epoch, and the wall time `as_of`).
+/// Without the fields that say when: the epoch, the wall time `as_of` and when each state was
+/// called (`called_at`).
 pub fn without_epoch(mut results: Value) -> Value {
     if let Some(object) = results.as_object_mut() {
         object.remove("epoch");
         object.remove("as_of");
+    }
+    if let Some(states) = results.get_mut("states").and_then(Value::as_object_mut) {
+        for state in states.values_mut().filter_map(Value::as_object_mut) {
+            state.remove("called_at");
+        }
     }
     results
 }
@@ -188,12 +193,19 @@ pub fn http_get_status(url: &str) -> Option<(u16, String)> {
     })
 }
 
-/// Results without the fields that depend on timing (`epoch`, `complete`).
-pub fn without_timing(mut results: Value) -> Value {
+/// Results without the fields that depend on timing (`epoch`, `as_of`) or on whether the source
+/// had ended (`complete`, and the race calls and winner that follow from it).
+pub fn without_timing(results: Value) -> Value {
+    let mut results = without_epoch(results);
     if let Some(object) = results.as_object_mut() {
-        object.remove("epoch");
-        object.remove("as_of");
         object.remove("complete");
+        object.remove("winner");
+        object.remove("called_electoral_votes");
+    }
+    if let Some(states) = results.get_mut("states").and_then(Value::as_object_mut) {
+        for state in states.values_mut().filter_map(Value::as_object_mut) {
+            state.remove("called");
+        }
     }
     results
 }
@@ -230,11 +242,7 @@ pub fn mixed(count: &'static str, seed: &'static str) -> [&'static str; 8] {
 
 /// The fold's results over `files` in the form of [`live_results`].
 pub fn expected_live(files: &[PathBuf]) -> Value {
-    let mut expected = expected_results(files, Apportionment::Census2020);
-    if let Some(object) = expected.as_object_mut() {
-        object.remove("complete");
-    }
-    expected
+    without_timing(expected_results(files, Apportionment::Census2020))
 }
 
 /// `/healthz`'s status code.

@@ -3,6 +3,7 @@
 
 use crate::charts::{render, Chart};
 use crate::metrics::ResultsMetrics;
+use bytes::Bytes;
 use lru::LruCache;
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
@@ -45,9 +46,16 @@ pub trait JobStatus: Send + Sync + 'static {
 pub struct NoStatus;
 impl JobStatus for NoStatus {}
 
-/// Rendered charts by (chart, width, height), with the epoch they show. Bounded: a client can ask
-/// for millions of sizes, and the least recently used go first.
-type ChartCache = Mutex<LruCache<(Chart, u32, u32), (u64, Arc<String>)>>;
+/// Rendered charts by (chart, width, height), each for the results it shows. Bounded: a client
+/// can ask for millions of sizes, and the least recently used go first.
+type ChartCache = Mutex<LruCache<(Chart, u32, u32), Arc<Rendering>>>;
+
+/// One chart at one size for one publication of the results, rendered once: the requests that
+/// arrive while it renders wait for that render rather than start their own.
+struct Rendering {
+    results: Arc<Results>,
+    svg: tokio::sync::OnceCell<Result<Bytes, String>>,
+}
 
 /// Rendered charts kept at once: every chart at a few sizes (a dashboard asks for each at the
 /// size it shows it, and a handful of readers have different screens). At most about 100 KB
@@ -60,6 +68,8 @@ pub struct WebState {
     status: Arc<dyn JobStatus>,
     /// Rendered charts by (chart, size): rendered at most once per epoch.
     charts: ChartCache,
+    /// The latest results as compact JSON, written once per publication however many ask.
+    results_json: Mutex<Option<(Arc<Results>, Bytes)>>,
     /// Records per second as an `f64`'s bits, updated once a second.
     ingest_rate: Arc<AtomicU64>,
     /// Every metric `/metrics` shows: the results' and the job's.
@@ -100,6 +110,7 @@ impl WebState {
             charts: Mutex::new(LruCache::new(
                 NonZeroUsize::new(CHART_CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN),
             )),
+            results_json: Mutex::new(None),
             ingest_rate,
             registry,
             serves_results,
@@ -108,6 +119,23 @@ impl WebState {
 
     fn latest(&self) -> Arc<Results> {
         self.results.borrow().clone()
+    }
+
+    /// The latest results as compact JSON (serialized once per publication).
+    fn latest_json(&self) -> Result<Bytes, serde_json::Error> {
+        let results = self.latest();
+        let cached = self.results_json.lock().ok().and_then(|cached| {
+            let (shown, json) = cached.as_ref()?;
+            Arc::ptr_eq(shown, &results).then(|| json.clone())
+        });
+        if let Some(json) = cached {
+            return Ok(json);
+        }
+        let json = Bytes::from(serde_json::to_vec(&*results)?);
+        if let Ok(mut cached) = self.results_json.lock() {
+            *cached = Some((results, json.clone()));
+        }
+        Ok(json)
     }
 }
 
@@ -196,14 +224,12 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
         .and(warp::query::<ResultsQuery>())
         .and(with_state.clone())
         .map(|query: ResultsQuery, state: Arc<WebState>| {
-            let results = state.latest();
-            let body = if query.pretty.unwrap_or(false) {
-                serde_json::to_string_pretty(&*results)
-            } else {
-                serde_json::to_string(&*results)
+            let body = match query.pretty.unwrap_or(false) {
+                true => serde_json::to_vec_pretty(&*state.latest()).map(Bytes::from),
+                false => state.latest_json(),
             };
             match body {
-                Ok(body) => warp::reply::with_header(body, header::CONTENT_TYPE, "application/json").into_response(),
+                Ok(body) => with_type(body, "application/json"),
                 Err(e) => error_reply(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
             }
         });
@@ -293,23 +319,46 @@ async fn chart(
         return Ok(warp::reply::with_status(warp::reply(), StatusCode::NOT_MODIFIED).into_response());
     }
     let key = (chart, width, height);
-    let cached = state.charts.lock().ok().and_then(|mut cache| cache.get(&key).cloned());
-    let svg = match cached {
-        Some((epoch, svg)) if epoch == results.epoch => svg,
-        _ => {
-            let svg = Arc::new(
-                render(chart, &results, (width, height))
-                    .map_err(|e| warp::reject::custom(BadRequest(e.to_string())))?,
-            );
-            if let Ok(mut cache) = state.charts.lock() {
-                cache.put(key, (results.epoch, svg.clone()));
+    let rendering = {
+        let Ok(mut cache) = state.charts.lock() else {
+            return Err(warp::reject::custom(BadRequest(
+                "the chart cache is unusable".to_string(),
+            )));
+        };
+        match cache.get(&key) {
+            Some(rendering) if Arc::ptr_eq(&rendering.results, &results) => rendering.clone(),
+            _ => {
+                let rendering = Arc::new(Rendering {
+                    results: results.clone(),
+                    svg: tokio::sync::OnceCell::new(),
+                });
+                cache.put(key, rendering.clone());
+                rendering
             }
-            svg
         }
     };
-    let reply = warp::reply::with_header(svg.as_str().to_string(), header::CONTENT_TYPE, "image/svg+xml");
+    let svg = rendering
+        .svg
+        .get_or_init(|| async {
+            render(chart, &results, (width, height))
+                .map(Bytes::from)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .clone()
+        .map_err(|e| warp::reject::custom(BadRequest(e)))?;
+    let reply = with_type(svg, "image/svg+xml");
     let reply = warp::reply::with_header(reply, header::ETAG, etag);
     Ok(warp::reply::with_header(reply, header::CACHE_CONTROL, "no-cache").into_response())
+}
+
+/// `body` as it is (shared, not copied), with its content type.
+fn with_type(body: Bytes, content_type: &'static str) -> warp::reply::Response {
+    let mut response = warp::http::Response::new(body);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    response.into_response()
 }
 
 /// The latest results now, then again whenever they change (at most four times a second).
