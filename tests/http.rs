@@ -206,3 +206,71 @@ async fn the_embedded_generator_moves_the_dashboard() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_state_has_its_document_and_charts_and_they_sum_to_the_nation() {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = run_ok(&["generate", "--count", "5000", "--seed", "31"]);
+    let file = write_file(dir.path(), "votes.ndjson", &generated);
+    let (_server, base) = start_server(&["--source", file.to_str().unwrap(), "--workers", "2"]);
+    let national: Value = {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let body: Value = get(&format!("{base}/api/results")).await.json().await.expect("JSON");
+            if body["complete"] == true {
+                break body;
+            }
+            assert!(std::time::Instant::now() < deadline, "results never completed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let mut votes = 0;
+    let mut by_gender: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    for code in national["states"].as_object().unwrap().keys() {
+        let document: Value = get(&format!("{base}/api/results?state={code}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(document["state"], code.as_str());
+        assert_eq!(document["epoch"], national["epoch"], "one publication");
+        assert_eq!(document["votes"], national["states"][code]["votes"], "{code}");
+        assert_eq!(document["called"], national["states"][code]["called"], "{code}");
+        for candidate in document["candidates"].as_array().unwrap() {
+            let name = candidate["name"].as_str().unwrap();
+            assert_eq!(candidate["votes"], national["by_state"][code][name], "{code} {name}");
+        }
+        votes += document["votes"].as_u64().unwrap();
+        for (gender, counts) in document["by_gender"].as_object().unwrap() {
+            for (name, n) in counts.as_object().unwrap() {
+                *by_gender.entry((gender.clone(), name.clone())).or_default() += n.as_u64().unwrap();
+            }
+        }
+    }
+    assert_eq!(Some(votes), national["votes"].as_u64());
+    for ((gender, name), n) in by_gender {
+        assert_eq!(national["by_gender"][&gender][&name], n, "{gender} {name}");
+    }
+    // A name works as well as a code; the charts draw the state.
+    let texas: Value = get(&format!("{base}/api/results?state=texas"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(texas["state"], "TX");
+    for chart in ["candidates", "gender", "age"] {
+        let response = get(&format!("{base}/charts/{chart}.svg?state=TX&width=500&height=300")).await;
+        assert_eq!(response.status(), StatusCode::OK, "{chart}");
+        assert!(response.headers()["etag"].to_str().unwrap().contains("-TX-"));
+        let svg = response.text().await.unwrap();
+        let leader = texas["candidates"][0]["name"].as_str().unwrap();
+        assert!(svg.contains(leader), "{chart} of Texas names {leader}");
+    }
+    let (status, body) = error_status(&format!("{base}/api/results?state=Atlantis")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("Atlantis"), "{body}");
+    let (status, _) = error_status(&format!("{base}/charts/gender.svg?state=ZZ")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = error_status(&format!("{base}/charts/states.svg?state=TX")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

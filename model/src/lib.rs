@@ -15,6 +15,7 @@
 //! - [`progress`]: where the sources are ([`SourceProgress`]: offsets, durability, replay),
 //!   carried beside the counts so a snapshot pairs counts with exactly their offsets.
 //! - [`results`]: the published document ([`Results`]) derived from the counts.
+//! - [`state_view`]: one state's document, cut from the same counts (the drill-down).
 //! - [`calls`]: race calls against expected votes ([`Expected`]), and the winner they make.
 //! - [`latency`]: end-to-end latency, recorded by the workers and read by `/metrics`.
 //! - [`metrics`]: constant metrics for prometheus-client, read from counters at scrape time.
@@ -26,6 +27,7 @@ pub mod metrics;
 pub mod progress;
 pub mod reference;
 pub mod results;
+pub mod state_view;
 pub mod tallies;
 pub mod vote;
 

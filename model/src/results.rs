@@ -3,6 +3,7 @@
 
 use crate::calls::{call_races, Expected};
 use crate::reference::{Apportionment, VOTES_TO_WIN};
+use crate::state_view::StateDetail;
 use crate::tallies::Tallies;
 use crate::vote::{AgeGroup, CandidateId, Gender, RejectReason, State};
 use serde::{Deserialize, Serialize};
@@ -59,6 +60,10 @@ pub struct Results {
     /// snapshot it recovers from (not the partial replay), and this says how far the replay is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovering: Option<Recovering>,
+    /// USPS code → the state's votes by gender and age group, for the drill-down
+    /// ([`Results::state_document`]); not part of this document's JSON.
+    #[serde(skip)]
+    pub state_details: BTreeMap<String, StateDetail>,
 }
 
 /// A recovery's progress: records replayed so far of the records the snapshot reflects.
@@ -150,7 +155,22 @@ impl Results {
         let mut by_gender: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         let mut by_age_group: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         let mut per_state: BTreeMap<State, BTreeMap<CandidateId, u64>> = BTreeMap::new();
+        let mut state_details: BTreeMap<String, StateDetail> = BTreeMap::new();
         for (key, &count) in &tallies.votes {
+            let detail = state_details.entry(key.state.code().to_string()).or_default();
+            let name = name_of(&key.candidate);
+            *detail
+                .by_gender
+                .entry(key.gender.as_str().to_string())
+                .or_default()
+                .entry(name.clone())
+                .or_default() += count;
+            *detail
+                .by_age_group
+                .entry(key.age_group.label().to_string())
+                .or_default()
+                .entry(name)
+                .or_default() += count;
             *national.entry(key.candidate).or_default() += count;
             *per_state
                 .entry(key.state)
@@ -261,6 +281,7 @@ impl Results {
             electoral_votes_to_win: VOTES_TO_WIN,
             lost: 0,
             recovering: None,
+            state_details,
         };
         call_races(&mut results, None);
         results

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tally_model::metrics::Registry;
-use tally_model::Results;
+use tally_model::{Results, State};
 use tokio::sync::watch;
 use warp::http::{header, StatusCode};
 use warp::sse::Event;
@@ -48,7 +48,7 @@ impl JobStatus for NoStatus {}
 
 /// Rendered charts by (chart, width, height), each for the results it shows. Bounded: a client
 /// can ask for millions of sizes, and the least recently used go first.
-type ChartCache = Mutex<LruCache<(Chart, u32, u32), Arc<Rendering>>>;
+type ChartCache = Mutex<LruCache<(Chart, u32, u32, Option<State>), Arc<Rendering>>>;
 
 /// One chart at one size for one publication of the results, rendered once: the requests that
 /// arrive while it renders wait for that render rather than start their own.
@@ -168,12 +168,26 @@ async fn measure_ingest_rate(state: Arc<WebState>) {
 #[derive(Deserialize)]
 struct ResultsQuery {
     pretty: Option<bool>,
+    /// One state's document (USPS code or name).
+    state: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct ChartQuery {
     width: Option<u32>,
     height: Option<u32>,
+    /// The candidates, gender and age charts of one state.
+    state: Option<String>,
+}
+
+/// The state a `?state=` names; a 400 naming what was asked for otherwise.
+fn asked_state(asked: &str) -> Result<State, Rejection> {
+    State::lookup(asked).ok_or_else(|| {
+        let shown: String = asked.chars().take(40).collect();
+        warp::reject::custom(BadRequest(format!(
+            "unknown state {shown:?}: use a USPS code (PA) or a name (Pennsylvania)"
+        )))
+    })
 }
 
 /// A request the server understood but will not answer.
@@ -223,15 +237,24 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
     let results = warp::path!("api" / "results")
         .and(warp::query::<ResultsQuery>())
         .and(with_state.clone())
-        .map(|query: ResultsQuery, state: Arc<WebState>| {
-            let body = match query.pretty.unwrap_or(false) {
-                true => serde_json::to_vec_pretty(&*state.latest()).map(Bytes::from),
-                false => state.latest_json(),
+        .and_then(|query: ResultsQuery, state: Arc<WebState>| async move {
+            let pretty = query.pretty.unwrap_or(false);
+            let body = match &query.state {
+                Some(asked) => {
+                    let document = state.latest().state_document(asked_state(asked)?);
+                    match pretty {
+                        true => serde_json::to_vec_pretty(&document),
+                        false => serde_json::to_vec(&document),
+                    }
+                    .map(Bytes::from)
+                }
+                None if pretty => serde_json::to_vec_pretty(&*state.latest()).map(Bytes::from),
+                None => state.latest_json(),
             };
-            match body {
+            Ok::<_, Rejection>(match body {
                 Ok(body) => with_type(body, "application/json"),
                 Err(e) => error_reply(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-            }
+            })
         });
 
     let events = warp::path!("api" / "events")
@@ -308,17 +331,27 @@ async fn chart(
             SIZES.end()
         ))));
     }
+    let shown = match &query.state {
+        Some(asked) if matches!(chart, Chart::Candidates | Chart::Gender | Chart::Age) => Some(asked_state(asked)?),
+        Some(_) => {
+            return Err(warp::reject::custom(BadRequest(
+                "?state= applies to the candidates, gender and age charts".to_string(),
+            )))
+        }
+        None => None,
+    };
     let results = state.latest();
     let etag = format!(
-        "\"{}-{}-{}-{width}x{height}\"",
+        "\"{}-{}-{}{}-{width}x{height}\"",
         results.epoch,
         u8::from(results.complete),
-        chart.name()
+        chart.name(),
+        shown.map(|s| format!("-{}", s.code())).unwrap_or_default()
     );
     if if_none_match.as_deref() == Some(etag.as_str()) {
         return Ok(warp::reply::with_status(warp::reply(), StatusCode::NOT_MODIFIED).into_response());
     }
-    let key = (chart, width, height);
+    let key = (chart, width, height, shown);
     let rendering = {
         let Ok(mut cache) = state.charts.lock() else {
             return Err(warp::reject::custom(BadRequest(
@@ -340,6 +373,10 @@ async fn chart(
     let svg = rendering
         .svg
         .get_or_init(|| async {
+            let results = match shown {
+                Some(cut) => Arc::new(results.for_state(cut)),
+                None => results.clone(),
+            };
             render(chart, &results, (width, height))
                 .map(Bytes::from)
                 .map_err(|e| e.to_string())
@@ -424,7 +461,7 @@ mod tests {
         let cached = state.charts.lock().map(|cache| cache.len()).unwrap_or(usize::MAX);
         assert_eq!(cached, CHART_CACHE_ENTRIES, "{asked} sizes asked for");
         // The most recent sizes are the ones kept.
-        let newest = (Chart::States, 300 + asked - 1, 200 + (300 + asked - 1) % 7);
+        let newest = (Chart::States, 300 + asked - 1, 200 + (300 + asked - 1) % 7, None);
         assert!(state.charts.lock().is_ok_and(|cache| cache.contains(&newest)));
     }
 

@@ -1,0 +1,183 @@
+//! One state's results (`GET /api/results?state=PA`, and the candidates, gender and age charts
+//! with `?state=`): the same cube as the national document, cut at one state, so the states'
+//! documents sum to the national one.
+
+use crate::results::{CandidateResult, Results};
+use crate::vote::State;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A state's votes by gender and by age group (group → candidate → votes), kept beside the
+/// national document for the drill-down but not part of its JSON.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StateDetail {
+    pub by_gender: BTreeMap<String, BTreeMap<String, u64>>,
+    pub by_age_group: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+/// One state's document.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StateDocument {
+    pub epoch: u64,
+    pub as_of: i64,
+    pub complete: bool,
+    /// The USPS code.
+    pub state: String,
+    pub name: String,
+    pub votes: u64,
+    pub electoral_votes: u32,
+    pub expected_votes: Option<u64>,
+    pub reported: Option<f64>,
+    pub leader: Option<String>,
+    pub margin: f64,
+    pub called: Option<String>,
+    pub called_at: Option<i64>,
+    /// Candidates by votes in the state, most first (ties by name), with their share of it.
+    pub candidates: Vec<StateCandidate>,
+    pub by_gender: BTreeMap<String, BTreeMap<String, u64>>,
+    pub by_age_group: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StateCandidate {
+    pub name: String,
+    pub votes: u64,
+    pub share: f64,
+}
+
+impl Results {
+    /// The document of `state`.
+    pub fn state_document(&self, state: State) -> StateDocument {
+        let code = state.code();
+        let summary = self.states.get(code);
+        let detail = self.state_details.get(code).cloned().unwrap_or_default();
+        let votes = summary.map_or(0, |s| s.votes);
+        let mut candidates: Vec<StateCandidate> = self
+            .by_state
+            .get(code)
+            .into_iter()
+            .flatten()
+            .map(|(name, &count)| StateCandidate {
+                name: name.clone(),
+                votes: count,
+                share: if votes == 0 { 0.0 } else { count as f64 / votes as f64 },
+            })
+            .collect();
+        candidates.sort_by(|a, b| b.votes.cmp(&a.votes).then_with(|| a.name.cmp(&b.name)));
+        StateDocument {
+            epoch: self.epoch,
+            as_of: self.as_of,
+            complete: self.complete,
+            state: code.to_string(),
+            name: state.name().to_string(),
+            votes,
+            electoral_votes: summary.map_or(0, |s| s.electoral_votes),
+            expected_votes: summary.and_then(|s| s.expected_votes),
+            reported: summary.and_then(|s| s.reported),
+            leader: summary.and_then(|s| s.leader.clone()),
+            margin: summary.map_or(0.0, |s| s.margin),
+            called: summary.and_then(|s| s.called.clone()),
+            called_at: summary.and_then(|s| s.called_at),
+            candidates,
+            by_gender: detail.by_gender,
+            by_age_group: detail.by_age_group,
+        }
+    }
+
+    /// These results cut at `state`, in the national document's shape, for the charts that
+    /// draw candidates, gender and age: the state's candidates (its electoral votes to its
+    /// leader), and its votes by gender and by age group.
+    pub fn for_state(&self, state: State) -> Results {
+        let document = self.state_document(state);
+        let candidates = document
+            .candidates
+            .iter()
+            .map(|c| CandidateResult {
+                name: c.name.clone(),
+                votes: c.votes,
+                share: c.share,
+                electoral_votes: match &document.leader {
+                    Some(leader) if *leader == c.name => document.electoral_votes,
+                    _ => 0,
+                },
+            })
+            .collect();
+        Results {
+            votes: document.votes,
+            candidates,
+            by_gender: document.by_gender,
+            by_age_group: document.by_age_group,
+            ..self.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::reference::Apportionment;
+    use crate::tallies::{Tallies, Tally};
+    use crate::vote::{AgeGroup, CandidateId, CubeKey, Gender, State};
+    use crate::Results;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn the_states_documents_sum_to_the_national_one() {
+        let mut tallies = Tallies::default();
+        let cells = [
+            ("TX", Gender::Male, AgeGroup::From18To29, "A", 5),
+            ("TX", Gender::Female, AgeGroup::From65, "B", 3),
+            ("OH", Gender::Female, AgeGroup::From18To29, "A", 2),
+            ("OH", Gender::Male, AgeGroup::From45To64, "B", 7),
+        ];
+        for (state, gender, age_group, name, count) in cells {
+            let candidate = CandidateId::of(name);
+            tallies.apply(&Tally::Candidate(candidate, name.to_string()), 1);
+            let state = State::lookup(state).unwrap();
+            tallies.apply(
+                &Tally::Vote(CubeKey {
+                    state,
+                    gender,
+                    age_group,
+                    candidate,
+                }),
+                count,
+            );
+        }
+        let national = Results::new(&tallies, 4, false, Apportionment::Census2020);
+        let mut by_gender: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        let mut by_age_group: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        let mut votes = 0;
+        for state in State::all() {
+            let document = national.state_document(state);
+            votes += document.votes;
+            assert_eq!(document.votes, document.candidates.iter().map(|c| c.votes).sum::<u64>());
+            for (group, counts) in document.by_gender {
+                for (name, n) in counts {
+                    *by_gender.entry(group.clone()).or_default().entry(name).or_default() += n;
+                }
+            }
+            for (group, counts) in document.by_age_group {
+                for (name, n) in counts {
+                    *by_age_group.entry(group.clone()).or_default().entry(name).or_default() += n;
+                }
+            }
+        }
+        assert_eq!(votes, national.votes);
+        let nonempty = |m: &BTreeMap<String, BTreeMap<String, u64>>| {
+            m.iter()
+                .filter(|(_, c)| !c.is_empty())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        assert_eq!(nonempty(&by_gender), nonempty(&national.by_gender));
+        assert_eq!(nonempty(&by_age_group), nonempty(&national.by_age_group));
+        let texas = national.state_document(State::lookup("tx").unwrap());
+        assert_eq!(texas.candidates[0].name, "A");
+        assert_eq!(texas.candidates[0].share, 5.0 / 8.0);
+        assert_eq!(texas.leader.as_deref(), Some("A"));
+        let view = national.for_state(State::lookup("TX").unwrap());
+        assert_eq!(view.votes, 8);
+        assert_eq!(view.candidates[0].electoral_votes, 40);
+        assert_eq!(view.by_gender["Female"]["B"], 3);
+    }
+}
