@@ -96,6 +96,13 @@ fn main() {
 
     let (_, tallies) = run_once(200_000, 2, true);
     let results = Results::new(&tallies, 1, true, Apportionment::Census2020);
+    // A full timeline: the bound's worth of points of these results.
+    let mut timeline = tally_model::Timeline::default();
+    for step in 0..tally_model::timeline::TIMELINE_POINTS as i64 {
+        let mut point = results.clone().computed_at(step * 1000);
+        point.votes += step as u64;
+        timeline.record(&point);
+    }
     println!("\n## SVG render time per chart (median of 50)\n");
     println!("| chart | median |");
     println!("|---|---|");
@@ -103,7 +110,7 @@ fn main() {
         let samples: Vec<f64> = (0..50)
             .map(|_| {
                 let started = Instant::now();
-                std::hint::black_box(render(chart, &results, chart.default_size()).expect("renders"));
+                std::hint::black_box(render(chart, &results, &timeline, chart.default_size()).expect("renders"));
                 started.elapsed().as_secs_f64()
             })
             .collect();

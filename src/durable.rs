@@ -3,14 +3,14 @@
 
 use anyhow::{bail, Result};
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use tally_connectors::sinks::archive::{self, ArchiveWriter};
 use tally_connectors::sinks::snapshots::{self, Snapshot};
 use tally_connectors::sources::archive::{Positions, StoredFile};
 use tally_connectors::sources::ReplayPlan;
 use tally_connectors::storage::Storage;
 use tally_model::results::Recovering;
-use tally_model::{Apportionment, Results, SourceProgress, Tallies};
+use tally_model::{Apportionment, Results, SourceProgress, Tallies, Timeline};
 
 pub struct Durable {
     pub storage: Arc<Storage>,
@@ -25,6 +25,8 @@ pub struct Durable {
     pub recovery: Option<Arc<Recovery>>,
     /// Records lost to retention before the snapshot (its results' `lost`).
     pub lost_before: u64,
+    /// How the race moved up to the snapshot (empty on a fresh start).
+    pub timeline: Timeline,
 }
 
 /// A recovery in progress, as the dashboard and `/healthz` see it. The graph rebuilds its state
@@ -160,10 +162,16 @@ impl Durable {
             .and_then(|s| s.results.get("lost"))
             .and_then(serde_json::Value::as_u64)
             .unwrap_or(0);
+        let timeline = snapshot
+            .as_ref()
+            .and_then(|s| s.timeline.clone())
+            .and_then(|timeline| serde_json::from_value(timeline).ok())
+            .unwrap_or_default();
         let writer = ArchiveWriter::start(storage.clone(), runtime.handle().clone(), keep_snapshots, buffer_bytes);
         Ok(Durable {
             recovery,
             lost_before,
+            timeline,
             storage,
             runtime,
             writer,
@@ -193,15 +201,23 @@ pub struct SnapshotGate {
     topic: String,
     apportionment: Apportionment,
     waiting: Mutex<VecDeque<Snapshot>>,
+    /// The job's timeline, saved with each snapshot up to its count.
+    timeline: Arc<RwLock<Timeline>>,
 }
 
 impl SnapshotGate {
-    pub fn new(writer: Arc<ArchiveWriter>, topic: String, apportionment: Apportionment) -> SnapshotGate {
+    pub fn new(
+        writer: Arc<ArchiveWriter>,
+        topic: String,
+        apportionment: Apportionment,
+        timeline: Arc<RwLock<Timeline>>,
+    ) -> SnapshotGate {
         SnapshotGate {
             writer,
             topic,
             apportionment,
             waiting: Mutex::default(),
+            timeline,
         }
     }
 
@@ -212,13 +228,20 @@ impl SnapshotGate {
             return;
         }
         let results = Results::new(tallies, epoch, false, self.apportionment).with_lost(progress.lost);
+        let votes = results.votes;
         match serde_json::to_value(&results) {
             Ok(results) => {
+                let timeline = self
+                    .timeline
+                    .read()
+                    .ok()
+                    .and_then(|timeline| serde_json::to_value(timeline.through(votes)).ok());
                 let snapshot = Snapshot {
                     epoch,
                     topic: self.topic.clone(),
                     offsets: progress.offsets.clone(),
                     results,
+                    timeline,
                 };
                 if let Ok(mut waiting) = self.waiting.lock() {
                     if waiting.len() == 2 {
@@ -333,7 +356,7 @@ mod tests {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let storage = Arc::new(Storage::open(dir.path().to_str().expect("utf-8 path")).expect("local storage"));
         let writer = ArchiveWriter::start(storage.clone(), runtime.handle().clone(), 5, 1 << 20);
-        let gate = SnapshotGate::new(writer, "t".into(), Apportionment::Census2020);
+        let gate = SnapshotGate::new(writer, "t".into(), Apportionment::Census2020, Arc::default());
         // A checkpoint taken while a worker replays is not a snapshot at all.
         let mut replaying = sources(&[(0, 5)], &[(0, 5)]);
         replaying.replaying.insert(1);

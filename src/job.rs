@@ -9,7 +9,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use tally_connectors::kafka::metrics::KafkaMetrics;
 use tally_connectors::kafka::KafkaUrl;
 use tally_connectors::sinks::archive::{ArchiveConfig, ArchiveWriter};
@@ -23,7 +23,7 @@ use tally_dataflow::{run_worker, PipelineOptions, SourceError};
 use tally_model::latency::{now_ms, LatencyHistogram};
 use tally_model::metrics::Registry;
 use tally_model::reference::parse_official_results;
-use tally_model::{CallDesk, Expected, Results, SourceProgress, Tallies};
+use tally_model::{CallDesk, Expected, Results, SourceProgress, Tallies, Timeline};
 use tally_web::{Degraded, JobStatus, NoStatus, WebState};
 use tokio::sync::watch;
 
@@ -62,9 +62,11 @@ fn expectation(graph: &GraphArgs, mix: Option<&MixArgs>) -> Result<Option<Arc<Ex
 }
 
 /// `publish`, given every publication with its race calls and % reporting against `expected`,
-/// and the time each call was first made (see `tally_model::calls`).
+/// and the time each call was first made (see `tally_model::calls`); each is also a point of
+/// `timeline`.
 fn with_calls(
     expected: Option<Arc<Expected>>,
+    timeline: Arc<RwLock<Timeline>>,
     publish: impl Fn(Results) + Send + Sync + 'static,
 ) -> Arc<dyn Fn(Results) + Send + Sync> {
     let desk = Mutex::new(CallDesk::default());
@@ -72,6 +74,9 @@ fn with_calls(
         let mut results = results.with_expectation(expected.as_deref());
         if let Ok(mut desk) = desk.lock() {
             desk.stamp(&mut results);
+        }
+        if let Ok(mut timeline) = timeline.write() {
+            timeline.record(&results);
         }
         publish(results)
     })
@@ -281,6 +286,7 @@ impl Server {
         topology: &Topology,
         results: watch::Receiver<Arc<Results>>,
         status: Arc<dyn JobStatus>,
+        timeline: Arc<RwLock<Timeline>>,
     ) -> Result<Server> {
         let runtime = crate::runtime::two_threads("tally-web")?;
         let listener = runtime
@@ -289,7 +295,7 @@ impl Server {
         let address = listener.local_addr().context("listening socket has no address")?;
         let state = if topology.is_first() {
             eprintln!("tally: dashboard at http://{address}/");
-            WebState::new(results, status)
+            WebState::new(results, status, timeline)
         } else {
             eprintln!(
                 "tally: process {} of {}: /healthz and /metrics at http://{address}/",
@@ -361,9 +367,22 @@ pub fn run(args: RunArgs) -> Result<()> {
     let input = Input::from_args(&args, topology.is_first())?;
     let latency = matches!(input.source, SourceConfig::Kafka { .. }).then(|| Arc::new(LatencyHistogram::default()));
     let status = input.status(latency.clone(), &topology);
+    // How the race moved, from the last snapshot on.
+    let timeline = Arc::new(RwLock::new(
+        input
+            .durable
+            .as_ref()
+            .map(|(durable, _)| durable.timeline.clone())
+            .unwrap_or_default(),
+    ));
     // Only process 0 has worker 0, the one that sees whole states and writes snapshots.
     let snapshots = input.durable.as_ref().map(|(durable, topic)| {
-        let gate = SnapshotGate::new(durable.writer.clone(), topic.clone(), args.graph.apportionment);
+        let gate = SnapshotGate::new(
+            durable.writer.clone(),
+            topic.clone(),
+            args.graph.apportionment,
+            timeline.clone(),
+        );
         (args.checkpoint_interval, Arc::new(gate))
     });
     let recovery = input.durable.as_ref().and_then(|(durable, _)| durable.recovery.clone());
@@ -373,12 +392,18 @@ pub fn run(args: RunArgs) -> Result<()> {
         None => Results::empty(args.graph.apportionment),
     };
     let (sender, receiver) = watch::channel(Arc::new(initial));
-    let server = Server::start(listen_address(&args, &topology)?, &topology, receiver, status)?;
+    let server = Server::start(
+        listen_address(&args, &topology)?,
+        &topology,
+        receiver,
+        status,
+        timeline.clone(),
+    )?;
 
     let sender = Arc::new(sender);
     let publish = {
         let sender = sender.clone();
-        with_calls(expectation(&args.graph, Some(&args.mix))?, move |results| {
+        with_calls(expectation(&args.graph, Some(&args.mix))?, timeline, move |results| {
             sender.send_replace(Arc::new(results));
         })
     };
@@ -465,7 +490,7 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
     let last: Arc<Mutex<Option<Results>>> = Arc::default();
     let keep = {
         let last = last.clone();
-        with_calls(expectation(&args.graph, None)?, move |results| {
+        with_calls(expectation(&args.graph, None)?, Arc::default(), move |results| {
             if let Ok(mut last) = last.lock() {
                 *last = Some(results);
             }

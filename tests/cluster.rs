@@ -36,11 +36,17 @@ fn cluster_ok(options: &[&str], tally_args: &[&str]) -> Output {
     output
 }
 
-/// Results JSON as printed, without the line that depends on timing (the epoch).
+/// Results JSON as printed, without the lines that depend on timing (the epoch, the wall time
+/// and when each state was called).
 fn without_epoch_line(stdout: &[u8]) -> String {
     String::from_utf8_lossy(stdout)
         .lines()
-        .filter(|line| !line.trim_start().starts_with("\"epoch\"") && !line.trim_start().starts_with("\"as_of\""))
+        .filter(|line| {
+            let line = line.trim_start();
+            !["\"epoch\"", "\"as_of\"", "\"called_at\""]
+                .iter()
+                .any(|timed| line.starts_with(timed))
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -106,6 +106,17 @@ async fn a_running_job_serves_consistent_json_charts_and_errors() {
         assert!(labels.contains(&code), "the map shows {code}");
     }
 
+    // The timeline: points in time order, votes never decreasing, ending at the final count.
+    let timeline: Value = get(&format!("{base}/api/timeline")).await.json().await.unwrap();
+    let points = timeline["points"].as_array().expect("points");
+    assert!(!points.is_empty() && points.len() <= 1000);
+    assert!(points
+        .windows(2)
+        .all(|w| w[0]["as_of"].as_i64() <= w[1]["as_of"].as_i64() && w[0]["votes"].as_u64() <= w[1]["votes"].as_u64()));
+    assert_eq!(points.last().map(|p| &p["votes"]), Some(&results["votes"]));
+    let svg = get(&format!("{base}/charts/timeline.svg")).await.text().await.unwrap();
+    assert!(svg.contains("How the race moved") && svg.contains(names[0].as_str()));
+
     let metrics = get(&format!("{base}/metrics")).await.text().await.unwrap();
     assert!(
         metrics.contains(&format!("tally_votes_total {}", expected["votes"])),

@@ -439,7 +439,16 @@ fn a_restarted_job_shows_its_snapshot_while_it_replays_then_goes_live() {
     // Restarted, the job replays 1,000,000 archived records before it reads the topic again.
     // Until then every answer is the snapshot itself (never zeros, never a partial replay),
     // marked as recovering; /healthz says so, with 200: the job is doing what it should.
+    let restarted_at = tally_model::latency::now_ms();
     let (_job, base) = start_server(&["--source", &source, "--storage", storage, "--workers", "2"]);
+    // The timeline of the first run came back with the snapshot.
+    let timeline: serde_json::Value =
+        serde_json::from_str(&http_get(&format!("{base}/api/timeline")).expect("the timeline")).unwrap();
+    let kept = timeline["points"].as_array().expect("points");
+    assert!(
+        kept.first().and_then(|p| p["as_of"].as_i64()) < Some(restarted_at),
+        "the first run's timeline is kept: {timeline}"
+    );
     let mut recovering = 0;
     let live = wait_for("the restarted job to go live", Duration::from_secs(120), || {
         let (health_status, health) = http_get_status(&format!("{base}/healthz"))?;
@@ -462,7 +471,20 @@ fn a_restarted_job_shows_its_snapshot_while_it_replays_then_goes_live() {
         None
     });
     assert!(recovering > 0, "the replay of 1,000,000 records was never seen");
-    assert_eq!(without_timing(live), without_timing(first));
+    assert_eq!(without_timing(live), without_timing(first.clone()));
+    let timeline: serde_json::Value =
+        serde_json::from_str(&http_get(&format!("{base}/api/timeline")).expect("the timeline")).unwrap();
+    let votes: Vec<u64> = timeline["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["votes"].as_u64())
+        .collect();
+    assert!(
+        votes.windows(2).all(|w| w[0] <= w[1]),
+        "votes never decrease: {votes:?}"
+    );
+    assert_eq!(votes.last().copied(), first["votes"].as_u64());
     let health: serde_json::Value = serde_json::from_str(&http_get(&format!("{base}/healthz")).unwrap()).unwrap();
     assert_eq!(
         (&health["status"], &health["detail"]),

@@ -16,6 +16,7 @@
 //!   carried beside the counts so a snapshot pairs counts with exactly their offsets.
 //! - [`results`]: the published document ([`Results`]) derived from the counts.
 //! - [`state_view`]: one state's document, cut from the same counts (the drill-down).
+//! - [`timeline`]: how the race moved, a bounded series of points ([`Timeline`]).
 //! - [`calls`]: race calls against expected votes ([`Expected`]), and the winner they make.
 //! - [`latency`]: end-to-end latency, recorded by the workers and read by `/metrics`.
 //! - [`metrics`]: constant metrics for prometheus-client, read from counters at scrape time.
@@ -29,6 +30,7 @@ pub mod reference;
 pub mod results;
 pub mod state_view;
 pub mod tallies;
+pub mod timeline;
 pub mod vote;
 
 pub use calls::{CallDesk, Expected};
@@ -36,4 +38,5 @@ pub use progress::{Progress, SourceProgress};
 pub use reference::Apportionment;
 pub use results::Results;
 pub use tallies::{fold, Tallies};
+pub use timeline::Timeline;
 pub use vote::{AgeGroup, CandidateId, CubeKey, Gender, Position, RejectReason, State, VoterId};

@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::collections::BTreeMap;
-use tally_model::Results;
+use tally_model::{Results, Timeline};
 
 /// The charts the server offers, by the name in `/charts/<name>.svg`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -16,15 +16,17 @@ pub enum Chart {
     Age,
     States,
     Electoral,
+    Timeline,
 }
 
 impl Chart {
-    pub const ALL: [Chart; 5] = [
+    pub const ALL: [Chart; 6] = [
         Chart::Candidates,
         Chart::Gender,
         Chart::Age,
         Chart::States,
         Chart::Electoral,
+        Chart::Timeline,
     ];
 
     pub fn name(self) -> &'static str {
@@ -34,6 +36,7 @@ impl Chart {
             Chart::Age => "age",
             Chart::States => "states",
             Chart::Electoral => "electoral",
+            Chart::Timeline => "timeline",
         }
     }
     pub fn from_name(name: &str) -> Option<Chart> {
@@ -57,8 +60,12 @@ pub struct ChartError {
     pub detail: String,
 }
 
-/// Renders `chart` for `results` as an SVG document of `size` pixels.
-pub fn render(chart: Chart, results: &Results, size: (u32, u32)) -> Result<String, ChartError> {
+/// Renders `chart` for `results` (the timeline chart: for `timeline`) as an SVG document of
+/// `size` pixels.
+pub fn render(chart: Chart, results: &Results, timeline: &Timeline, size: (u32, u32)) -> Result<String, ChartError> {
+    if chart == Chart::Timeline {
+        return crate::timeline_chart::render_timeline(timeline, results.electoral_votes_to_win, size);
+    }
     let failed = |e: &dyn std::fmt::Display| ChartError {
         chart: chart.name(),
         detail: e.to_string(),
@@ -73,6 +80,7 @@ pub fn render(chart: Chart, results: &Results, size: (u32, u32)) -> Result<Strin
             Chart::Age => grouped(&root, results, "Votes by age group", &results.by_age_group),
             Chart::States => states(&root, results),
             Chart::Electoral => electoral(&root, results),
+            Chart::Timeline => Ok(()),
         };
         drawn.map_err(|e| failed(&e))?;
         root.present().map_err(|e| failed(&e))?;
@@ -120,7 +128,7 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-fn text_style(size: u32, anchor: (HPos, VPos)) -> TextStyle<'static> {
+pub(crate) fn text_style(size: u32, anchor: (HPos, VPos)) -> TextStyle<'static> {
     ("sans-serif", size)
         .into_font()
         .color(&BLACK)
@@ -238,7 +246,7 @@ fn grouped(
     legend(&area, &names, h as i32 - legend_h / 2)
 }
 
-fn legend(area: &Area<'_>, names: &[&str], y: i32) -> Drawn {
+pub(crate) fn legend(area: &Area<'_>, names: &[&str], y: i32) -> Drawn {
     let mut x = 10;
     for name in names {
         area.draw(&Rectangle::new(
@@ -388,8 +396,14 @@ mod tests {
     fn every_chart_is_svg_naming_every_candidate_even_with_markup_in_names() {
         let names = ["Ada", "Grace <Hopper> & \"Co\""];
         let results = results(&names);
+        // A timeline of two publications of these results.
+        let mut timeline = Timeline::default();
+        timeline.record(&results.clone().computed_at(1_000));
+        let mut later = results.clone().computed_at(61_000);
+        later.votes += 1;
+        timeline.record(&later);
         for chart in Chart::ALL {
-            let svg = render(chart, &results, chart.default_size()).unwrap();
+            let svg = render(chart, &results, &timeline, chart.default_size()).unwrap();
             let texts = texts(&svg);
             for name in names {
                 assert!(
@@ -405,11 +419,12 @@ mod tests {
     #[test]
     fn charts_of_no_votes_say_so() {
         let results = results(&[]);
-        for chart in [Chart::Candidates, Chart::Gender, Chart::Age] {
-            let svg = render(chart, &results, (300, 200)).unwrap();
+        let empty = Timeline::default();
+        for chart in [Chart::Candidates, Chart::Gender, Chart::Age, Chart::Timeline] {
+            let svg = render(chart, &results, &empty, (300, 200)).unwrap();
             assert!(texts(&svg).iter().any(|t| t == "No votes yet"), "{}", chart.name());
         }
-        let svg = render(Chart::Electoral, &results, (300, 200)).unwrap();
+        let svg = render(Chart::Electoral, &results, &empty, (300, 200)).unwrap();
         assert!(texts(&svg).iter().any(|t| t.contains("undecided 538")));
     }
 

@@ -1,6 +1,6 @@
 //! # tally-web
 //!
-//! Renders results for people and programs: JSON (`/api/results`, `/api/events`), SVG charts
+//! Renders results for people and programs: JSON (`/api/results`, `/api/events`, `/api/timeline`), SVG charts
 //! drawn with plotters (`/charts/<name>.svg`), a self-refreshing dashboard (`/`), Prometheus
 //! metrics (`/metrics`, encoded by prometheus-client from [`metrics::ResultsMetrics`] and the
 //! collectors the job registers) and `/healthz`.
@@ -13,7 +13,7 @@
 //! - [`server`]: [`server::WebState`] (the latest results, the job's status, rendered charts, the
 //!   metrics registry) and the warp [`server::routes`].
 //! - [`charts`]: [`charts::render`] draws a [`charts::Chart`] of one results document as SVG;
-//!   [`tiles`] lays out the states map.
+//!   [`tiles`] lays out the states map; [`timeline_chart`] draws how the race moved.
 //! - [`metrics`]: [`metrics::ResultsMetrics`], the results as metrics.
 //!
 //! It depends on `tally-model` only: no timely, no differential, no Kafka, no HDFS.
@@ -22,5 +22,6 @@ pub mod charts;
 pub mod metrics;
 pub mod server;
 pub mod tiles;
+pub mod timeline_chart;
 
 pub use server::{routes, serve, Degraded, JobStatus, NoStatus, WebState};

@@ -10,10 +10,10 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tally_model::metrics::Registry;
-use tally_model::{Results, State};
+use tally_model::{Results, State, Timeline};
 use tokio::sync::watch;
 use warp::http::{header, StatusCode};
 use warp::sse::Event;
@@ -74,25 +74,32 @@ pub struct WebState {
     ingest_rate: Arc<AtomicU64>,
     /// Every metric `/metrics` shows: the results' and the job's.
     registry: Registry,
+    /// How the race moved (`/api/timeline`, `/charts/timeline.svg`), kept by the job.
+    timeline: Arc<RwLock<Timeline>>,
     /// False on the processes of a cluster other than process 0: they have no results and
     /// serve only `/healthz` and `/metrics`, their own.
     serves_results: bool,
 }
 
 impl WebState {
-    pub fn new(results: watch::Receiver<Arc<Results>>, status: Arc<dyn JobStatus>) -> Arc<WebState> {
-        WebState::build(results, status, true)
+    pub fn new(
+        results: watch::Receiver<Arc<Results>>,
+        status: Arc<dyn JobStatus>,
+        timeline: Arc<RwLock<Timeline>>,
+    ) -> Arc<WebState> {
+        WebState::build(results, status, timeline, true)
     }
 
     /// For a cluster process other than process 0: only `/healthz` and `/metrics`.
     pub fn status_only(status: Arc<dyn JobStatus>) -> Arc<WebState> {
         let (_, results) = watch::channel(Arc::new(Results::empty(Default::default())));
-        WebState::build(results, status, false)
+        WebState::build(results, status, Arc::default(), false)
     }
 
     fn build(
         results: watch::Receiver<Arc<Results>>,
         status: Arc<dyn JobStatus>,
+        timeline: Arc<RwLock<Timeline>>,
         serves_results: bool,
     ) -> Arc<WebState> {
         let ingest_rate = Arc::new(AtomicU64::new(0));
@@ -113,6 +120,7 @@ impl WebState {
             results_json: Mutex::new(None),
             ingest_rate,
             registry,
+            timeline,
             serves_results,
         })
     }
@@ -257,6 +265,19 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
             })
         });
 
+    let timeline = warp::path!("api" / "timeline")
+        .and(with_state.clone())
+        .map(|state: Arc<WebState>| {
+            let body = match state.timeline.read() {
+                Ok(timeline) => serde_json::to_vec(&*timeline),
+                Err(_) => serde_json::to_vec(&Timeline::default()),
+            };
+            match body {
+                Ok(body) => with_type(Bytes::from(body), "application/json"),
+                Err(e) => error_reply(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            }
+        });
+
     let events = warp::path!("api" / "events")
         .and(with_state.clone())
         .map(|state: Arc<WebState>| {
@@ -307,7 +328,7 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
             metrics
                 .or(health)
                 .or(openapi)
-                .or(has_results.and(dashboard.or(results).or(events).or(charts))),
+                .or(has_results.and(dashboard.or(results).or(timeline).or(events).or(charts))),
         )
         .recover(recover)
 }
@@ -377,7 +398,11 @@ async fn chart(
                 Some(cut) => Arc::new(results.for_state(cut)),
                 None => results.clone(),
             };
-            render(chart, &results, (width, height))
+            let timeline = match chart {
+                Chart::Timeline => state.timeline.read().map(|t| t.clone()).unwrap_or_default(),
+                _ => Timeline::default(),
+            };
+            render(chart, &results, &timeline, (width, height))
                 .map(Bytes::from)
                 .map_err(|e| e.to_string())
         })
@@ -450,7 +475,7 @@ mod tests {
     #[tokio::test]
     async fn the_chart_cache_holds_to_its_bound_whatever_sizes_are_asked_for() {
         let (_sender, results) = watch::channel(Arc::new(Results::empty(Default::default())));
-        let state = WebState::new(results, Arc::new(NoStatus));
+        let state = WebState::new(results, Arc::new(NoStatus), Arc::default());
         let routes = routes(state.clone());
         let asked = 3 * CHART_CACHE_ENTRIES as u32;
         for width in 300..300 + asked {
@@ -472,7 +497,7 @@ mod tests {
         let document: serde_json::Value = serde_json::from_str(OPENAPI).expect("the document is JSON");
         let paths = document["paths"].as_object().expect("paths");
         let (_sender, results) = watch::channel(Arc::new(Results::empty(Default::default())));
-        let routes = routes(WebState::new(results, Arc::new(NoStatus)));
+        let routes = routes(WebState::new(results, Arc::new(NoStatus), Arc::default()));
         for (path, item) in paths {
             let operation = &item["get"];
             let documented: Vec<&str> = operation["responses"]
@@ -514,13 +539,21 @@ mod tests {
             "/api/results",
             "/api/events",
             "/api/openapi.json",
-            "/charts/{chart}",
+            "/api/timeline",
             "/metrics",
             "/healthz",
-        ] {
-            assert!(paths.contains_key(route), "{route} is routed but not documented");
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .chain(Chart::ALL.iter().map(|chart| format!("/charts/{}.svg", chart.name())))
+        {
+            assert!(paths.contains_key(&route), "{route} is routed but not documented");
         }
-        assert_eq!(paths.len(), 7, "a documented path the router does not have");
+        assert_eq!(
+            paths.len(),
+            7 + Chart::ALL.len(),
+            "a documented path the router does not have"
+        );
         let unknown = warp::test::request().path("/api/nope").reply(&routes).await;
         assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
         let body: serde_json::Value = serde_json::from_slice(unknown.body()).expect("a JSON error");

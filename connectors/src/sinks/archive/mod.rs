@@ -387,6 +387,7 @@ mod tests {
                 topic: "t".into(),
                 offsets,
                 results: serde_json::json!({"n": epoch}),
+                timeline: None,
             });
         }
         assert!(writer.finish(Duration::from_secs(10)));

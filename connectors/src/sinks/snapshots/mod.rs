@@ -18,6 +18,9 @@ pub struct Snapshot {
     pub offsets: BTreeMap<u32, u64>,
     /// The `/api/results` document at this epoch.
     pub results: serde_json::Value,
+    /// How the race moved up to these results (`/api/timeline`), so a restart keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<serde_json::Value>,
 }
 
 /// Where `topic`'s snapshots live (relative to the storage root).
