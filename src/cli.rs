@@ -22,11 +22,11 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the job: ingest a source, maintain the counts, serve results and the dashboard.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Write seed-format voter records (NDJSON) to stdout or a file.
-    Generate(GenerateArgs),
+    Generate(Box<GenerateArgs>),
     /// Run the graph over NDJSON files and print the final results JSON.
-    Replay(ReplayArgs),
+    Replay(Box<ReplayArgs>),
 }
 
 #[derive(Args, Debug)]
@@ -193,6 +193,14 @@ pub struct GraphArgs {
     /// --scenario --scale generates).
     #[arg(long, default_value_t = 1.0, requires = "expected", value_parser = positive)]
     pub expected_scale: f64,
+    /// A previous election's results table: per state and nationally, each party's change in
+    /// share against it (`swing`, in points). Candidates are matched by party.
+    #[arg(long, value_name = "FILE.csv")]
+    pub baseline: Option<PathBuf>,
+    /// Candidates' parties (`name,party[,color]` with a header), for streams whose candidates
+    /// are in no results table given.
+    #[arg(long, value_name = "FILE.csv")]
+    pub candidates: Option<PathBuf>,
 }
 
 impl GraphArgs {

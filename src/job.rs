@@ -22,7 +22,8 @@ use tally_dataflow::graph::{Checkpoint, Publish};
 use tally_dataflow::{run_worker, PipelineOptions, SourceError};
 use tally_model::latency::{now_ms, LatencyHistogram};
 use tally_model::metrics::Registry;
-use tally_model::reference::parse_official_results;
+use tally_model::reference::{parse_candidates, parse_official_results, OfficialRow};
+use tally_model::swing::{apply_swing, Baseline};
 use tally_model::{CallDesk, Expected, Results, SourceProgress, Tallies, Timeline};
 use tally_web::{Degraded, JobStatus, NoStatus, WebState};
 use tokio::sync::watch;
@@ -45,33 +46,73 @@ pub(crate) fn generator(mix: &MixArgs, voters: Option<u64>) -> Result<VoterGener
     Ok(VoterGenerator::new(config)?)
 }
 
-/// The votes expected per state: `--expected` (scaled by `--expected-scale`), or else the
-/// generator's scenario, which is exactly what it emits.
-fn expectation(graph: &GraphArgs, mix: Option<&MixArgs>) -> Result<Option<Arc<Expected>>> {
-    let (path, scale) = match (
-        &graph.expected,
-        mix.and_then(|mix| Some((mix.scenario.as_ref()?, mix.scale))),
-    ) {
-        (Some(path), _) => (path, graph.expected_scale),
-        (None, Some(scenario)) => scenario,
-        (None, None) => return Ok(None),
-    };
-    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let rows = parse_official_results(&text).with_context(|| format!("{}", path.display()))?;
-    Ok(Some(Arc::new(Expected::from_rows(&rows, scale))))
+/// What a publication is measured against: the votes expected (race calls, % reporting) and a
+/// previous election (swing).
+#[derive(Default)]
+struct Night {
+    expected: Option<Expected>,
+    baseline: Option<Baseline>,
 }
 
-/// `publish`, given every publication with its race calls and % reporting against `expected`,
-/// and the time each call was first made (see `tally_model::calls`); each is also a point of
-/// `timeline`.
+/// A results table, read.
+fn table(path: &Path) -> Result<Vec<OfficialRow>> {
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse_official_results(&text).with_context(|| format!("{}", path.display()))
+}
+
+/// The night's measures: expected votes from `--expected` (scaled by `--expected-scale`), or
+/// else the generator's scenario, which is exactly what it emits; the baseline from
+/// `--baseline`, with parties from `--candidates`, then the expectation's table.
+fn night(graph: &GraphArgs, mix: Option<&MixArgs>) -> Result<Night> {
+    let scenario = mix.and_then(|mix| Some((mix.scenario.as_deref()?, mix.scale)));
+    let expectation = match (&graph.expected, scenario) {
+        (Some(path), _) => Some((table(path)?, graph.expected_scale)),
+        (None, Some((path, scale))) => Some((table(path)?, scale)),
+        (None, None) => None,
+    };
+    let baseline = match &graph.baseline {
+        Some(path) => {
+            let mut parties: Vec<(String, String)> = match &graph.candidates {
+                Some(file) => {
+                    let text = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+                    parse_candidates(&text)
+                        .with_context(|| format!("{}", file.display()))?
+                        .into_iter()
+                        .map(|c| (c.name, c.party))
+                        .collect()
+                }
+                None => Vec::new(),
+            };
+            // A candidates file wins over the expectation's table: later entries win.
+            if let Some((rows, _)) = &expectation {
+                let named: Vec<(String, String)> =
+                    rows.iter().map(|r| (r.candidate.clone(), r.party.clone())).collect();
+                parties.splice(0..0, named);
+            }
+            Some(Baseline::new(&table(path)?, &parties))
+        }
+        None => None,
+    };
+    Ok(Night {
+        expected: expectation.map(|(rows, scale)| Expected::from_rows(&rows, scale)),
+        baseline,
+    })
+}
+
+/// `publish`, given every publication with its race calls and % reporting against the expected
+/// votes, the time each call was first made (see `tally_model::calls`) and its swing against
+/// the baseline; each is also a point of `timeline`.
 fn with_calls(
-    expected: Option<Arc<Expected>>,
+    night: Night,
     timeline: Arc<RwLock<Timeline>>,
     publish: impl Fn(Results) + Send + Sync + 'static,
 ) -> Arc<dyn Fn(Results) + Send + Sync> {
     let desk = Mutex::new(CallDesk::default());
     Arc::new(move |results: Results| {
-        let mut results = results.with_expectation(expected.as_deref());
+        let mut results = results.with_expectation(night.expected.as_ref());
+        if let Some(baseline) = &night.baseline {
+            apply_swing(&mut results, baseline);
+        }
         if let Ok(mut desk) = desk.lock() {
             desk.stamp(&mut results);
         }
@@ -403,7 +444,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let sender = Arc::new(sender);
     let publish = {
         let sender = sender.clone();
-        with_calls(expectation(&args.graph, Some(&args.mix))?, timeline, move |results| {
+        with_calls(night(&args.graph, Some(&args.mix))?, timeline, move |results| {
             sender.send_replace(Arc::new(results));
         })
     };
@@ -490,7 +531,7 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
     let last: Arc<Mutex<Option<Results>>> = Arc::default();
     let keep = {
         let last = last.clone();
-        with_calls(expectation(&args.graph, None)?, Arc::default(), move |results| {
+        with_calls(night(&args.graph, None)?, Arc::default(), move |results| {
             if let Ok(mut last) = last.lock() {
                 *last = Some(results);
             }

@@ -52,9 +52,9 @@ fn main() -> ExitCode {
             None => unreachable!("parsing `tally run` gives the run command"),
         });
     let outcome = match command {
-        cli::Command::Run(args) => job::run(args),
-        cli::Command::Generate(args) => generate::generate(args),
-        cli::Command::Replay(args) => job::replay(args),
+        cli::Command::Run(args) => job::run(*args),
+        cli::Command::Generate(args) => generate::generate(*args),
+        cli::Command::Replay(args) => job::replay(*args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

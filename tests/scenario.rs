@@ -157,3 +157,92 @@ fn a_live_scenario_calls_states_only_beyond_doubt_and_names_no_winner_before_270
         "every state called once, never flipped"
     );
 }
+
+/// `(state, party) → share` of a results table, and nationally under `"US"`.
+fn shares(table: &str) -> std::collections::BTreeMap<(String, String), f64> {
+    let rows = tally_model::reference::parse_official_results(table.as_bytes()).unwrap();
+    let mut votes: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    for row in &rows {
+        *votes
+            .entry((row.state.code().to_string(), row.party.clone()))
+            .or_default() += row.votes;
+        *votes.entry(("US".to_string(), row.party.clone())).or_default() += row.votes;
+    }
+    let mut totals: std::collections::BTreeMap<String, u64> = Default::default();
+    for ((state, _), n) in &votes {
+        *totals.entry(state.clone()).or_default() += n;
+    }
+    votes
+        .iter()
+        .map(|((state, party), n)| ((state.clone(), party.clone()), *n as f64 / totals[state] as f64))
+        .collect()
+}
+
+#[test]
+fn swing_against_a_baseline_is_the_tables_own_difference_matched_by_party() {
+    let table = std::fs::read_to_string(TABLE_2020).unwrap();
+    // A baseline where Democrats did 10% worse and Republicans 10% better in every state.
+    let mut baseline = String::new();
+    for (i, line) in table.lines().enumerate() {
+        let mut fields: Vec<String> = line.split(',').map(str::to_string).collect();
+        if i > 0 {
+            let votes: f64 = fields[4].parse().unwrap();
+            let factor = match fields[3].as_str() {
+                "DEMOCRAT" => 0.9,
+                "REPUBLICAN" => 1.1,
+                _ => 1.0,
+            };
+            fields[4] = ((votes * factor).round() as u64).to_string();
+        }
+        baseline.push_str(&fields.join(","));
+        baseline.push('\n');
+    }
+    // This election's Democrat is named differently: a candidates file says who she is.
+    let renamed = table.replace(",Biden,", ",Harris,");
+    let dir = tempfile::tempdir().unwrap();
+    let baseline_path = write_file(dir.path(), "baseline.csv", baseline.as_bytes());
+    let scenario_path = write_file(dir.path(), "now.csv", renamed.as_bytes());
+    let candidates = write_file(
+        dir.path(),
+        "candidates.csv",
+        b"name,party,color\nHarris,DEMOCRAT,#1f5fbf\n",
+    );
+    let votes = dir.path().join("now.ndjson");
+    run_ok(&[
+        "generate",
+        "--scenario",
+        scenario_path.to_str().unwrap(),
+        "--scale",
+        "0.01",
+        "--out",
+        votes.to_str().unwrap(),
+    ]);
+    let results = parse_results(&run_ok(&[
+        "replay",
+        votes.to_str().unwrap(),
+        "--baseline",
+        baseline_path.to_str().unwrap(),
+        "--candidates",
+        candidates.to_str().unwrap(),
+    ]));
+    let (now, then) = (shares(&renamed), shares(&baseline));
+    let mut checked = 0;
+    for ((state, party), share) in &now {
+        let expected = 100.0 * (share - then[&(state.clone(), party.clone())]);
+        let got = match state.as_str() {
+            "US" => &results["swing"][party],
+            code => &results["states"][code]["swing"][party],
+        };
+        let got = got.as_f64().unwrap_or_else(|| panic!("{state} {party}: {got}"));
+        // The scenario rounds each row to 1%: shares move by at most a few hundredths of a point.
+        assert!(
+            (got - expected).abs() < 0.1,
+            "{state} {party}: {got} against {expected}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 52 * 3, "every state and the nation, for all three parties");
+    assert!(results["swing"]["DEMOCRAT"].as_f64() > Some(2.0), "Democrats gained");
+    // The drill-down carries the same swing.
+    assert!(results["states"]["PA"]["swing"]["REPUBLICAN"].as_f64() < Some(0.0));
+}

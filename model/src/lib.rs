@@ -17,6 +17,7 @@
 //! - [`results`]: the published document ([`Results`]) derived from the counts.
 //! - [`state_view`]: one state's document, cut from the same counts (the drill-down).
 //! - [`timeline`]: how the race moved, a bounded series of points ([`Timeline`]).
+//! - [`swing`]: each party's change in share against a previous election ([`swing::Baseline`]).
 //! - [`calls`]: race calls against expected votes ([`Expected`]), and the winner they make.
 //! - [`latency`]: end-to-end latency, recorded by the workers and read by `/metrics`.
 //! - [`metrics`]: constant metrics for prometheus-client, read from counters at scrape time.
@@ -29,6 +30,7 @@ pub mod progress;
 pub mod reference;
 pub mod results;
 pub mod state_view;
+pub mod swing;
 pub mod tallies;
 pub mod timeline;
 pub mod vote;

@@ -91,6 +91,8 @@ fn electoral_table() -> &'static [(u32, u32); 51] {
 pub struct OfficialRow {
     pub state: State,
     pub candidate: String,
+    /// As the table spells it (e.g. `DEMOCRAT`); swing compares elections party by party.
+    pub party: String,
     pub votes: u64,
 }
 
@@ -98,6 +100,8 @@ pub struct OfficialRow {
 struct ResultsCsvRow {
     state_po: String,
     candidate: String,
+    #[serde(default)]
+    party: String,
     votes: u64,
 }
 
@@ -110,10 +114,12 @@ pub enum ResultsTableError {
     UnknownState { line: usize, code: String },
     #[error("line {line}: empty candidate")]
     EmptyCandidate { line: usize },
+    #[error("line {line}: colour {color:?} is not #rrggbb")]
+    BadColor { line: usize, color: String },
 }
 
 /// Parses a results table in the format of `data/president_2020_by_state.csv`
-/// (`state,state_po,candidate,party,votes`; only `state_po`, `candidate` and `votes` are used).
+/// (`state,state_po,candidate,party,votes`; `state` is not used, and a missing party is empty).
 pub fn parse_official_results(csv_text: &[u8]) -> Result<Vec<OfficialRow>, ResultsTableError> {
     let mut reader = csv::Reader::from_reader(csv_text);
     let mut rows = Vec::new();
@@ -131,10 +137,51 @@ pub fn parse_official_results(csv_text: &[u8]) -> Result<Vec<OfficialRow>, Resul
         rows.push(OfficialRow {
             state,
             candidate,
+            party: row.party.trim().to_string(),
             votes: row.votes,
         });
     }
     Ok(rows)
+}
+
+/// A candidate as a candidates file (`name,party[,color]`) describes them, for streams whose
+/// names are in no results table.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct CandidateInfo {
+    pub name: String,
+    pub party: String,
+    /// `#rrggbb`, when given.
+    #[serde(default)]
+    pub color: Option<String>,
+}
+
+/// Parses a candidates file: a header, then `name,party[,color]` per line.
+pub fn parse_candidates(csv_text: &[u8]) -> Result<Vec<CandidateInfo>, ResultsTableError> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(csv_text);
+    let mut candidates = Vec::new();
+    for (index, row) in reader.deserialize::<CandidateInfo>().enumerate() {
+        let line = index + 2;
+        let mut row = row.map_err(|cause| ResultsTableError::Csv { line, cause })?;
+        row.name = row.name.trim().to_string();
+        row.party = row.party.trim().to_string();
+        if row.name.is_empty() {
+            return Err(ResultsTableError::EmptyCandidate { line });
+        }
+        row.color = row.color.map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
+        if let Some(color) = &row.color {
+            let hex = color
+                .strip_prefix('#')
+                .filter(|h| h.len() == 6 && h.chars().all(|c| c.is_ascii_hexdigit()));
+            if hex.is_none() {
+                return Err(ResultsTableError::BadColor {
+                    line,
+                    color: color.clone(),
+                });
+            }
+        }
+        candidates.push(row);
+    }
+    Ok(candidates)
 }
 
 /// The official 2020 presidential results by state (FEC), shipped with tally.
@@ -167,6 +214,18 @@ mod tests {
         let total = |name: &str| -> u64 { rows.iter().filter(|r| r.candidate == name).map(|r| r.votes).sum() };
         assert_eq!(total("Biden"), 81_283_501);
         assert_eq!(total("Trump"), 74_223_975);
+    }
+
+    #[test]
+    fn candidates_files_give_parties_and_optional_colours() {
+        let parsed = parse_candidates(b"name,party,color\nAda,DEMOCRAT,#1f5fbf\nBob,REPUBLICAN\n").unwrap();
+        assert_eq!(parsed[0].color.as_deref(), Some("#1f5fbf"));
+        assert_eq!(parsed[1].party, "REPUBLICAN");
+        assert_eq!(parsed[1].color, None);
+        let err = parse_candidates(b"name,party,color\nAda,D,blue\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2") && err.contains("blue"), "{err}");
     }
 
     #[test]

@@ -51,6 +51,10 @@ pub struct Results {
     /// `null` without one.
     #[serde(default)]
     pub reported: Option<f64>,
+    /// Party → change in its national share since the baseline election, in percentage
+    /// points (see [`crate::swing`]); empty without a baseline.
+    #[serde(default)]
+    pub swing: BTreeMap<String, f64>,
     pub electoral_votes_to_win: u32,
     /// Records never read because they were gone first (Kafka's retention deleted them while
     /// the job was down or behind). They are in no other count.
@@ -123,6 +127,9 @@ pub struct StateResult {
     /// When the call was first made (milliseconds since the Unix epoch), in a live job.
     #[serde(default)]
     pub called_at: Option<i64>,
+    /// Party → change in its share of the state since the baseline election, in points.
+    #[serde(default)]
+    pub swing: BTreeMap<String, f64>,
 }
 
 impl Results {
@@ -230,6 +237,7 @@ impl Results {
                     reported: None,
                     called: None,
                     called_at: None,
+                    swing: BTreeMap::new(),
                 },
             );
             if let Some(counts) = counts {
@@ -278,6 +286,7 @@ impl Results {
             winner: None,
             called_electoral_votes: BTreeMap::new(),
             reported: None,
+            swing: BTreeMap::new(),
             electoral_votes_to_win: VOTES_TO_WIN,
             lost: 0,
             recovering: None,

@@ -32,6 +32,8 @@ pub struct StateDocument {
     pub margin: f64,
     pub called: Option<String>,
     pub called_at: Option<i64>,
+    /// Party → change in its share of the state since the baseline election, in points.
+    pub swing: BTreeMap<String, f64>,
     /// Candidates by votes in the state, most first (ties by name), with their share of it.
     pub candidates: Vec<StateCandidate>,
     pub by_gender: BTreeMap<String, BTreeMap<String, u64>>,
@@ -78,6 +80,7 @@ impl Results {
             margin: summary.map_or(0.0, |s| s.margin),
             called: summary.and_then(|s| s.called.clone()),
             called_at: summary.and_then(|s| s.called_at),
+            swing: summary.map(|s| s.swing.clone()).unwrap_or_default(),
             candidates,
             by_gender: detail.by_gender,
             by_age_group: detail.by_age_group,

@@ -473,16 +473,19 @@ mod tests {
             OfficialRow {
                 state: State::lookup("OH").unwrap(),
                 candidate: "A".into(),
+                party: String::new(),
                 votes: 1234,
             },
             OfficialRow {
                 state: State::lookup("OH").unwrap(),
                 candidate: "B".into(),
+                party: String::new(),
                 votes: 766,
             },
             OfficialRow {
                 state: State::lookup("WY").unwrap(),
                 candidate: "A".into(),
+                party: String::new(),
                 votes: 15,
             },
         ];

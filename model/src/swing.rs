@@ -1,0 +1,149 @@
+//! Swing against a previous election: per state and nationally, for each party, the change in
+//! its share of the votes, in percentage points (`+2.5` is 2.5 points more than last time).
+//!
+//! Elections are compared party by party, since candidates change: a candidate's party comes
+//! from a candidates file, else the tables (the expectation's, then the baseline's own rows).
+//! Candidates of no known party are left out of every swing.
+
+use crate::reference::OfficialRow;
+use crate::results::Results;
+use crate::vote::State;
+use std::collections::BTreeMap;
+
+/// A previous election's votes by state and party, and which party each candidate stands for.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Baseline {
+    states: BTreeMap<State, BTreeMap<String, u64>>,
+    /// Candidate name → party.
+    parties: BTreeMap<String, String>,
+}
+
+impl Baseline {
+    /// The previous election `rows`, with candidates' parties from `parties` first (a
+    /// candidates file, the expectation's table), then from `rows` themselves.
+    pub fn new(rows: &[OfficialRow], parties: &[(String, String)]) -> Baseline {
+        let mut baseline = Baseline::default();
+        for row in rows {
+            if row.party.is_empty() {
+                continue;
+            }
+            *baseline
+                .states
+                .entry(row.state)
+                .or_default()
+                .entry(row.party.clone())
+                .or_default() += row.votes;
+            baseline
+                .parties
+                .entry(row.candidate.clone())
+                .or_insert_with(|| row.party.clone());
+        }
+        for (candidate, party) in parties.iter().filter(|(_, party)| !party.is_empty()) {
+            baseline.parties.insert(candidate.clone(), party.clone());
+        }
+        baseline
+    }
+
+    /// Party → change in share, in points, of `now` (candidate → votes) against `then` (party →
+    /// votes); only for parties in both, and nothing when either has no votes.
+    fn swing(&self, now: &BTreeMap<String, u64>, then: &BTreeMap<String, u64>) -> BTreeMap<String, f64> {
+        let now_total: u64 = now.values().sum();
+        let then_total: u64 = then.values().sum();
+        if now_total == 0 || then_total == 0 {
+            return BTreeMap::new();
+        }
+        let mut by_party: BTreeMap<&str, u64> = BTreeMap::new();
+        for (candidate, votes) in now {
+            if let Some(party) = self.parties.get(candidate) {
+                *by_party.entry(party).or_default() += votes;
+            }
+        }
+        then.iter()
+            .filter_map(|(party, &then_votes)| {
+                let now_votes = *by_party.get(party.as_str())?;
+                let points = 100.0 * (now_votes as f64 / now_total as f64 - then_votes as f64 / then_total as f64);
+                Some((party.clone(), points))
+            })
+            .collect()
+    }
+}
+
+/// Sets `results`' swing, per state and nationally, against `baseline`.
+pub fn apply_swing(results: &mut Results, baseline: &Baseline) {
+    let mut national_then: BTreeMap<String, u64> = BTreeMap::new();
+    for parties in baseline.states.values() {
+        for (party, votes) in parties {
+            *national_then.entry(party.clone()).or_default() += votes;
+        }
+    }
+    let national_now: BTreeMap<String, u64> = results.candidates.iter().map(|c| (c.name.clone(), c.votes)).collect();
+    results.swing = baseline.swing(&national_now, &national_then);
+    let none = BTreeMap::new();
+    for (code, state) in results.states.iter_mut() {
+        let then = State::lookup(code)
+            .and_then(|s| baseline.states.get(&s))
+            .unwrap_or(&none);
+        let now = results.by_state.get(code).unwrap_or(&none);
+        state.swing = baseline.swing(now, then);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::Apportionment;
+    use crate::tallies::{Tallies, Tally};
+    use crate::vote::{AgeGroup, CandidateId, CubeKey, Gender};
+
+    fn row(state: &str, candidate: &str, party: &str, votes: u64) -> OfficialRow {
+        OfficialRow {
+            state: State::lookup(state).unwrap(),
+            candidate: candidate.into(),
+            party: party.into(),
+            votes,
+        }
+    }
+
+    #[test]
+    fn swing_is_the_change_in_each_partys_share_in_points_matched_by_party() {
+        // Then: OH 60/40, TX 50/50. Now, with new candidates: OH 55/45, TX 45/55.
+        let then = [
+            row("OH", "Old D", "DEMOCRAT", 600),
+            row("OH", "Old R", "REPUBLICAN", 400),
+            row("TX", "Old D", "DEMOCRAT", 500),
+            row("TX", "Old R", "REPUBLICAN", 500),
+        ];
+        let parties = [
+            ("New D".to_string(), "DEMOCRAT".to_string()),
+            ("New R".to_string(), "REPUBLICAN".to_string()),
+        ];
+        let baseline = Baseline::new(&then, &parties);
+        let mut tallies = Tallies::default();
+        for (state, name, votes) in [
+            ("OH", "New D", 55),
+            ("OH", "New R", 45),
+            ("TX", "New D", 45),
+            ("TX", "New R", 55),
+        ] {
+            let id = CandidateId::of(name);
+            tallies.apply(&Tally::Candidate(id, name.to_string()), 1);
+            let key = CubeKey {
+                state: State::lookup(state).unwrap(),
+                gender: Gender::Male,
+                age_group: AgeGroup::From45To64,
+                candidate: id,
+            };
+            tallies.apply(&Tally::Vote(key), votes);
+        }
+        let mut results = Results::new(&tallies, 1, false, Apportionment::Census2020);
+        apply_swing(&mut results, &baseline);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        assert!(close(results.states["OH"].swing["DEMOCRAT"], -5.0));
+        assert!(close(results.states["OH"].swing["REPUBLICAN"], 5.0));
+        assert!(close(results.states["TX"].swing["DEMOCRAT"], -5.0));
+        // Nationally: 100/200 now against 1100/2000 then.
+        assert!(close(results.swing["DEMOCRAT"], 50.0 - 55.0));
+        // A state without votes now has no swing.
+        assert!(results.states["CA"].swing.is_empty());
+    }
+}
