@@ -17,16 +17,18 @@ pub enum Chart {
     States,
     Electoral,
     Timeline,
+    Swing,
 }
 
 impl Chart {
-    pub const ALL: [Chart; 6] = [
+    pub const ALL: [Chart; 7] = [
         Chart::Candidates,
         Chart::Gender,
         Chart::Age,
         Chart::States,
         Chart::Electoral,
         Chart::Timeline,
+        Chart::Swing,
     ];
 
     pub fn name(self) -> &'static str {
@@ -37,6 +39,7 @@ impl Chart {
             Chart::States => "states",
             Chart::Electoral => "electoral",
             Chart::Timeline => "timeline",
+            Chart::Swing => "swing",
         }
     }
     pub fn from_name(name: &str) -> Option<Chart> {
@@ -45,7 +48,7 @@ impl Chart {
     /// Width and height when the request names none.
     pub fn default_size(self) -> (u32, u32) {
         match self {
-            Chart::States => (760, 520),
+            Chart::States | Chart::Swing => (760, 520),
             Chart::Electoral => (760, 200),
             _ => (760, 380),
         }
@@ -80,6 +83,7 @@ pub fn render(chart: Chart, results: &Results, timeline: &Timeline, size: (u32, 
             Chart::Age => grouped(&root, results, "Votes by age group", &results.by_age_group),
             Chart::States => states(&root, results),
             Chart::Electoral => electoral(&root, results),
+            Chart::Swing => swing(&root, results),
             Chart::Timeline => Ok(()),
         };
         drawn.map_err(|e| failed(&e))?;
@@ -265,9 +269,9 @@ pub(crate) fn legend(area: &Area<'_>, names: &[&str], y: i32) -> Drawn {
 
 /// The tile map: each state coloured by its leader, paler the closer the race.
 fn states(root: &Area<'_>, results: &Results) -> Drawn {
-    let area = title(root, "State leaders (shade = margin)")?;
+    let area = title(root, "State leaders (shade = margin; outlined = called)")?;
     let (w, h) = area.dim_in_pixel();
-    let legend_h = 30;
+    let legend_h = 52;
     let cell = ((w as i32 - 20) / COLUMNS as i32).min((h as i32 - legend_h) / ROWS as i32);
     let left = (w as i32 - cell * COLUMNS as i32) / 2;
     for (code, column, row) in TILES {
@@ -286,6 +290,10 @@ fn states(root: &Area<'_>, results: &Results) -> Drawn {
             [(x + 1, y + 1), (x + cell - 1, y + cell - 1)],
             fill.filled(),
         ))?;
+        // A called state is outlined: its leader has won it beyond doubt.
+        if state.is_some_and(|s| s.called.is_some()) {
+            area.draw(&outline((x + 3, y + 3), (x + cell - 3, y + cell - 3)))?;
+        }
         area.draw(&Text::new(
             code.to_string(),
             (x + cell / 2, y + cell / 2 - 6),
@@ -300,7 +308,102 @@ fn states(root: &Area<'_>, results: &Results) -> Drawn {
         }
     }
     let names: Vec<&str> = results.candidates.iter().take(6).map(|c| c.name.as_str()).collect();
-    legend(&area, &names, h as i32 - legend_h / 2)
+    legend(&area, &names, h as i32 - legend_h + 12)?;
+    map_key(&area, h as i32 - 12)
+}
+
+/// The outline of a called state: a closed path, since the SVG backend draws rectangle
+/// outlines one pixel wide whatever the style says.
+fn outline(from: (i32, i32), to: (i32, i32)) -> PathElement<(i32, i32)> {
+    let corners = vec![from, (to.0, from.1), to, (from.0, to.1), from];
+    PathElement::new(corners, BLACK.stroke_width(3))
+}
+
+/// The map's key: what an outline, a pale tile and a grey tile mean.
+fn map_key(area: &Area<'_>, y: i32) -> Drawn {
+    let mut x = 10;
+    let entries: [(&str, RGBColor, bool); 3] = [
+        ("called", RGBColor(0x99, 0x99, 0x99), true),
+        ("leading, not called", RGBColor(0x99, 0x99, 0x99), false),
+        ("no votes or tied", RGBColor(0xdd, 0xdd, 0xdd), false),
+    ];
+    for (label, color, outlined) in entries {
+        area.draw(&Rectangle::new([(x, y - 6), (x + 12, y + 6)], color.filled()))?;
+        if outlined {
+            area.draw(&outline((x, y - 6), (x + 12, y + 6)))?;
+        }
+        area.draw(&Text::new(
+            label.to_string(),
+            (x + 16, y),
+            text_style(12, (HPos::Left, VPos::Center)),
+        ))?;
+        x += 40 + 7 * label.chars().count() as i32;
+    }
+    Ok(())
+}
+
+/// The swing map: each state coloured by how far its margin moved since the baseline, toward
+/// the Democrats (blue) or the Republicans (red), full colour from 10 points.
+fn swing(root: &Area<'_>, results: &Results) -> Drawn {
+    let area = title(root, "Swing since the baseline (margin change, points)")?;
+    let (w, h) = area.dim_in_pixel();
+    if results.swing.is_empty() {
+        area.draw(&Text::new(
+            "No baseline: run with --baseline FILE.csv",
+            (w as i32 / 2, h as i32 / 2),
+            text_style(18, (HPos::Center, VPos::Center)),
+        ))?;
+        return Ok(());
+    }
+    let legend_h = 30;
+    let cell = ((w as i32 - 20) / COLUMNS as i32).min((h as i32 - legend_h) / ROWS as i32);
+    let left = (w as i32 - cell * COLUMNS as i32) / 2;
+    let (blue, red) = (candidate_color("democrat"), candidate_color("republican"));
+    for (code, column, row) in TILES {
+        let (x, y) = (left + column as i32 * cell, row as i32 * cell);
+        // Toward the Democrats is positive: their share's change minus the Republicans'.
+        let shift = results.states.get(code).and_then(|s| {
+            let d = s.swing.get("DEMOCRAT")?;
+            let r = s.swing.get("REPUBLICAN")?;
+            Some(d - r)
+        });
+        let fill = match shift {
+            Some(points) if points >= 0.0 => mix_with_white(blue, (points / 10.0).min(1.0)),
+            Some(points) => mix_with_white(red, (-points / 10.0).min(1.0)),
+            None => RGBColor(0xdd, 0xdd, 0xdd),
+        };
+        area.draw(&Rectangle::new(
+            [(x + 1, y + 1), (x + cell - 1, y + cell - 1)],
+            fill.filled(),
+        ))?;
+        area.draw(&Text::new(
+            code.to_string(),
+            (x + cell / 2, y + cell / 2 - 6),
+            text_style(14, (HPos::Center, VPos::Center)),
+        ))?;
+        if let Some(points) = shift {
+            let label = match points >= 0.0 {
+                true => format!("D+{points:.1}"),
+                false => format!("R+{:.1}", -points),
+            };
+            area.draw(&Text::new(
+                label,
+                (x + cell / 2, y + cell / 2 + 10),
+                text_style(11, (HPos::Center, VPos::Center)),
+            ))?;
+        }
+    }
+    let key: Vec<String> = results
+        .swing
+        .iter()
+        .map(|(party, points)| format!("{party} {points:+.1}"))
+        .collect();
+    area.draw(&Text::new(
+        format!("nationally: {}", key.join("   ")),
+        (10, h as i32 - legend_h / 2),
+        text_style(13, (HPos::Left, VPos::Center)),
+    ))?;
+    Ok(())
 }
 
 fn mix_with_white(color: RGBColor, strength: f64) -> RGBColor {
@@ -323,20 +426,37 @@ fn electoral(root: &Area<'_>, results: &Results) -> Drawn {
         [(left, top), (right, bottom)],
         RGBColor(0xee, 0xee, 0xee).filled(),
     ))?;
+    // Each candidate's called electoral votes in full colour, then those of the states they
+    // lead but that are not yet called, paler.
     let mut at = 0;
     for candidate in results.candidates.iter().filter(|c| c.electoral_votes > 0) {
-        let (x0, x1) = (scale(at), scale(at + candidate.electoral_votes));
-        area.draw(&Rectangle::new(
-            [(x0, top), (x1, bottom)],
-            candidate_color(&candidate.name).filled(),
-        ))?;
+        let called = results
+            .called_electoral_votes
+            .get(&candidate.name)
+            .copied()
+            .unwrap_or(0)
+            .min(candidate.electoral_votes);
+        let color = candidate_color(&candidate.name);
+        let (x0, x1, x2) = (scale(at), scale(at + called), scale(at + candidate.electoral_votes));
+        if x1 > x0 {
+            area.draw(&Rectangle::new([(x0, top), (x1, bottom)], color.filled()))?;
+        }
+        if x2 > x1 {
+            area.draw(&Rectangle::new(
+                [(x1, top), (x2, bottom)],
+                mix_with_white(color, 0.45).filled(),
+            ))?;
+        }
         at += candidate.electoral_votes;
     }
     let mut labels: Vec<String> = results
         .candidates
         .iter()
         .take(6)
-        .map(|c| format!("{} {}", c.name, c.electoral_votes))
+        .map(|c| {
+            let called = results.called_electoral_votes.get(&c.name).copied().unwrap_or(0);
+            format!("{} {} ({called} called)", c.name, c.electoral_votes)
+        })
         .collect();
     let undecided = total - at;
     let line = scale(results.electoral_votes_to_win);
@@ -402,7 +522,8 @@ mod tests {
         let mut later = results.clone().computed_at(61_000);
         later.votes += 1;
         timeline.record(&later);
-        for chart in Chart::ALL {
+        // The swing map names parties, not candidates (tested below).
+        for chart in Chart::ALL.into_iter().filter(|c| *c != Chart::Swing) {
             let svg = render(chart, &results, &timeline, chart.default_size()).unwrap();
             let texts = texts(&svg);
             for name in names {
@@ -426,6 +547,39 @@ mod tests {
         }
         let svg = render(Chart::Electoral, &results, &empty, (300, 200)).unwrap();
         assert!(texts(&svg).iter().any(|t| t.contains("undecided 538")));
+    }
+
+    #[test]
+    fn called_states_are_outlined_and_the_swing_map_names_each_shift() {
+        let mut results = results(&["Ada", "Bob"]);
+        let empty = Timeline::default();
+        let outlines = |svg: &str| svg.matches("stroke-width=\"3\"").count();
+        for state in results.states.values_mut() {
+            state.called = None;
+        }
+        // The key's "called" entry is outlined too.
+        let uncalled = render(Chart::States, &results, &empty, (760, 520)).unwrap();
+        assert_eq!(outlines(&uncalled), 1);
+        for code in ["CA", "TX"] {
+            let leader = results.states[code].leader.clone();
+            results.states.get_mut(code).unwrap().called = leader;
+        }
+        let called = render(Chart::States, &results, &empty, (760, 520)).unwrap();
+        assert_eq!(outlines(&called), 1 + 2, "two called states, outlined");
+        assert!(texts(&called).iter().any(|t| t == "leading, not called"), "the key");
+
+        let none = render(Chart::Swing, &results, &empty, (760, 520)).unwrap();
+        assert!(texts(&none).iter().any(|t| t.contains("No baseline")));
+        results.swing = [("DEMOCRAT".to_string(), 2.5), ("REPUBLICAN".to_string(), -2.0)].into();
+        let ohio = results.states.get_mut("OH").unwrap();
+        ohio.swing = [("DEMOCRAT".to_string(), -1.0), ("REPUBLICAN".to_string(), 3.0)].into();
+        let svg = render(Chart::Swing, &results, &empty, (760, 520)).unwrap();
+        let texts = texts(&svg);
+        assert!(
+            texts.iter().any(|t| t == "R+4.0"),
+            "Ohio moved 4 points toward the Republicans"
+        );
+        assert!(texts.iter().any(|t| t.contains("DEMOCRAT +2.5")));
     }
 
     #[test]

@@ -90,8 +90,8 @@ fn draw(root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>, timeline: &T
     }
     area.draw(&Text::new(
         "called electoral votes",
-        (left + 4, ev_top - 10),
-        text_style(12, (HPos::Left, VPos::Center)),
+        (right, ev_top - 10),
+        text_style(12, (HPos::Right, VPos::Center)),
     ))?;
     for name in &names {
         let color = candidate_color(name);
