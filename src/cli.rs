@@ -147,6 +147,17 @@ pub struct MixArgs {
     /// With --scenario: records per official vote (round(votes × scale) per row).
     #[arg(long, default_value_t = 1.0, requires = "scenario")]
     pub scale: f64,
+    /// With --scenario: play it as an election night: no state reports before its polls
+    /// close, then each state's count comes in on a reporting curve (see the README).
+    #[arg(long, requires = "scenario")]
+    pub night: bool,
+    /// With --night: the wall time the whole night takes (e.g. 3m, 20s).
+    #[arg(long, default_value = "3m", value_parser = humantime::parse_duration, requires = "night")]
+    pub night_length: Duration,
+    /// With --night: when each state's first polls close (`state_po,closes_et` with `HH:MM`
+    /// Eastern time; default: 2020's, shipped with tally).
+    #[arg(long, value_name = "FILE.csv", requires = "night")]
+    pub poll_closings: Option<PathBuf>,
 }
 
 /// How the graph runs.

@@ -40,8 +40,13 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
     let mut pacer = (rate > 0.0).then(|| Pacer::new(rate));
     let mut batch = RecordBatch::default();
     let end = generator.voters().unwrap_or(u64::MAX);
+    let started = std::time::Instant::now();
     let written = (|| -> std::io::Result<()> {
         for slot in 0..end {
+            if let Some(wait) = night_wait(&generator, slot, started) {
+                out.flush()?;
+                std::thread::sleep(wait);
+            }
             if let Some(pacer) = &mut pacer {
                 if pacer.available() == 0 {
                     out.flush()?;
@@ -67,6 +72,12 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
     }
 }
 
+/// In a night, how long until `slot` is due (`None`: now).
+fn night_wait(generator: &VoterGenerator, slot: u64, started: std::time::Instant) -> Option<std::time::Duration> {
+    let due = generator.due_at(slot)?;
+    due.checked_sub(started.elapsed()).filter(|wait| !wait.is_zero())
+}
+
 /// `tally generate --to kafka://…`: the same records `generate` prints, produced to Kafka.
 fn produce(generator: &VoterGenerator, url: &KafkaUrl, properties: &[(String, String)], rate: f64) -> Result<()> {
     let mut producer = VoteProducer::new(url, properties)?;
@@ -76,6 +87,10 @@ fn produce(generator: &VoterGenerator, url: &KafkaUrl, properties: &[(String, St
     let started = std::time::Instant::now();
     let mut sent = 0u64;
     for slot in 0..end {
+        if let Some(wait) = night_wait(generator, slot, started) {
+            producer.poll()?;
+            std::thread::sleep(wait);
+        }
         if let Some(pacer) = &mut pacer {
             if pacer.available() == 0 {
                 producer.poll()?;

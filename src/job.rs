@@ -22,7 +22,9 @@ use tally_dataflow::graph::{Checkpoint, Publish};
 use tally_dataflow::{run_worker, PipelineOptions, SourceError};
 use tally_model::latency::{now_ms, LatencyHistogram};
 use tally_model::metrics::Registry;
-use tally_model::reference::{parse_candidates, parse_official_results, OfficialRow};
+use tally_model::reference::{
+    parse_candidates, parse_official_results, parse_poll_closings, poll_closing_2020, OfficialRow,
+};
 use tally_model::swing::{apply_swing, Baseline};
 use tally_model::{CallDesk, Expected, Results, SourceProgress, Tallies, Timeline};
 use tally_web::{Degraded, JobStatus, NoStatus, WebState};
@@ -36,12 +38,22 @@ pub(crate) fn generator(mix: &MixArgs, voters: Option<u64>) -> Result<VoterGener
         Some(path) => Some(Scenario::load(path, mix.scale)?),
         None => None,
     };
+    let night = match (mix.night, &mix.poll_closings) {
+        (false, _) => None,
+        (true, None) => Some((poll_closing_2020().clone(), mix.night_length)),
+        (true, Some(path)) => {
+            let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let closings = parse_poll_closings(&text).with_context(|| format!("{}", path.display()))?;
+            Some((closings, mix.night_length))
+        }
+    };
     let config = GeneratorConfig {
         seed: mix.seed,
         voters,
         invalid_rate: mix.invalid_rate,
         duplicate_rate: mix.duplicate_rate,
         scenario,
+        night,
     };
     Ok(VoterGenerator::new(config)?)
 }
@@ -220,7 +232,8 @@ impl Input {
         if args.source == "generator" {
             let source = SourceConfig::Generator {
                 generator: Arc::new(generator(&args.mix, args.count)?),
-                rate: (args.rate > 0.0).then_some(args.rate),
+                // A night paces itself (its slots fall due over --night-length).
+                rate: (args.rate > 0.0 && !args.mix.night).then_some(args.rate),
             };
             return Ok(Input { source, durable: None });
         }

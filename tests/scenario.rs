@@ -246,3 +246,127 @@ fn swing_against_a_baseline_is_the_tables_own_difference_matched_by_party() {
     // The drill-down carries the same swing.
     assert!(results["states"]["PA"]["swing"]["REPUBLICAN"].as_f64() < Some(0.0));
 }
+
+#[test]
+fn an_election_night_reports_states_after_their_polls_close_and_reproduces_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let night = |name: &str| {
+        let file = dir.path().join(name);
+        run_ok(&[
+            "generate",
+            "--scenario",
+            TABLE_2020,
+            "--scale",
+            "0.001",
+            "--seed",
+            "5",
+            "--night",
+            "--night-length",
+            "2s",
+            "--out",
+            file.to_str().unwrap(),
+        ]);
+        file
+    };
+    let (first, second) = (night("a.ndjson"), night("b.ndjson"));
+    let bytes = std::fs::read(&first).unwrap();
+    assert_eq!(bytes, std::fs::read(&second).unwrap(), "same seed, same bytes");
+
+    // The order states first report in follows their poll closings (2020, Eastern time).
+    let closings = tally_model::reference::poll_closing_2020();
+    let mut order: Vec<State> = Vec::new();
+    for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let state = tally_model::codec::decode(line)
+            .expect("a night emits valid records")
+            .state;
+        if !order.contains(&state) {
+            order.push(state);
+        }
+    }
+    assert_eq!(order.len(), 51);
+    let close = |state: &State| closings.0[state];
+    assert!(
+        ["IN", "KY"].contains(&order[0].code()),
+        "the 6 p.m. states first: {}",
+        order[0].code()
+    );
+    let position = |test: &dyn Fn(f64) -> bool| order.iter().position(|s| test(close(s))).unwrap();
+    let last_six_pm = order.iter().rposition(|s| close(s) == 18.0).unwrap();
+    assert!(
+        last_six_pm < position(&|c| c >= 19.0),
+        "6 p.m. states before any later one"
+    );
+    let last_by_eight = order.iter().rposition(|s| close(s) <= 20.0).unwrap();
+    assert!(last_by_eight < position(&|c| c >= 24.0), "Alaska and Hawaii last");
+
+    // Exactly the scenario's records, and with the scenario expected, every state called.
+    let results = parse_results(&run_ok(&[
+        "replay",
+        first.to_str().unwrap(),
+        "--apportionment",
+        "2010",
+        "--expected",
+        TABLE_2020,
+        "--expected-scale",
+        "0.001",
+    ]));
+    for row in president_2020() {
+        let expected = (row.votes as f64 * 0.001).round() as u64;
+        assert_eq!(
+            results["by_state"][row.state.code()][&row.candidate]
+                .as_u64()
+                .unwrap_or(0),
+            expected,
+            "{} {}",
+            row.state.code(),
+            row.candidate
+        );
+    }
+    assert_eq!(results["winner"], "Biden");
+}
+
+#[test]
+fn a_live_night_names_no_winner_before_270_called_and_never_flips_a_call() {
+    let (_job, base) = start_server(&[
+        "--scenario",
+        TABLE_2020,
+        "--scale",
+        "0.001",
+        "--night",
+        "--night-length",
+        "6s",
+        "--apportionment",
+        "2010",
+        "--workers",
+        "2",
+    ]);
+    let mut calls: std::collections::BTreeMap<String, String> = Default::default();
+    let mut reported = Vec::new();
+    let last = wait_for("the night to end", std::time::Duration::from_secs(60), || {
+        let results: serde_json::Value = serde_json::from_str(&http_get(&format!("{base}/api/results"))?).ok()?;
+        if let Some(winner) = results["winner"].as_str() {
+            assert!(
+                results["called_electoral_votes"][winner].as_u64() >= Some(270),
+                "{results}"
+            );
+        }
+        for (code, state) in results["states"].as_object()? {
+            if let Some(call) = state["called"].as_str() {
+                let first = calls.entry(code.clone()).or_insert_with(|| call.to_string());
+                assert_eq!(first, call, "{code}'s call flipped");
+            }
+        }
+        reported.push(results["reported"].as_f64()?);
+        (results["complete"] == true).then_some(results)
+    });
+    assert!(
+        reported.windows(2).all(|w| w[0] <= w[1]),
+        "reporting only rises: {reported:?}"
+    );
+    assert!(
+        reported.iter().any(|r| *r > 0.0 && *r < 1.0),
+        "the night was seen while it ran"
+    );
+    assert_eq!(last["winner"], "Biden");
+    assert_eq!(calls.len(), 51);
+}

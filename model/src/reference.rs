@@ -3,12 +3,14 @@
 
 use crate::vote::State;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
 const ELECTORAL_VOTES_CSV: &str = include_str!("../data/electoral_votes.csv");
 const PRESIDENT_2020_CSV: &str = include_str!("../data/president_2020_by_state.csv");
+const POLL_CLOSING_2020_CSV: &str = include_str!("../data/poll_closing_2020.csv");
 
 /// Electoral votes needed to win: a majority of 538.
 pub const VOTES_TO_WIN: u32 = 270;
@@ -116,6 +118,10 @@ pub enum ResultsTableError {
     EmptyCandidate { line: usize },
     #[error("line {line}: colour {color:?} is not #rrggbb")]
     BadColor { line: usize, color: String },
+    #[error("line {line}: {time:?} is not a time HH:MM")]
+    BadTime { line: usize, time: String },
+    #[error("no row for {code}")]
+    MissingState { code: String },
 }
 
 /// Parses a results table in the format of `data/president_2020_by_state.csv`
@@ -184,6 +190,58 @@ pub fn parse_candidates(csv_text: &[u8]) -> Result<Vec<CandidateInfo>, ResultsTa
     Ok(candidates)
 }
 
+/// When each state's first polls closed, in hours after midnight Eastern time (`20.5` is
+/// 8:30 p.m.; past midnight counts on: `24.0`, `25.0`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PollClosings(pub BTreeMap<State, f64>);
+
+#[derive(Deserialize)]
+struct PollClosingRow {
+    state_po: String,
+    closes_et: String,
+}
+
+/// Parses a poll-closing table (`state_po,closes_et` with `HH:MM`, see
+/// `data/poll_closing_2020.csv`); every state must be there once.
+pub fn parse_poll_closings(csv_text: &[u8]) -> Result<PollClosings, ResultsTableError> {
+    let mut reader = csv::Reader::from_reader(csv_text);
+    let mut closings = BTreeMap::new();
+    for (index, row) in reader.deserialize::<PollClosingRow>().enumerate() {
+        let line = index + 2;
+        let row = row.map_err(|cause| ResultsTableError::Csv { line, cause })?;
+        let state = State::lookup(&row.state_po).ok_or_else(|| ResultsTableError::UnknownState {
+            line,
+            code: row.state_po.clone(),
+        })?;
+        let hours = row
+            .closes_et
+            .trim()
+            .split_once(':')
+            .and_then(|(h, m)| Some((h.parse::<u32>().ok()?, m.parse::<u32>().ok()?)))
+            .filter(|(h, m)| *h <= 30 && *m < 60)
+            .map(|(h, m)| f64::from(h) + f64::from(m) / 60.0)
+            .ok_or_else(|| ResultsTableError::BadTime {
+                line,
+                time: row.closes_et.clone(),
+            })?;
+        closings.insert(state, hours);
+    }
+    if let Some(missing) = State::all().find(|s| !closings.contains_key(s)) {
+        return Err(ResultsTableError::MissingState {
+            code: missing.code().to_string(),
+        });
+    }
+    Ok(PollClosings(closings))
+}
+
+/// The 2020 poll closings shipped with tally (see `data/SOURCES.md`).
+pub fn poll_closing_2020() -> &'static PollClosings {
+    static CLOSINGS: OnceLock<PollClosings> = OnceLock::new();
+    CLOSINGS.get_or_init(|| {
+        parse_poll_closings(POLL_CLOSING_2020_CSV.as_bytes()).expect("embedded poll_closing_2020.csv is valid")
+    })
+}
+
 /// The official 2020 presidential results by state (FEC), shipped with tally.
 pub fn president_2020() -> &'static [OfficialRow] {
     static ROWS: OnceLock<Vec<OfficialRow>> = OnceLock::new();
@@ -214,6 +272,24 @@ mod tests {
         let total = |name: &str| -> u64 { rows.iter().filter(|r| r.candidate == name).map(|r| r.votes).sum() };
         assert_eq!(total("Biden"), 81_283_501);
         assert_eq!(total("Trump"), 74_223_975);
+    }
+
+    #[test]
+    fn poll_closings_cover_every_state_from_six_pm_to_midnight() {
+        let closings = poll_closing_2020();
+        assert_eq!(closings.0.len(), 51);
+        let first = closings.0.values().cloned().fold(f64::MAX, f64::min);
+        let last = closings.0.values().cloned().fold(0.0, f64::max);
+        assert_eq!((first, last), (18.0, 24.0));
+        assert_eq!(closings.0[&State::lookup("AR").unwrap()], 20.5);
+        let err = parse_poll_closings(b"state_po,closes_et\nOH,7pm\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("7pm"), "{err}");
+        let err = parse_poll_closings(b"state_po,closes_et\nOH,19:30\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no row for"), "{err}");
     }
 
     #[test]

@@ -10,6 +10,11 @@
 //! official 2020 results (so states by turnout and candidates by their share in each state); with
 //! a scenario, slot `k` takes the `k`-th cell of a seeded permutation of the scenario's scaled
 //! table, so the whole stream reproduces it exactly. Ages and genders follow fixed mixes.
+//!
+//! A scenario can also be played as an election night ([`night`]): the same records, in the
+//! order the states report them after their polls close, due over the night's wall time.
+
+pub mod night;
 
 use std::path::{Path, PathBuf};
 use tally_dataflow::{RecordBatch, SourceError, SourceState};
@@ -29,6 +34,8 @@ pub struct GeneratorConfig {
     /// Chance, per voter, of a duplicate of an earlier voter's record after it.
     pub duplicate_rate: f64,
     pub scenario: Option<Scenario>,
+    /// Play the scenario as an election night: the poll closings, and the night's wall time.
+    pub night: Option<(tally_model::reference::PollClosings, std::time::Duration)>,
 }
 
 impl Default for GeneratorConfig {
@@ -39,6 +46,7 @@ impl Default for GeneratorConfig {
             invalid_rate: 0.0,
             duplicate_rate: 0.0,
             scenario: None,
+            night: None,
         }
     }
 }
@@ -56,6 +64,8 @@ pub struct Scenario {
 pub enum GeneratorError {
     #[error("scale must be a positive number, not {0}")]
     Scale(f64),
+    #[error("--night plays a scenario: give --scenario FILE.csv --scale X")]
+    NightWithoutScenario,
     #[error("{what} would make more than {MAX_VOTERS} voters, the most a generator makes")]
     TooManyVoters { what: String },
     #[error("{name} must be between 0 and 1, not {rate}")]
@@ -124,6 +134,8 @@ impl Scenario {
 /// Generates the records of any voter slot.
 pub struct VoterGenerator {
     config: GeneratorConfig,
+    /// With a night: which record each slot is, and when it is due.
+    night: Option<night::Night>,
     /// Without a scenario: every (state, candidate) of the 2020 table, weighted by its votes.
     mix: Scenario,
 }
@@ -151,7 +163,19 @@ impl VoterGenerator {
             }
         }
         let mix = Scenario::new(president_2020(), 1.0)?;
-        Ok(VoterGenerator { config, mix })
+        let night = match (&config.night, &config.scenario) {
+            (Some((closings, length)), Some(scenario)) => {
+                Some(night::Night::new(scenario, closings, config.seed, *length)?)
+            }
+            (Some(_), None) => return Err(GeneratorError::NightWithoutScenario),
+            (None, _) => None,
+        };
+        Ok(VoterGenerator { config, mix, night })
+    }
+
+    /// With a night, when slot `k` is due after the night starts (`None`: whenever).
+    pub fn due_at(&self, k: u64) -> Option<std::time::Duration> {
+        self.night.as_ref().map(|night| night.due_at(k))
     }
 
     /// Voter slots in the stream; `None` = endless.
@@ -185,7 +209,10 @@ impl VoterGenerator {
     fn voter(&self, k: u64) -> VoterRecord<'_> {
         let mut rng = SlotRng::new(self.config.seed ^ 0x5eed_0f70_11e5, k);
         let (state, candidate) = match &self.config.scenario {
-            Some(scenario) => scenario.cell(permute(k, scenario.voters(), self.config.seed)),
+            Some(scenario) => scenario.cell(match &self.night {
+                Some(night) => night.scenario_index(k),
+                None => permute(k, scenario.voters(), self.config.seed),
+            }),
             None => self.mix.cell(rng.below(self.mix.voters())),
         };
         let (_, _, ages) = &AGE_MIX[rng.weighted(&AGE_MIX.map(|(_, weight, _)| weight))];
@@ -325,6 +352,8 @@ pub struct GeneratorSource {
     next_slot: u64,
     stride: u64,
     pacer: Option<Pacer>,
+    /// When the source started: a night's slots fall due from then.
+    started: std::time::Instant,
 }
 
 impl GeneratorSource {
@@ -335,6 +364,7 @@ impl GeneratorSource {
             next_slot: index as u64,
             stride: peers.max(1) as u64,
             pacer: rate.map(Pacer::new),
+            started: std::time::Instant::now(),
         }
     }
 }
@@ -347,7 +377,14 @@ impl tally_dataflow::Source for GeneratorSource {
             None => max,
         };
         let before = batch.len();
+        let elapsed = self.started.elapsed();
+        let due = |slot: u64| self.generator.due_at(slot).is_none_or(|at| at <= elapsed);
+        let mut waiting = false;
         while batch.len() - before < allowed && self.next_slot < end {
+            if !due(self.next_slot) {
+                waiting = true;
+                break;
+            }
             self.generator.slot(self.next_slot, 0, batch);
             self.next_slot += self.stride;
         }
@@ -356,7 +393,7 @@ impl tally_dataflow::Source for GeneratorSource {
         }
         Ok(if self.next_slot >= end {
             SourceState::Exhausted
-        } else if allowed == 0 || self.pacer.is_some() && batch.len() - before < max {
+        } else if waiting || allowed == 0 || self.pacer.is_some() && batch.len() - before < max {
             SourceState::Idle
         } else {
             SourceState::Active
