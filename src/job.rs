@@ -23,7 +23,7 @@ use tally_dataflow::{run_worker, PipelineOptions, SourceError};
 use tally_model::latency::{now_ms, LatencyHistogram};
 use tally_model::metrics::Registry;
 use tally_model::reference::{
-    parse_candidates, parse_official_results, parse_poll_closings, poll_closing_2020, OfficialRow,
+    parse_candidates, parse_official_results, parse_poll_closings, poll_closing_2020, president_2020, OfficialRow,
 };
 use tally_model::swing::{apply_swing, Baseline};
 use tally_model::{CallDesk, Expected, Results, SourceProgress, Tallies, Timeline};
@@ -35,7 +35,7 @@ const FATAL_WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(2)
 
 pub(crate) fn generator(mix: &MixArgs, voters: Option<u64>) -> Result<VoterGenerator> {
     let scenario = match &mix.scenario {
-        Some(path) => Some(Scenario::load(path, mix.scale)?),
+        Some(path) => Some(Scenario::new(&table(path)?, mix.scale)?),
         None => None,
     };
     let night = match (mix.night, &mix.poll_closings) {
@@ -66,11 +66,17 @@ struct Night {
     baseline: Option<Baseline>,
 }
 
-/// A results table, read.
+/// A results table, read; `2020` (when no file has that name) is the shipped 2020 table.
 fn table(path: &Path) -> Result<Vec<OfficialRow>> {
+    if path == Path::new(BUILT_IN_2020) && !path.exists() {
+        return Ok(president_2020().to_vec());
+    }
     let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     parse_official_results(&text).with_context(|| format!("{}", path.display()))
 }
+
+/// The name that stands for the 2020 results table shipped with tally.
+pub(crate) const BUILT_IN_2020: &str = "2020";
 
 /// The night's measures: expected votes from `--expected` (scaled by `--expected-scale`), or
 /// else the generator's scenario, which is exactly what it emits; the baseline from

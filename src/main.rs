@@ -14,6 +14,21 @@ use clap::Parser;
 use std::process::ExitCode;
 use tally_connectors::sources::generator::GeneratorError;
 
+/// `tally` with no arguments: the 2020 election night from the official table at 1%, over
+/// three minutes, with calls against the table itself; then the final night stays served.
+/// (`tally run` alone keeps the random mix at 1,000 records/s.)
+const DEFAULT_RUN: [&str; 9] = [
+    "tally",
+    "run",
+    "--scenario",
+    job::BUILT_IN_2020,
+    "--scale",
+    "0.01",
+    "--night",
+    "--apportionment",
+    "2010",
+];
+
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
@@ -47,9 +62,9 @@ fn main() -> ExitCode {
         .init();
     let command = cli
         .command
-        .unwrap_or_else(|| match cli::Cli::parse_from(["tally", "run"]).command {
+        .unwrap_or_else(|| match cli::Cli::parse_from(DEFAULT_RUN).command {
             Some(command) => command,
-            None => unreachable!("parsing `tally run` gives the run command"),
+            None => unreachable!("parsing `tally run …` gives the run command"),
         });
     let outcome = match command {
         cli::Command::Run(args) => job::run(*args),
@@ -68,5 +83,24 @@ fn main() -> ExitCode {
             eprintln!("tally: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_run_is_the_2020_night_at_one_percent() {
+        let Some(cli::Command::Run(run)) = cli::Cli::parse_from(DEFAULT_RUN).command else {
+            panic!("the default is a run");
+        };
+        assert!(run.mix.night);
+        assert_eq!(run.mix.night_length, std::time::Duration::from_secs(180));
+        assert_eq!(run.mix.scale, 0.01);
+        assert_eq!(run.graph.apportionment, tally_model::Apportionment::Census2010);
+        let generator = job::generator(&run.mix, run.count).expect("the built-in table plays");
+        assert_eq!(generator.voters(), Some(1_584_297), "2020 at 1%");
+        assert!(generator.due_at(0).is_some(), "paced as a night");
     }
 }
