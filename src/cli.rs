@@ -141,8 +141,9 @@ pub struct MixArgs {
     /// Chance per voter of an extra duplicate of an earlier voter's record.
     #[arg(long, default_value_t = 0.0, value_parser = probability)]
     pub duplicate_rate: f64,
-    /// A results table (state,state_po,candidate,party,votes) to reproduce exactly.
-    #[arg(long)]
+    /// A results table (state,state_po,candidate,party,votes) to reproduce exactly; `2020` and
+    /// `2024` name the official tables shipped with tally.
+    #[arg(long, value_name = "2020|2024|FILE.csv")]
     pub scenario: Option<PathBuf>,
     /// With --scenario: records per official vote (round(votes × scale) per row).
     #[arg(long, default_value_t = 1.0, requires = "scenario")]
@@ -154,10 +155,10 @@ pub struct MixArgs {
     /// With --night: the wall time the whole night takes (e.g. 3m, 20s).
     #[arg(long, default_value = "3m", value_parser = humantime::parse_duration, requires = "night")]
     pub night_length: Duration,
-    /// With --night: when each state's first polls close (`state_po,closes_et` with `HH:MM`
-    /// Eastern time; default: 2020's, shipped with tally).
-    #[arg(long, value_name = "FILE.csv", requires = "night")]
-    pub poll_closings: Option<PathBuf>,
+    /// With --night: when each state's first polls close: `2020` or `2024` (shipped with
+    /// tally), or a file of `state_po,closes_et` rows with `HH:MM` Eastern time.
+    #[arg(long, value_name = "2020|2024|FILE.csv", default_value = "2024", requires = "night")]
+    pub poll_closings: PathBuf,
 }
 
 /// How the graph runs.
@@ -195,18 +196,19 @@ pub struct GraphArgs {
     /// the file source reads past such a line without holding it.
     #[arg(long, default_value_t = tally_model::codec::MAX_RECORD_BYTES, value_parser = clap::value_parser!(usize))]
     pub max_record_bytes: usize,
-    /// A results table (state,state_po,candidate,party,votes) whose totals per state are the
-    /// votes expected: gives % reporting and race calls (a run with --scenario expects the
-    /// scenario itself unless this is given).
-    #[arg(long, value_name = "FILE.csv")]
+    /// A results table (state,state_po,candidate,party,votes; `2020` and `2024` name the shipped
+    /// ones) whose totals per state are the votes expected: gives % reporting and race calls (a
+    /// run with --scenario expects the scenario itself unless this is given).
+    #[arg(long, value_name = "2020|2024|FILE.csv")]
     pub expected: Option<PathBuf>,
     /// With --expected: expected votes per official vote (round(votes × scale) per row, as
     /// --scenario --scale generates).
     #[arg(long, default_value_t = 1.0, requires = "expected", value_parser = positive)]
     pub expected_scale: f64,
-    /// A previous election's results table: per state and nationally, each party's change in
-    /// share against it (`swing`, in points). Candidates are matched by party.
-    #[arg(long, value_name = "FILE.csv")]
+    /// A previous election's results table (`2020`, `2024` or a file): per state and nationally,
+    /// each party's change in share against it (`swing`, in points). Candidates are matched by
+    /// party.
+    #[arg(long, value_name = "2020|2024|FILE.csv")]
     pub baseline: Option<PathBuf>,
     /// Candidates' parties (`name,party[,color]` with a header), for streams whose candidates
     /// are in no results table given.

@@ -23,7 +23,8 @@ use tally_dataflow::{run_worker, PipelineOptions, SourceError};
 use tally_model::latency::{now_ms, LatencyHistogram};
 use tally_model::metrics::Registry;
 use tally_model::reference::{
-    parse_candidates, parse_official_results, parse_poll_closings, poll_closing_2020, president_2020, OfficialRow,
+    parse_candidates, parse_official_results, parse_poll_closings, poll_closing_2020, poll_closing_2024,
+    president_2020, president_2024, OfficialRow, PollClosings,
 };
 use tally_model::swing::{apply_swing, Baseline};
 use tally_model::{CallDesk, Expected, Results, SourceProgress, Tallies, Timeline};
@@ -38,14 +39,9 @@ pub(crate) fn generator(mix: &MixArgs, voters: Option<u64>) -> Result<VoterGener
         Some(path) => Some(Scenario::new(&table(path)?, mix.scale)?),
         None => None,
     };
-    let night = match (mix.night, &mix.poll_closings) {
-        (false, _) => None,
-        (true, None) => Some((poll_closing_2020().clone(), mix.night_length)),
-        (true, Some(path)) => {
-            let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let closings = parse_poll_closings(&text).with_context(|| format!("{}", path.display()))?;
-            Some((closings, mix.night_length))
-        }
+    let night = match mix.night {
+        true => Some((poll_closings(&mix.poll_closings)?, mix.night_length)),
+        false => None,
     };
     let config = GeneratorConfig {
         seed: mix.seed,
@@ -66,17 +62,32 @@ struct Night {
     baseline: Option<Baseline>,
 }
 
-/// A results table, read; `2020` (when no file has that name) is the shipped 2020 table.
+/// A results table, read; `2020` and `2024` (when no file has that name) are the tables shipped
+/// with tally.
 fn table(path: &Path) -> Result<Vec<OfficialRow>> {
-    if path == Path::new(BUILT_IN_2020) && !path.exists() {
-        return Ok(president_2020().to_vec());
+    if !path.exists() {
+        match path.to_str() {
+            Some("2020") => return Ok(president_2020().to_vec()),
+            Some("2024") => return Ok(president_2024().to_vec()),
+            _ => {}
+        }
     }
     let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     parse_official_results(&text).with_context(|| format!("{}", path.display()))
 }
 
-/// The name that stands for the 2020 results table shipped with tally.
-pub(crate) const BUILT_IN_2020: &str = "2020";
+/// Poll closings: `2020` and `2024` (when no file has that name) are the ones shipped.
+fn poll_closings(path: &Path) -> Result<PollClosings> {
+    if !path.exists() {
+        match path.to_str() {
+            Some("2020") => return Ok(poll_closing_2020().clone()),
+            Some("2024") => return Ok(poll_closing_2024().clone()),
+            _ => {}
+        }
+    }
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse_poll_closings(&text).with_context(|| format!("{}", path.display()))
+}
 
 /// The night's measures: expected votes from `--expected` (scaled by `--expected-scale`), or
 /// else the generator's scenario, which is exactly what it emits; the baseline from

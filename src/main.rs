@@ -14,19 +14,19 @@ use clap::Parser;
 use std::process::ExitCode;
 use tally_connectors::sources::generator::GeneratorError;
 
-/// `tally` with no arguments: the 2020 election night from the official table at 1%, over
-/// three minutes, with calls against the table itself; then the final night stays served.
-/// (`tally run` alone keeps the random mix at 1,000 records/s.)
+/// `tally` with no arguments: the 2024 election night from the official table at 1%, over
+/// three minutes, with calls against the table itself and swing against 2020; then the final
+/// night stays served. (`tally run` alone keeps the random mix at 1,000 records/s.)
 const DEFAULT_RUN: [&str; 9] = [
     "tally",
     "run",
     "--scenario",
-    job::BUILT_IN_2020,
+    "2024",
     "--scale",
     "0.01",
     "--night",
-    "--apportionment",
-    "2010",
+    "--baseline",
+    "2020",
 ];
 
 fn main() -> ExitCode {
@@ -91,16 +91,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_default_run_is_the_2020_night_at_one_percent() {
+    fn the_default_run_is_the_2024_night_at_one_percent_against_2020() {
         let Some(cli::Command::Run(run)) = cli::Cli::parse_from(DEFAULT_RUN).command else {
             panic!("the default is a run");
         };
         assert!(run.mix.night);
         assert_eq!(run.mix.night_length, std::time::Duration::from_secs(180));
         assert_eq!(run.mix.scale, 0.01);
-        assert_eq!(run.graph.apportionment, tally_model::Apportionment::Census2010);
+        assert_eq!(run.graph.apportionment, tally_model::Apportionment::Census2020);
+        assert_eq!(run.graph.baseline.as_deref(), Some(std::path::Path::new("2020")));
         let generator = job::generator(&run.mix, run.count).expect("the built-in table plays");
-        assert_eq!(generator.voters(), Some(1_584_297), "2020 at 1%");
+        let voters: u64 = tally_model::reference::president_2024()
+            .iter()
+            .map(|row| (row.votes as f64 * 0.01).round() as u64)
+            .sum();
+        assert_eq!(generator.voters(), Some(voters), "2024 at 1%");
         assert!(generator.due_at(0).is_some(), "paced as a night");
     }
 }

@@ -60,45 +60,50 @@ const TABLE_2020: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/model/data/presid
 
 #[test]
 fn a_replay_with_expected_votes_calls_every_state_for_its_winner_at_one_and_a_tenth_percent() {
-    for scale in ["0.01", "0.001"] {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("2020.ndjson");
-        let path = file.to_str().unwrap();
-        run_ok(&[
-            "generate",
-            "--scenario",
-            TABLE_2020,
-            "--scale",
-            scale,
-            "--seed",
-            "9",
-            "--out",
-            path,
-        ]);
-        let results = parse_results(&run_ok(&[
-            "replay",
-            path,
-            "--apportionment",
-            "2010",
-            "--expected",
-            TABLE_2020,
-            "--expected-scale",
-            scale,
-        ]));
-        let states = results["states"].as_object().unwrap();
-        for (code, state) in states {
-            assert_eq!(state["called"], state["leader"], "{code} at {scale}");
-            assert!(
-                state["called"].is_string(),
-                "{code} at {scale}: every state has a winner"
-            );
-            assert_eq!(state["reported"], 1.0, "{code} at {scale}");
-            assert_eq!(state["expected_votes"], state["votes"], "{code} at {scale}");
+    // The shipped tables, whole states winner-take-all: 2020 under the 2010 census, 2024 under
+    // the 2020 census (the certified results, Maine's and Nebraska's districts aside).
+    let elections = [
+        ("2020", "2010", "Biden", 306, "Trump", 232),
+        ("2024", "2020", "Trump", 312, "Harris", 226),
+    ];
+    for (table, apportionment, winner, won, loser, lost) in elections {
+        for scale in ["0.01", "0.001"] {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("night.ndjson");
+            let path = file.to_str().unwrap();
+            run_ok(&[
+                "generate",
+                "--scenario",
+                table,
+                "--scale",
+                scale,
+                "--seed",
+                "9",
+                "--out",
+                path,
+            ]);
+            let results = parse_results(&run_ok(&[
+                "replay",
+                path,
+                "--apportionment",
+                apportionment,
+                "--expected",
+                table,
+                "--expected-scale",
+                scale,
+            ]));
+            let states = results["states"].as_object().unwrap();
+            for (code, state) in states {
+                assert_eq!(state["called"], state["leader"], "{table} {code} at {scale}");
+                assert!(state["called"].is_string(), "{table} {code} at {scale}: a winner");
+                assert_eq!(state["reported"], 1.0, "{table} {code} at {scale}");
+                assert_eq!(state["expected_votes"], state["votes"], "{table} {code} at {scale}");
+            }
+            assert_eq!(results["called_electoral_votes"][winner], won, "{table} at {scale}");
+            assert_eq!(results["called_electoral_votes"][loser], lost, "{table} at {scale}");
+            assert_eq!(results["winner"], winner);
+            assert_eq!(results["reported"], 1.0);
         }
-        assert_eq!(results["called_electoral_votes"]["Biden"], 306, "at {scale}");
-        assert_eq!(results["called_electoral_votes"]["Trump"], 232, "at {scale}");
-        assert_eq!(results["winner"], "Biden");
-        assert_eq!(results["reported"], 1.0);
     }
 }
 
@@ -369,4 +374,50 @@ fn a_live_night_names_no_winner_before_270_called_and_never_flips_a_call() {
     );
     assert_eq!(last["winner"], "Biden");
     assert_eq!(calls.len(), 51);
+}
+
+#[test]
+fn the_2024_night_swings_against_2020_as_the_official_tables_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let votes = dir.path().join("2024.ndjson");
+    run_ok(&[
+        "generate",
+        "--scenario",
+        "2024",
+        "--scale",
+        "0.01",
+        "--out",
+        votes.to_str().unwrap(),
+    ]);
+    let results = parse_results(&run_ok(&[
+        "replay",
+        votes.to_str().unwrap(),
+        "--expected",
+        "2024",
+        "--expected-scale",
+        "0.01",
+        "--baseline",
+        "2020",
+    ]));
+    let dir_2024 = concat!(env!("CARGO_MANIFEST_DIR"), "/model/data/president_2024_by_state.csv");
+    let (now, then) = (
+        shares(&std::fs::read_to_string(dir_2024).unwrap()),
+        shares(&std::fs::read_to_string(TABLE_2020).unwrap()),
+    );
+    for ((state, party), share) in &now {
+        let expected = 100.0 * (share - then[&(state.clone(), party.clone())]);
+        let got = match state.as_str() {
+            "US" => &results["swing"][party],
+            code => &results["states"][code]["swing"][party],
+        };
+        let got = got.as_f64().unwrap_or_else(|| panic!("{state} {party}: {got}"));
+        assert!(
+            (got - expected).abs() < 0.1,
+            "{state} {party}: {got} against {expected}"
+        );
+    }
+    // Nationally the Republicans gained about 3 points and the Democrats lost about 3.
+    assert!(results["swing"]["REPUBLICAN"].as_f64() > Some(2.0));
+    assert!(results["swing"]["DEMOCRAT"].as_f64() < Some(-2.0));
+    assert_eq!(results["winner"], "Trump");
 }

@@ -10,7 +10,9 @@ use std::sync::OnceLock;
 
 const ELECTORAL_VOTES_CSV: &str = include_str!("../data/electoral_votes.csv");
 const PRESIDENT_2020_CSV: &str = include_str!("../data/president_2020_by_state.csv");
+const PRESIDENT_2024_CSV: &str = include_str!("../data/president_2024_by_state.csv");
 const POLL_CLOSING_2020_CSV: &str = include_str!("../data/poll_closing_2020.csv");
+const POLL_CLOSING_2024_CSV: &str = include_str!("../data/poll_closing_2024.csv");
 
 /// Electoral votes needed to win: a majority of 538.
 pub const VOTES_TO_WIN: u32 = 270;
@@ -242,6 +244,23 @@ pub fn poll_closing_2020() -> &'static PollClosings {
     })
 }
 
+/// The 2024 poll closings shipped with tally: 2020's, with Iowa an hour earlier (state law since
+/// 2021; see `data/SOURCES.md`).
+pub fn poll_closing_2024() -> &'static PollClosings {
+    static CLOSINGS: OnceLock<PollClosings> = OnceLock::new();
+    CLOSINGS.get_or_init(|| {
+        parse_poll_closings(POLL_CLOSING_2024_CSV.as_bytes()).expect("embedded poll_closing_2024.csv is valid")
+    })
+}
+
+/// The official 2024 presidential results by state (FEC), shipped with tally.
+pub fn president_2024() -> &'static [OfficialRow] {
+    static ROWS: OnceLock<Vec<OfficialRow>> = OnceLock::new();
+    ROWS.get_or_init(|| {
+        parse_official_results(PRESIDENT_2024_CSV.as_bytes()).expect("embedded president_2024_by_state.csv is valid")
+    })
+}
+
 /// The official 2020 presidential results by state (FEC), shipped with tally.
 pub fn president_2020() -> &'static [OfficialRow] {
     static ROWS: OnceLock<Vec<OfficialRow>> = OnceLock::new();
@@ -302,6 +321,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 2") && err.contains("blue"), "{err}");
+    }
+
+    #[test]
+    fn official_2024_results_match_the_fec_totals_and_the_certified_electoral_votes() {
+        let rows = president_2024();
+        assert_eq!(rows.len(), 153);
+        let total = |name: &str| -> u64 { rows.iter().filter(|r| r.candidate == name).map(|r| r.votes).sum() };
+        assert_eq!(total("Harris"), 75_017_613);
+        assert_eq!(total("Trump"), 77_302_580);
+        assert_eq!(rows.iter().map(|r| r.votes).sum::<u64>(), 155_238_302);
+        // Whole states, winner-take-all, under the 2020 census: the certified 312-226 (Maine's
+        // and Nebraska's district electors, one each way, cancel out).
+        let mut electoral = [0u32; 2];
+        for state in State::all() {
+            let votes = |name: &str| {
+                rows.iter()
+                    .find(|r| r.state == state && r.candidate == name)
+                    .map_or(0, |r| r.votes)
+            };
+            let seats = Apportionment::Census2020.electoral_votes(state);
+            electoral[usize::from(votes("Trump") > votes("Harris"))] += seats;
+        }
+        assert_eq!(electoral, [226, 312]);
+        assert_eq!(poll_closing_2024().0[&State::lookup("IA").unwrap()], 21.0);
     }
 
     #[test]
