@@ -2,7 +2,7 @@
 //! is in `serve.rs`).
 
 use crate::cli::GenerateArgs;
-use crate::job::generator;
+use crate::election::generator;
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 use tally_connectors::kafka::KafkaUrl;

@@ -4,6 +4,7 @@
 mod cli;
 mod cluster;
 mod durable;
+mod election;
 mod generate;
 mod job;
 mod runtime;
@@ -100,7 +101,7 @@ mod tests {
         assert_eq!(run.mix.scale, 0.01);
         assert_eq!(run.graph.apportionment, tally_model::Apportionment::Census2020);
         assert_eq!(run.graph.baseline.as_deref(), Some(std::path::Path::new("2020")));
-        let generator = job::generator(&run.mix, run.count).expect("the built-in table plays");
+        let generator = election::generator(&run.mix, run.count).expect("the built-in table plays");
         let voters: u64 = tally_model::reference::president_2024()
             .iter()
             .map(|row| (row.votes as f64 * 0.01).round() as u64)

@@ -1,0 +1,136 @@
+//! What an election is measured against, for the binary: the shipped tables by name (`2020`,
+//! `2024`), the generator a scenario or a night makes, and the measures every publication gets
+//! (race calls and % reporting against the votes expected, swing against a baseline, the time
+//! of each call, a timeline point).
+
+use crate::cli::{GraphArgs, MixArgs};
+use anyhow::{Context, Result};
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use tally_connectors::sources::generator::{GeneratorConfig, Scenario, VoterGenerator};
+use tally_model::reference::{
+    parse_candidates, parse_official_results, parse_poll_closings, poll_closing_2020, poll_closing_2024,
+    president_2020, president_2024, OfficialRow, PollClosings,
+};
+use tally_model::swing::{apply_swing, Baseline};
+use tally_model::{CallDesk, Expected, Results, Timeline};
+
+/// The generator `mix` describes: the random mix, a scenario (a table by name or file, scaled),
+/// or a scenario played as a night.
+pub(crate) fn generator(mix: &MixArgs, voters: Option<u64>) -> Result<VoterGenerator> {
+    let scenario = match &mix.scenario {
+        Some(path) => Some(Scenario::new(&table(path)?, mix.scale)?),
+        None => None,
+    };
+    let night = match mix.night {
+        true => Some((poll_closings(&mix.poll_closings)?, mix.night_length)),
+        false => None,
+    };
+    let config = GeneratorConfig {
+        seed: mix.seed,
+        voters,
+        invalid_rate: mix.invalid_rate,
+        duplicate_rate: mix.duplicate_rate,
+        scenario,
+        night,
+    };
+    Ok(VoterGenerator::new(config)?)
+}
+
+/// What a publication is measured against: the votes expected (race calls, % reporting) and a
+/// previous election (swing).
+#[derive(Default)]
+pub(crate) struct Night {
+    expected: Option<Expected>,
+    baseline: Option<Baseline>,
+}
+
+/// A results table, read; `2020` and `2024` (when no file has that name) are the tables shipped
+/// with tally.
+fn table(path: &Path) -> Result<Vec<OfficialRow>> {
+    if !path.exists() {
+        match path.to_str() {
+            Some("2020") => return Ok(president_2020().to_vec()),
+            Some("2024") => return Ok(president_2024().to_vec()),
+            _ => {}
+        }
+    }
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse_official_results(&text).with_context(|| format!("{}", path.display()))
+}
+
+/// Poll closings: `2020` and `2024` (when no file has that name) are the ones shipped.
+fn poll_closings(path: &Path) -> Result<PollClosings> {
+    if !path.exists() {
+        match path.to_str() {
+            Some("2020") => return Ok(poll_closing_2020().clone()),
+            Some("2024") => return Ok(poll_closing_2024().clone()),
+            _ => {}
+        }
+    }
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse_poll_closings(&text).with_context(|| format!("{}", path.display()))
+}
+
+/// The night's measures: expected votes from `--expected` (scaled by `--expected-scale`), or
+/// else the generator's scenario, which is exactly what it emits; the baseline from
+/// `--baseline`, with parties from `--candidates`, then the expectation's table.
+pub(crate) fn night(graph: &GraphArgs, mix: Option<&MixArgs>) -> Result<Night> {
+    let scenario = mix.and_then(|mix| Some((mix.scenario.as_deref()?, mix.scale)));
+    let expectation = match (&graph.expected, scenario) {
+        (Some(path), _) => Some((table(path)?, graph.expected_scale)),
+        (None, Some((path, scale))) => Some((table(path)?, scale)),
+        (None, None) => None,
+    };
+    let baseline = match &graph.baseline {
+        Some(path) => {
+            let mut parties: Vec<(String, String)> = match &graph.candidates {
+                Some(file) => {
+                    let text = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+                    parse_candidates(&text)
+                        .with_context(|| format!("{}", file.display()))?
+                        .into_iter()
+                        .map(|c| (c.name, c.party))
+                        .collect()
+                }
+                None => Vec::new(),
+            };
+            // A candidates file wins over the expectation's table: later entries win.
+            if let Some((rows, _)) = &expectation {
+                let named: Vec<(String, String)> =
+                    rows.iter().map(|r| (r.candidate.clone(), r.party.clone())).collect();
+                parties.splice(0..0, named);
+            }
+            Some(Baseline::new(&table(path)?, &parties))
+        }
+        None => None,
+    };
+    Ok(Night {
+        expected: expectation.map(|(rows, scale)| Expected::from_rows(&rows, scale)),
+        baseline,
+    })
+}
+
+/// `publish`, given every publication with its race calls and % reporting against the expected
+/// votes, the time each call was first made (see `tally_model::calls`) and its swing against
+/// the baseline; each is also a point of `timeline`.
+pub(crate) fn with_calls(
+    night: Night,
+    timeline: Arc<RwLock<Timeline>>,
+    publish: impl Fn(Results) + Send + Sync + 'static,
+) -> Arc<dyn Fn(Results) + Send + Sync> {
+    let desk = Mutex::new(CallDesk::default());
+    Arc::new(move |results: Results| {
+        let mut results = results.with_expectation(night.expected.as_ref());
+        if let Some(baseline) = &night.baseline {
+            apply_swing(&mut results, baseline);
+        }
+        if let Ok(mut desk) = desk.lock() {
+            desk.stamp(&mut results);
+        }
+        if let Ok(mut timeline) = timeline.write() {
+            timeline.record(&results);
+        }
+        publish(results)
+    })
+}
