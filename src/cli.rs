@@ -141,9 +141,9 @@ pub struct MixArgs {
     /// Chance per voter of an extra duplicate of an earlier voter's record.
     #[arg(long, default_value_t = 0.0, value_parser = probability)]
     pub duplicate_rate: f64,
-    /// A results table (state,state_po,candidate,party,votes) to reproduce exactly; `2020` and
-    /// `2024` name the official tables shipped with tally.
-    #[arg(long, value_name = "2020|2024|FILE.csv")]
+    /// A results table (state,state_po,candidate,party,votes) to reproduce exactly; `2016`,
+    /// `2020` and `2024` name the tables shipped with tally.
+    #[arg(long, value_name = "2016|2020|2024|FILE.csv")]
     pub scenario: Option<PathBuf>,
     /// With --scenario: records per official vote (round(votes × scale) per row).
     #[arg(long, default_value_t = 1.0, requires = "scenario")]
@@ -196,19 +196,19 @@ pub struct GraphArgs {
     /// the file source reads past such a line without holding it.
     #[arg(long, default_value_t = tally_model::codec::MAX_RECORD_BYTES, value_parser = clap::value_parser!(usize))]
     pub max_record_bytes: usize,
-    /// A results table (state,state_po,candidate,party,votes; `2020` and `2024` name the shipped
-    /// ones) whose totals per state are the votes expected: gives % reporting and race calls (a
+    /// A results table (state,state_po,candidate,party,votes; `2016`, `2020` and `2024` name the
+    /// shipped ones) whose totals per state are the votes expected: gives % reporting and race calls (a
     /// run with --scenario expects the scenario itself unless this is given).
-    #[arg(long, value_name = "2020|2024|FILE.csv")]
+    #[arg(long, value_name = "2016|2020|2024|FILE.csv")]
     pub expected: Option<PathBuf>,
     /// With --expected: expected votes per official vote (round(votes × scale) per row, as
     /// --scenario --scale generates).
     #[arg(long, default_value_t = 1.0, requires = "expected", value_parser = positive)]
     pub expected_scale: f64,
-    /// A previous election's results table (`2020`, `2024` or a file): per state and nationally,
+    /// A previous election's results table (`2016`, `2020`, `2024` or a file): per state and nationally,
     /// each party's change in share against it (`swing`, in points). Candidates are matched by
     /// party.
-    #[arg(long, value_name = "2020|2024|FILE.csv")]
+    #[arg(long, value_name = "2016|2020|2024|FILE.csv")]
     pub baseline: Option<PathBuf>,
     /// Candidates' parties (`name,party[,color]` with a header), for streams whose candidates
     /// are in no results table given.

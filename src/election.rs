@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use tally_connectors::sources::generator::{GeneratorConfig, Scenario, VoterGenerator};
 use tally_model::reference::{
     parse_candidates, parse_official_results, parse_poll_closings, poll_closing_2020, poll_closing_2024,
-    president_2020, president_2024, OfficialRow, PollClosings,
+    president_2016, president_2020, president_2024, OfficialRow, PollClosings,
 };
 use tally_model::swing::{apply_swing, Baseline};
 use tally_model::{CallDesk, Expected, Results, Timeline};
@@ -45,11 +45,12 @@ pub(crate) struct Night {
     baseline: Option<Baseline>,
 }
 
-/// A results table, read; `2020` and `2024` (when no file has that name) are the tables shipped
+/// A results table, read; `2016`, `2020` and `2024` (when no file has that name) are the tables shipped
 /// with tally.
 fn table(path: &Path) -> Result<Vec<OfficialRow>> {
     if !path.exists() {
         match path.to_str() {
+            Some("2016") => return Ok(president_2016().to_vec()),
             Some("2020") => return Ok(president_2020().to_vec()),
             Some("2024") => return Ok(president_2024().to_vec()),
             _ => {}

@@ -60,9 +60,11 @@ const TABLE_2020: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/model/data/presid
 
 #[test]
 fn a_replay_with_expected_votes_calls_every_state_for_its_winner_at_one_and_a_tenth_percent() {
-    // The shipped tables, whole states winner-take-all: 2020 under the 2010 census, 2024 under
-    // the 2020 census (the certified results, Maine's and Nebraska's districts aside).
+    // The shipped tables, whole states winner-take-all: 2016 and 2020 under the 2010 census,
+    // 2024 under the 2020 census (the certified results, Maine's and Nebraska's districts and
+    // 2016's faithless electors aside; see model/data/SOURCES.md).
     let elections = [
+        ("2016", "2010", "Trump", 305, "Clinton", 233),
         ("2020", "2010", "Biden", 306, "Trump", 232),
         ("2024", "2020", "Trump", 312, "Harris", 226),
     ];

@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 const ELECTORAL_VOTES_CSV: &str = include_str!("../data/electoral_votes.csv");
 const PRESIDENT_2020_CSV: &str = include_str!("../data/president_2020_by_state.csv");
+const PRESIDENT_2016_CSV: &str = include_str!("../data/president_2016_by_state.csv");
 const PRESIDENT_2024_CSV: &str = include_str!("../data/president_2024_by_state.csv");
 const POLL_CLOSING_2020_CSV: &str = include_str!("../data/poll_closing_2020.csv");
 const POLL_CLOSING_2024_CSV: &str = include_str!("../data/poll_closing_2024.csv");
@@ -253,6 +254,15 @@ pub fn poll_closing_2024() -> &'static PollClosings {
     })
 }
 
+/// The 2016 presidential results by state (MIT Election Lab, reconciled as `data/SOURCES.md`
+/// says), shipped with tally.
+pub fn president_2016() -> &'static [OfficialRow] {
+    static ROWS: OnceLock<Vec<OfficialRow>> = OnceLock::new();
+    ROWS.get_or_init(|| {
+        parse_official_results(PRESIDENT_2016_CSV.as_bytes()).expect("embedded president_2016_by_state.csv is valid")
+    })
+}
+
 /// The official 2024 presidential results by state (FEC), shipped with tally.
 pub fn president_2024() -> &'static [OfficialRow] {
     static ROWS: OnceLock<Vec<OfficialRow>> = OnceLock::new();
@@ -321,6 +331,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 2") && err.contains("blue"), "{err}");
+    }
+
+    /// Whole states, winner-take-all: electoral votes of (the Democrat, the Republican).
+    fn winner_take_all(rows: &[OfficialRow], d: &str, r: &str, apportionment: Apportionment) -> [u32; 2] {
+        let mut electoral = [0u32; 2];
+        for state in State::all() {
+            let votes = |name: &str| {
+                rows.iter()
+                    .find(|row| row.state == state && row.candidate == name)
+                    .map_or(0, |row| row.votes)
+            };
+            electoral[usize::from(votes(r) > votes(d))] += apportionment.electoral_votes(state);
+        }
+        electoral
+    }
+
+    #[test]
+    fn results_2016_are_within_a_few_hundred_votes_of_the_fec_and_give_305_233() {
+        let rows = president_2016();
+        assert_eq!(rows.len(), 153);
+        let total = |name: &str| -> u64 { rows.iter().filter(|r| r.candidate == name).map(|r| r.votes).sum() };
+        // The FEC's national totals are 65,853,514 and 62,984,828 (see data/SOURCES.md).
+        assert_eq!(total("Clinton"), 65_853_514 + 67);
+        assert_eq!(total("Trump"), 62_984_828 + 234);
+        // Certified 304-227: Maine's 2nd district elector (Trump) and seven faithless electors.
+        assert_eq!(
+            winner_take_all(rows, "Clinton", "Trump", Apportionment::Census2010),
+            [233, 305]
+        );
     }
 
     #[test]
