@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs Schemathesis (the OpenAPI property-based HTTP fuzzer, from PyPI) into a virtualenv
-# cached outside the repository, and prints the path of its `st` command.
+# Installs the Python test tools from PyPI into a virtualenv cached outside the repository:
+# Schemathesis (the OpenAPI property-based HTTP fuzzer) and websocket-client (for
+# scripts/browser_check.py, which drives Chromium over the DevTools protocol). Prints the path of
+# Schemathesis's `st` command; the venv's `python` is beside it.
 # Env: TALLY_CACHE (~/.cache/tally).
 set -euo pipefail
 
@@ -13,5 +15,8 @@ if [ ! -x "$venv/bin/st" ]; then
     rm -rf "$venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version" >&2
+fi
+if ! "$venv/bin/python" -c 'import websocket' 2> /dev/null; then
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "websocket-client==1.9.0" >&2
 fi
 echo "$venv/bin/st"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test tally has: formatting, lints, then all test suites against real services.
-# It installs what the tests need (kcat, Schemathesis), starts a real Kafka broker (scripts/kafka.sh) and a
+# It installs what the tests need (kcat, Chromium, Schemathesis), starts a real Kafka broker (scripts/kafka.sh) and a
 # real HDFS (scripts/hdfs.sh), and stops both on exit, whether the tests pass or fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,9 +34,13 @@ if ! command -v kcat > /dev/null; then
     # A third-party Kafka client, to show records from any producer count.
     { apt-get update -qq && apt-get install -y -qq kcat; } > /dev/null
 fi
-# The OpenAPI fuzzer the HTTP tests run against a live job.
+# The OpenAPI fuzzer the HTTP tests run against a live job, and the browser the dashboard test
+# drives.
 TALLY_SCHEMATHESIS=$(scripts/schemathesis.sh)
 export TALLY_SCHEMATHESIS
+if [ ! -x /usr/bin/chromium ]; then
+    { apt-get update -qq && apt-get install -y -qq chromium; } > /dev/null
+fi
 
 step "building"
 cargo test --workspace --no-run
