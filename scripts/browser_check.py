@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Looks at the dashboard in a real browser (headless Chromium, driven over the DevTools
 protocol) as a reader would, at phone, laptop and desktop sizes, and prints what it found as
-JSON. It exits 1 when the page scrolls sideways, logs a console error, or shows numbers that
-differ from /api/results.
+JSON. It exits 1 when the page scrolls sideways, logs a console error, shows numbers that
+differ from /api/results (votes, leader, popular-vote shares), lacks its landmarks, or describes a
+chart without its figures.
 
     scripts/browser_check.py BASE_URL [CHROMIUM]
 
@@ -119,7 +120,10 @@ def main():
                 innerWidth: window.innerWidth,
                 votes: document.getElementById('votes').textContent,
                 leader: document.getElementById('leader').textContent,
+                shares: document.getElementById('shares').textContent,
                 title: document.title,
+                landmarks: ['header', 'main', 'h1'].filter(tag => document.querySelector(tag)),
+                alts: [...document.querySelectorAll('img[data-chart]')].map(i => i.alt),
             })""")
             seen["width"], seen["height"] = width, height
             seen["errors"] = page.errors()
@@ -129,6 +133,14 @@ def main():
                 report["failures"].append(f"{width}x{height}: scrolls sideways (page {seen['scrollWidth']} px wide)")
             if seen["errors"]:
                 report["failures"].append(f"{width}x{height}: console errors {seen['errors']}")
+            shares = " · ".join(f"{c['name']} {c['share'] * 100:.1f}%" for c in results["candidates"][:3])
+            if seen["shares"] != (shares or "—"):
+                report["failures"].append(f"{width}x{height}: shares {seen['shares']!r}, /api/results {shares!r}")
+            if seen["landmarks"] != ["header", "main", "h1"]:
+                report["failures"].append(f"{width}x{height}: landmarks {seen['landmarks']}")
+            top = results["candidates"][0]["name"] if results["candidates"] else None
+            if top and not all(top in alt for alt in seen["alts"]):
+                report["failures"].append(f"{width}x{height}: chart descriptions without the figures: {seen['alts']}")
             if seen["leader"] != (results.get("leader") or "—"):
                 report["failures"].append(f"{width}x{height}: leader {seen['leader']!r}, /api/results {results.get('leader')!r}")
             page.ws.close()
