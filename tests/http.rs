@@ -277,6 +277,21 @@ async fn each_state_has_its_document_and_charts_and_they_sum_to_the_nation() {
         let leader = texas["candidates"][0]["name"].as_str().unwrap();
         assert!(svg.contains(leader), "{chart} of Texas names {leader}");
     }
+    // The same table as CSV: a row per state whose votes sum to the nation's.
+    let table = get(&format!("{base}/api/results.csv")).await;
+    assert!(table.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let table = table.text().await.unwrap();
+    let rows: Vec<Vec<&str>> = table.lines().map(|line| line.split(',').collect()).collect();
+    assert_eq!(rows[0][..4], ["state", "name", "electoral_votes", "votes"]);
+    assert_eq!(rows.len(), 1 + 51);
+    let counted: u64 = rows[1..].iter().map(|row| row[3].parse::<u64>().unwrap()).sum();
+    assert_eq!(Some(counted), national["votes"].as_u64());
+    let texas_row = rows.iter().find(|row| row[0] == "TX").expect("a row for Texas");
+    assert_eq!(Some(texas_row[3].parse::<u64>().unwrap()), texas["votes"].as_u64());
+
     let (status, body) = error_status(&format!("{base}/api/results?state=Atlantis")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["error"].as_str().unwrap().contains("Atlantis"), "{body}");

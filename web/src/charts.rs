@@ -42,6 +42,18 @@ impl Chart {
             Chart::Swing => "swing",
         }
     }
+    /// What the chart shows, as its SVG `<title>` says.
+    pub fn title(self) -> &'static str {
+        match self {
+            Chart::Candidates => "Votes by candidate",
+            Chart::Gender => "Votes by gender",
+            Chart::Age => "Votes by age group",
+            Chart::States => "State leaders",
+            Chart::Electoral => "Electoral votes",
+            Chart::Timeline => "How the race moved",
+            Chart::Swing => "Swing since the baseline election",
+        }
+    }
     pub fn from_name(name: &str) -> Option<Chart> {
         Chart::ALL.into_iter().find(|chart| chart.name() == name)
     }
@@ -66,9 +78,83 @@ pub struct ChartError {
 /// Renders `chart` for `results` (the timeline chart: for `timeline`) as an SVG document of
 /// `size` pixels.
 pub fn render(chart: Chart, results: &Results, timeline: &Timeline, size: (u32, u32)) -> Result<String, ChartError> {
-    if chart == Chart::Timeline {
-        return crate::timeline_chart::render_timeline(timeline, results.electoral_votes_to_win, size);
+    let svg = match chart {
+        Chart::Timeline => crate::timeline_chart::render_timeline(timeline, results.electoral_votes_to_win, size)?,
+        _ => draw(chart, results, size)?,
+    };
+    Ok(described(svg, chart.title(), &description(chart, results, timeline)))
+}
+
+/// `svg` with a `<title>` and a `<desc>` first inside its root element, as screen readers and
+/// search tools read them.
+fn described(svg: String, title: &str, desc: &str) -> String {
+    let Some(open) = svg
+        .find("<svg")
+        .and_then(|at| svg[at..].find('>').map(|end| at + end + 1))
+    else {
+        return svg;
+    };
+    format!(
+        "{}<title>{}</title><desc>{}</desc>{}",
+        &svg[..open],
+        escape(title),
+        escape(desc),
+        &svg[open..]
+    )
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The figures a chart shows, in words.
+fn description(chart: Chart, results: &Results, timeline: &Timeline) -> String {
+    let candidates = results
+        .candidates
+        .iter()
+        .take(6)
+        .map(|c| {
+            let called = results.called_electoral_votes.get(&c.name).copied().unwrap_or(0);
+            format!(
+                "{}: {} votes ({:.1}%), {} electoral votes ({called} called)",
+                c.name,
+                thousands(c.votes),
+                c.share * 100.0,
+                c.electoral_votes
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let counted = format!("{} votes counted", thousands(results.votes));
+    match chart {
+        Chart::Swing if results.swing.is_empty() => "No baseline election to compare with.".to_string(),
+        Chart::Swing => {
+            let swing: Vec<String> = results
+                .swing
+                .iter()
+                .map(|(party, points)| format!("{party} {points:+.1} points"))
+                .collect();
+            format!("Change in national share since the baseline: {}.", swing.join(", "))
+        }
+        Chart::Timeline => match (timeline.points.first(), timeline.points.last()) {
+            (Some(first), Some(last)) => format!(
+                "{} points from {} to {} votes counted. Now: {candidates}.",
+                timeline.points.len(),
+                thousands(first.votes),
+                thousands(last.votes)
+            ),
+            _ => "No votes yet.".to_string(),
+        },
+        _ if results.candidates.is_empty() => "No votes yet.".to_string(),
+        _ => format!("{counted}. {candidates}."),
     }
+}
+
+/// Draws every chart but the timeline.
+fn draw(chart: Chart, results: &Results, size: (u32, u32)) -> Result<String, ChartError> {
     let failed = |e: &dyn std::fmt::Display| ChartError {
         chart: chart.name(),
         detail: e.to_string(),
@@ -580,6 +666,34 @@ mod tests {
             "Ohio moved 4 points toward the Republicans"
         );
         assert!(texts.iter().any(|t| t.contains("DEMOCRAT +2.5")));
+    }
+
+    #[test]
+    fn every_chart_has_a_title_and_a_description_with_its_figures_escaped() {
+        let results = results(&["Ada", "Grace <Hopper> & \"Co\""]);
+        let timeline = Timeline::default();
+        for chart in Chart::ALL {
+            let svg = render(chart, &results, &timeline, chart.default_size()).unwrap();
+            let document = roxmltree::Document::parse(&svg).unwrap();
+            let child = |tag: &str| {
+                document
+                    .root_element()
+                    .children()
+                    .find(|n| n.has_tag_name(tag))
+                    .and_then(|n| n.text())
+                    .map(str::to_string)
+            };
+            assert_eq!(child("title").as_deref(), Some(chart.title()), "{}", chart.name());
+            let desc = child("desc").unwrap_or_default();
+            match chart {
+                Chart::Swing => assert!(desc.contains("No baseline"), "{desc}"),
+                Chart::Timeline => assert!(desc.contains("No votes yet"), "{desc}"),
+                _ => {
+                    assert!(desc.contains("Grace <Hopper> & \"Co\""), "{desc}");
+                    assert!(desc.contains(&thousands(results.votes)), "{desc}");
+                }
+            }
+        }
     }
 
     #[test]

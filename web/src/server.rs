@@ -265,6 +265,22 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
             })
         });
 
+    let table =
+        warp::path!("api" / "results.csv")
+            .and(with_state.clone())
+            .map(|state: Arc<WebState>| match results_csv(&state.latest()) {
+                Ok(body) => {
+                    let reply = with_type(Bytes::from(body), "text/csv; charset=utf-8");
+                    warp::reply::with_header(
+                        reply,
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"results.csv\"",
+                    )
+                    .into_response()
+                }
+                Err(e) => error_reply(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            });
+
     let timeline = warp::path!("api" / "timeline")
         .and(with_state.clone())
         .map(|state: Arc<WebState>| {
@@ -328,7 +344,7 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
             metrics
                 .or(health)
                 .or(openapi)
-                .or(has_results.and(dashboard.or(results).or(timeline).or(events).or(charts))),
+                .or(has_results.and(dashboard.or(results).or(table).or(timeline).or(events).or(charts))),
         )
         .recover(recover)
 }
@@ -412,6 +428,49 @@ async fn chart(
     let reply = with_type(svg, "image/svg+xml");
     let reply = warp::reply::with_header(reply, header::ETAG, etag);
     Ok(warp::reply::with_header(reply, header::CACHE_CONTROL, "no-cache").into_response())
+}
+
+/// The per-state table: one row per state (its code, name, electoral votes, votes, expected
+/// votes, % reporting, leader, margin and call), then a column of votes per candidate, in the
+/// national order.
+fn results_csv(results: &Results) -> Result<Vec<u8>, csv::Error> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let names: Vec<&str> = results.candidates.iter().map(|c| c.name.as_str()).collect();
+    let mut header = vec![
+        "state",
+        "name",
+        "electoral_votes",
+        "votes",
+        "expected_votes",
+        "reported",
+        "leader",
+        "margin",
+        "called",
+    ];
+    header.extend(names.iter().copied());
+    out.write_record(&header)?;
+    for (code, state) in &results.states {
+        let optional = |value: Option<String>| value.unwrap_or_default();
+        let mut row = vec![
+            code.clone(),
+            state.name.clone(),
+            state.electoral_votes.to_string(),
+            state.votes.to_string(),
+            optional(state.expected_votes.map(|v| v.to_string())),
+            optional(state.reported.map(|r| format!("{r:.4}"))),
+            optional(state.leader.clone()),
+            format!("{:.4}", state.margin),
+            optional(state.called.clone()),
+        ];
+        let votes = results.by_state.get(code);
+        row.extend(
+            names
+                .iter()
+                .map(|name| votes.and_then(|v| v.get(*name)).copied().unwrap_or(0).to_string()),
+        );
+        out.write_record(&row)?;
+    }
+    out.into_inner().map_err(|e| e.into_error().into())
 }
 
 /// `body` as it is (shared, not copied), with its content type.
@@ -540,6 +599,7 @@ mod tests {
             "/api/events",
             "/api/openapi.json",
             "/api/timeline",
+            "/api/results.csv",
             "/metrics",
             "/healthz",
         ]
@@ -551,7 +611,7 @@ mod tests {
         }
         assert_eq!(
             paths.len(),
-            7 + Chart::ALL.len(),
+            8 + Chart::ALL.len(),
             "a documented path the router does not have"
         );
         let unknown = warp::test::request().path("/api/nope").reply(&routes).await;
