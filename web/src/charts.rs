@@ -356,43 +356,25 @@ pub(crate) fn legend(area: &Area<'_>, names: &[&str], y: i32) -> Drawn {
 /// The tile map: each state coloured by its leader, paler the closer the race.
 fn states(root: &Area<'_>, results: &Results) -> Drawn {
     let area = title(root, "State leaders (shade = margin; outlined = called)")?;
-    let (w, h) = area.dim_in_pixel();
+    let (_, h) = area.dim_in_pixel();
     let legend_h = 52;
-    let cell = ((w as i32 - 20) / COLUMNS as i32).min((h as i32 - legend_h) / ROWS as i32);
-    let left = (w as i32 - cell * COLUMNS as i32) / 2;
-    for (code, column, row) in TILES {
-        let x = left + column as i32 * cell;
-        let y = row as i32 * cell;
-        let state = results.states.get(code);
-        let fill = match state.and_then(|s| s.leader.as_deref().map(|l| (l, s.margin))) {
-            Some((leader, margin)) => {
+    tile_map(&area, legend_h, |code| {
+        let state = results.states.get(code)?;
+        let fill = match &state.leader {
+            Some(leader) => {
                 // Full colour from a 30-point margin down; never paler than 35%.
-                let strength = 0.35 + 0.65 * (margin / 0.30).min(1.0);
+                let strength = 0.35 + 0.65 * (state.margin / 0.30).min(1.0);
                 mix_with_white(candidate_color(leader), strength)
             }
-            None => RGBColor(0xdd, 0xdd, 0xdd),
+            None => NO_VOTES,
         };
-        area.draw(&Rectangle::new(
-            [(x + 1, y + 1), (x + cell - 1, y + cell - 1)],
-            fill.filled(),
-        ))?;
-        // A called state is outlined: its leader has won it beyond doubt.
-        if state.is_some_and(|s| s.called.is_some()) {
-            area.draw(&outline((x + 3, y + 3), (x + cell - 3, y + cell - 3)))?;
-        }
-        area.draw(&Text::new(
-            code.to_string(),
-            (x + cell / 2, y + cell / 2 - 6),
-            text_style(14, (HPos::Center, VPos::Center)),
-        ))?;
-        if let Some(state) = state {
-            area.draw(&Text::new(
-                state.electoral_votes.to_string(),
-                (x + cell / 2, y + cell / 2 + 10),
-                text_style(11, (HPos::Center, VPos::Center)),
-            ))?;
-        }
-    }
+        Some(Tile {
+            fill,
+            // A called state is outlined: its leader has won it beyond doubt.
+            outlined: state.called.is_some(),
+            figure: state.electoral_votes.to_string(),
+        })
+    })?;
     let names: Vec<&str> = results.candidates.iter().take(6).map(|c| c.name.as_str()).collect();
     legend(&area, &names, h as i32 - legend_h + 12)?;
     map_key(&area, h as i32 - 12)
@@ -411,7 +393,7 @@ fn map_key(area: &Area<'_>, y: i32) -> Drawn {
     let entries: [(&str, RGBColor, bool); 3] = [
         ("called", RGBColor(0x99, 0x99, 0x99), true),
         ("leading, not called", RGBColor(0x99, 0x99, 0x99), false),
-        ("no votes or tied", RGBColor(0xdd, 0xdd, 0xdd), false),
+        ("no votes or tied", NO_VOTES, false),
     ];
     for (label, color, outlined) in entries {
         area.draw(&Rectangle::new([(x, y - 6), (x + 12, y + 6)], color.filled()))?;
@@ -442,43 +424,24 @@ fn swing(root: &Area<'_>, results: &Results) -> Drawn {
         return Ok(());
     }
     let legend_h = 30;
-    let cell = ((w as i32 - 20) / COLUMNS as i32).min((h as i32 - legend_h) / ROWS as i32);
-    let left = (w as i32 - cell * COLUMNS as i32) / 2;
     let (blue, red) = (candidate_color("democrat"), candidate_color("republican"));
-    for (code, column, row) in TILES {
-        let (x, y) = (left + column as i32 * cell, row as i32 * cell);
+    tile_map(&area, legend_h, |code| {
         // Toward the Democrats is positive: their share's change minus the Republicans'.
-        let shift = results.states.get(code).and_then(|s| {
-            let d = s.swing.get("DEMOCRAT")?;
-            let r = s.swing.get("REPUBLICAN")?;
-            Some(d - r)
-        });
-        let fill = match shift {
-            Some(points) if points >= 0.0 => mix_with_white(blue, (points / 10.0).min(1.0)),
-            Some(points) => mix_with_white(red, (-points / 10.0).min(1.0)),
-            None => RGBColor(0xdd, 0xdd, 0xdd),
-        };
-        area.draw(&Rectangle::new(
-            [(x + 1, y + 1), (x + cell - 1, y + cell - 1)],
-            fill.filled(),
-        ))?;
-        area.draw(&Text::new(
-            code.to_string(),
-            (x + cell / 2, y + cell / 2 - 6),
-            text_style(14, (HPos::Center, VPos::Center)),
-        ))?;
-        if let Some(points) = shift {
-            let label = match points >= 0.0 {
-                true => format!("D+{points:.1}"),
-                false => format!("R+{:.1}", -points),
-            };
-            area.draw(&Text::new(
-                label,
-                (x + cell / 2, y + cell / 2 + 10),
-                text_style(11, (HPos::Center, VPos::Center)),
-            ))?;
-        }
-    }
+        let state = results.states.get(code)?;
+        let points = state.swing.get("DEMOCRAT")? - state.swing.get("REPUBLICAN")?;
+        Some(match points >= 0.0 {
+            true => Tile {
+                fill: mix_with_white(blue, (points / 10.0).min(1.0)),
+                outlined: false,
+                figure: format!("D+{points:.1}"),
+            },
+            false => Tile {
+                fill: mix_with_white(red, (-points / 10.0).min(1.0)),
+                outlined: false,
+                figure: format!("R+{:.1}", -points),
+            },
+        })
+    })?;
     let key: Vec<String> = results
         .swing
         .iter()
@@ -489,6 +452,49 @@ fn swing(root: &Area<'_>, results: &Results) -> Drawn {
         (10, h as i32 - legend_h / 2),
         text_style(13, (HPos::Left, VPos::Center)),
     ))?;
+    Ok(())
+}
+
+/// A state with nothing to show on a map: no votes, a tie, no swing.
+const NO_VOTES: RGBColor = RGBColor(0xdd, 0xdd, 0xdd);
+
+/// One state's tile on a map: its colour, whether it is outlined, and the figure under its code.
+struct Tile {
+    fill: RGBColor,
+    outlined: bool,
+    figure: String,
+}
+
+/// The states as tiles, laid out by [`TILES`] above `legend_h` pixels of legend; `tile` says
+/// what each state (by USPS code) shows, `None` for a grey tile with its code alone.
+fn tile_map(area: &Area<'_>, legend_h: i32, tile: impl Fn(&str) -> Option<Tile>) -> Drawn {
+    let (w, h) = area.dim_in_pixel();
+    let cell = ((w as i32 - 20) / COLUMNS as i32).min((h as i32 - legend_h) / ROWS as i32);
+    let left = (w as i32 - cell * COLUMNS as i32) / 2;
+    for (code, column, row) in TILES {
+        let (x, y) = (left + column as i32 * cell, row as i32 * cell);
+        let shown = tile(code);
+        let fill = shown.as_ref().map_or(NO_VOTES, |t| t.fill);
+        area.draw(&Rectangle::new(
+            [(x + 1, y + 1), (x + cell - 1, y + cell - 1)],
+            fill.filled(),
+        ))?;
+        if shown.as_ref().is_some_and(|t| t.outlined) {
+            area.draw(&outline((x + 3, y + 3), (x + cell - 3, y + cell - 3)))?;
+        }
+        area.draw(&Text::new(
+            code.to_string(),
+            (x + cell / 2, y + cell / 2 - 6),
+            text_style(14, (HPos::Center, VPos::Center)),
+        ))?;
+        if let Some(shown) = shown {
+            area.draw(&Text::new(
+                shown.figure,
+                (x + cell / 2, y + cell / 2 + 10),
+                text_style(11, (HPos::Center, VPos::Center)),
+            ))?;
+        }
+    }
     Ok(())
 }
 
