@@ -19,7 +19,11 @@ use tally_model::{CallDesk, Expected, Results, Timeline};
 /// or a scenario played as a night.
 pub(crate) fn generator(mix: &MixArgs, voters: Option<u64>) -> Result<VoterGenerator> {
     let scenario = match &mix.scenario {
-        Some(path) => Some(Scenario::new(&table(path)?, mix.scale)?),
+        // A file the generator cannot use is an argument error (exit 2), as before.
+        Some(path) => Some(match built_in_table(path) {
+            Some(rows) => Scenario::new(rows, mix.scale)?,
+            None => Scenario::load(path, mix.scale)?,
+        }),
         None => None,
     };
     let night = match mix.night {
@@ -45,16 +49,24 @@ pub(crate) struct Night {
     baseline: Option<Baseline>,
 }
 
-/// A results table, read; `2016`, `2020` and `2024` (when no file has that name) are the tables shipped
-/// with tally.
+/// The table shipped with tally that `path` names: `2016`, `2020` or `2024`, when no file has
+/// that name.
+fn built_in_table(path: &Path) -> Option<&'static [OfficialRow]> {
+    if path.exists() {
+        return None;
+    }
+    match path.to_str()? {
+        "2016" => Some(president_2016()),
+        "2020" => Some(president_2020()),
+        "2024" => Some(president_2024()),
+        _ => None,
+    }
+}
+
+/// A results table: a shipped one by name, or a file.
 fn table(path: &Path) -> Result<Vec<OfficialRow>> {
-    if !path.exists() {
-        match path.to_str() {
-            Some("2016") => return Ok(president_2016().to_vec()),
-            Some("2020") => return Ok(president_2020().to_vec()),
-            Some("2024") => return Ok(president_2024().to_vec()),
-            _ => {}
-        }
+    if let Some(rows) = built_in_table(path) {
+        return Ok(rows.to_vec());
     }
     let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     parse_official_results(&text).with_context(|| format!("{}", path.display()))
