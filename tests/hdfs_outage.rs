@@ -108,16 +108,5 @@ fn the_job_rides_out_an_hdfs_outage_pausing_at_the_bound_and_losing_nothing() {
     wait_for("/healthz to report the second outage", limit, || {
         (health(&base)? == 503).then_some(())
     });
-    let sent = Instant::now();
-    let pid = job.0.id().to_string();
-    let signalled = std::process::Command::new("kill").args(["-TERM", &pid]).status();
-    assert!(signalled.is_ok_and(|status| status.success()), "kill -TERM {pid}");
-    let status = wait_for("the job to stop", Duration::from_secs(5), || {
-        job.0.try_wait().ok().flatten()
-    });
-    assert!(
-        status.success(),
-        "stopped by SIGTERM after {:?}: {status}",
-        sent.elapsed()
-    );
+    assert_stops_cleanly_on_sigterm(&mut job, Duration::from_secs(5));
 }

@@ -589,16 +589,5 @@ fn a_stop_with_undeliverable_dead_letters_ends_within_five_seconds() {
             .sum();
         (records(&results) == produced && rejected > 0).then_some(())
     });
-    let sent = std::time::Instant::now();
-    let pid = job.0.id().to_string();
-    let signalled = Command::new("kill").args(["-TERM", &pid]).status();
-    assert!(signalled.is_ok_and(|status| status.success()), "kill -TERM {pid}");
-    let status = wait_for("the job to stop", Duration::from_secs(5), || {
-        job.0.try_wait().ok().flatten()
-    });
-    assert!(
-        status.success(),
-        "stopped by SIGTERM after {:?}: {status}",
-        sent.elapsed()
-    );
+    assert_stops_cleanly_on_sigterm(&mut job, Duration::from_secs(5));
 }

@@ -84,16 +84,5 @@ fn the_job_rides_out_broker_outages_without_loss_or_double_counting() {
     wait_for("/healthz to report the last outage", limit, || {
         (health(&base)? == 503).then_some(())
     });
-    let sent = std::time::Instant::now();
-    let pid = job.0.id().to_string();
-    let signalled = std::process::Command::new("kill").args(["-TERM", &pid]).status();
-    assert!(signalled.is_ok_and(|status| status.success()), "kill -TERM {pid}");
-    let status = wait_for("the job to stop", Duration::from_secs(5), || {
-        job.0.try_wait().ok().flatten()
-    });
-    assert!(
-        status.success(),
-        "stopped by SIGTERM after {:?}: {status}",
-        sent.elapsed()
-    );
+    assert_stops_cleanly_on_sigterm(&mut job, Duration::from_secs(5));
 }

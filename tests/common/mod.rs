@@ -245,6 +245,20 @@ pub fn expected_live(files: &[PathBuf]) -> Value {
     without_timing(expected_results(files, Apportionment::Census2020))
 }
 
+/// Sends SIGTERM to `job` and asserts it exits successfully within `limit`.
+pub fn assert_stops_cleanly_on_sigterm(job: &mut ChildGuard, limit: Duration) {
+    let sent = Instant::now();
+    let pid = job.0.id().to_string();
+    let signalled = Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(signalled.is_ok_and(|status| status.success()), "kill -TERM {pid}");
+    let status = wait_for("the job to stop", limit, || job.0.try_wait().ok().flatten());
+    assert!(
+        status.success(),
+        "stopped by SIGTERM after {:?}: {status}",
+        sent.elapsed()
+    );
+}
+
 /// `/healthz`'s status code.
 pub fn health(base: &str) -> Option<u16> {
     http_get_status(&format!("{base}/healthz")).map(|(status, _)| status)
