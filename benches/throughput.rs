@@ -110,7 +110,7 @@ fn main() {
         let samples: Vec<f64> = (0..50)
             .map(|_| {
                 let started = Instant::now();
-                std::hint::black_box(render(chart, &results, &timeline, chart.default_size()).expect("renders"));
+                std::hint::black_box(render(chart, &results, &timeline, Chart::DEFAULT_WIDTH, None).expect("renders"));
                 started.elapsed().as_secs_f64()
             })
             .collect();

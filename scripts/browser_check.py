@@ -1,15 +1,22 @@
 #!/usr/bin/env python3
 """Looks at the dashboard in a real browser (headless Chromium, driven over the DevTools
-protocol) as a reader would, at phone, laptop and desktop sizes, and prints what it found as
-JSON. It exits 1 when the page scrolls sideways, logs a console error, shows numbers that
-differ from /api/results (votes, leader, popular-vote shares), lacks its landmarks, or describes a
-chart without its figures.
+protocol) as a reader would, and prints what it found as JSON; exits 1 on any failure.
 
-    scripts/browser_check.py BASE_URL [CHROMIUM]
+    scripts/browser_check.py BASE_URL [CHROMIUM] [final|live]
+
+final (a job whose results are complete): at phone, laptop and desktop sizes, the page must
+not scroll sideways or log a console error; its cards, heading and table must say what
+/api/results does, and every chart must count the votes the card does (one epoch per view);
+chart text must be at least 12 px as shown and inside its chart, and every candidate must be
+in every legend. A click on a state's tile must open its panel at #CODE, the address must
+reopen it, and the table must sort. With TALLY_SCREENSHOTS=DIR, each size is saved there.
+
+live (a job still counting): each new view must reach the page within 2 s of its results.
 
 An open event stream never lets the page go idle, so the checks wait on conditions in the page
 (with a deadline) rather than on the page being idle. Needs `websocket-client` (PyPI).
 """
+import base64
 import json
 import os
 import re
@@ -87,9 +94,135 @@ class Page:
         return found
 
 
+CHART_CHECK = """(() => {
+    const failures = [];
+    const names = %s;
+    for (const figure of document.querySelectorAll('main figure[data-chart]')) {
+        const svg = figure.querySelector('svg');
+        const chart = figure.dataset.chart;
+        if (!svg) { failures.push(chart + ': not drawn'); continue; }
+        const box = svg.getBoundingClientRect();
+        const texts = [...svg.querySelectorAll('text')];
+        for (const text of texts) {
+            // Size as shown: the font size times the drawing's scale on the screen.
+            const px = parseFloat(getComputedStyle(text).fontSize) * svg.getScreenCTM().a;
+            const at = text.getBoundingClientRect();
+            if (px < 11.9) failures.push(chart + ': ' + JSON.stringify(text.textContent.trim()) + ' is ' + px.toFixed(1) + ' px');
+            if (at.left < box.left - 1 || at.right > box.right + 1)
+                failures.push(chart + ': ' + JSON.stringify(text.textContent.trim()) + ' overflows its chart');
+        }
+        const words = texts.map(t => t.textContent.trim());
+        if (['gender', 'age', 'states', 'timeline', 'candidates'].includes(chart))
+            for (const name of names)
+                if (!words.some(w => w === name || w.includes(name))) failures.push(chart + ': no ' + name + ' in its legend');
+        const desc = svg.querySelector('desc');
+        if (!desc || !desc.textContent) failures.push(chart + ': no description');
+    }
+    return failures;
+})()"""
+
+
+def check_viewport(page, base, results, width, height, mobile, shots):
+    """Loads the dashboard at one size and returns what it saw and what failed."""
+    failures = []
+    page.call("Emulation.setDeviceMetricsOverride",
+              {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}, session=True)
+    page.call("Page.navigate", {"url": base + "/"}, session=True)
+    page.wait_for("the dashboard", "location.href.startsWith(%s) && document.readyState === 'complete'" % json.dumps(base))
+    page.wait_for("results on the page", "document.getElementById('votes').textContent.replace(/,/g, '') === '%d'" % results["votes"])
+    page.wait_for("every chart", "[...document.querySelectorAll('main figure[data-chart]')].every(f => f.querySelector('svg'))")
+    seen = page.evaluate("""({
+        scrollWidth: document.documentElement.scrollWidth,
+        innerWidth: window.innerWidth,
+        votes: document.getElementById('votes').textContent,
+        leader: document.getElementById('leader').textContent,
+        shares: document.getElementById('shares').textContent,
+        election: document.getElementById('election').textContent,
+        title: document.title,
+        landmarks: ['header', 'main', 'h1'].filter(tag => document.querySelector(tag)),
+        rows: document.querySelectorAll('#states tr').length,
+        chartVotes: [...document.querySelectorAll('main figure[data-chart] desc')].map(d => d.textContent)
+            .filter(t => /^[0-9,]+ votes counted/.test(t)).map(t => t.match(/^([0-9,]+) votes counted/)[1]),
+    })""")
+    seen["width"], seen["height"] = width, height
+    where = f"{width}x{height}"
+    # The page must fit the screen: a wider page widens a phone's layout viewport too.
+    if seen["scrollWidth"] > width or seen["innerWidth"] > width:
+        failures.append(f"{where}: scrolls sideways (page {seen['scrollWidth']} px wide)")
+    shares = " · ".join(f"{c['name']} {c['share'] * 100:.1f}%" for c in results["candidates"][:3])
+    if seen["shares"] != (shares or "—"):
+        failures.append(f"{where}: shares {seen['shares']!r}, /api/results {shares!r}")
+    if seen["landmarks"] != ["header", "main", "h1"]:
+        failures.append(f"{where}: landmarks {seen['landmarks']}")
+    expected_leader = results.get("winner") or results.get("leader") or "—"
+    if seen["leader"] != expected_leader:
+        failures.append(f"{where}: leader {seen['leader']!r}, /api/results {expected_leader!r}")
+    if results.get("election") and seen["election"] != results["election"]:
+        failures.append(f"{where}: heading {seen['election']!r}, not the election {results['election']!r}")
+    if seen["rows"] != len(results["states"]):
+        failures.append(f"{where}: the table has {seen['rows']} rows")
+    # One view, one epoch: every chart that counts votes counts what the card does.
+    if any(v != seen["votes"] for v in seen["chartVotes"]):
+        failures.append(f"{where}: charts count {seen['chartVotes']}, the card {seen['votes']}")
+    names = [c["name"] for c in results["candidates"][:8]]
+    failures += [f"{where}: {f}" for f in page.evaluate(CHART_CHECK % json.dumps(names))]
+    shot = page.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session=True)
+    if shots:
+        with open(os.path.join(shots, f"dashboard-{width}x{height}.png"), "wb") as out:
+            out.write(base64.b64decode(shot["data"]))
+    return seen, failures
+
+
+def check_panel(page, base, results):
+    """A click on a state's tile opens its panel, and its address keeps it."""
+    failures = []
+    code = max(results["states"], key=lambda c: results["states"][c]["electoral_votes"])
+    name = results["states"][code]["name"]
+    page.call("Emulation.setDeviceMetricsOverride",
+              {"width": 1024, "height": 768, "deviceScaleFactor": 1, "mobile": False}, session=True)
+    page.call("Page.navigate", {"url": base + "/"}, session=True)
+    page.wait_for("the states map", "document.querySelector('[data-state=%s]') !== null" % json.dumps(code))
+    page.evaluate("document.querySelector('[data-state=%s]').scrollIntoView({block: 'center'})" % json.dumps(code))
+    box = page.evaluate("(() => { const b = document.querySelector('[data-state=%s]').getBoundingClientRect();"
+                        " return [b.left + b.width / 2, b.top + b.height / 2]; })()" % json.dumps(code))
+    for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+        page.call("Input.dispatchMouseEvent", {"type": kind, "x": box[0], "y": box[1], "button": "left", "clickCount": 1}, session=True)
+    page.wait_for("the panel of " + name, "document.getElementById('panel').open && "
+                  "document.getElementById('panel-title').textContent.startsWith(%s)" % json.dumps(name))
+    if page.evaluate("location.hash") != "#" + code:
+        failures.append(f"panel: the address is {page.evaluate('location.hash')!r}, not #{code}")
+    page.wait_for("the panel's charts", "[...document.querySelectorAll('#panel figure')].every(f => f.querySelector('svg'))")
+    # The tooltip says the state's figures.
+    if name not in (page.evaluate("document.getElementById('tip').textContent") or ""):
+        failures.append("panel: no tooltip naming " + name)
+    page.call("Page.navigate", {"url": base + "/#" + code}, session=True)
+    page.wait_for("the panel from its address", "document.getElementById('panel').open && "
+                  "document.getElementById('panel-title').textContent.startsWith(%s)" % json.dumps(name))
+    # The table sorts by a column at a click.
+    page.evaluate("document.getElementById('panel').close()")
+    page.evaluate("document.querySelector('th[data-sort=electoral_votes] button').click()")
+    first = page.evaluate("document.querySelector('#states tr td').textContent")
+    if first != name:
+        failures.append(f"table: sorted by electoral votes, most first, it starts with {first!r}, not {name!r}")
+    return failures
+
+
+def check_live(page, base):
+    """While results change, each one reaches the page (numbers and charts) within 2 s of its
+    computation."""
+    page.call("Page.navigate", {"url": base + "/"}, session=True)
+    views = page.wait_for("three live views", "window.tallyViews && window.tallyViews.length >= 4 && window.tallyViews")
+    lags = [v["shown_at"] - v["as_of"] for v in views[1:]]
+    return {"lags_ms": lags}, [f"live: a view shown {lag} ms after its results" for lag in lags if lag > 2000]
+
+
 def main():
     base = sys.argv[1].rstrip("/")
     chromium = sys.argv[2] if len(sys.argv) > 2 else shutil.which("chromium") or "chromium"
+    mode = sys.argv[3] if len(sys.argv) > 3 else "final"
+    shots = os.environ.get("TALLY_SCREENSHOTS")
+    if shots:
+        os.makedirs(shots, exist_ok=True)
     profile = tempfile.mkdtemp(prefix="tally-chromium-")
     browser = subprocess.Popen(
         [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -106,43 +239,24 @@ def main():
             endpoint = found.group(1) if found else None
         if endpoint is None:
             raise RuntimeError("chromium did not open its DevTools endpoint")
-        results = json.load(urllib.request.urlopen(f"{base}/api/results", timeout=10))
-        for width, height, mobile in VIEWPORTS:
+        if mode == "live":
             page = Page(endpoint)
-            page.call("Emulation.setDeviceMetricsOverride",
-                      {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}, session=True)
-            page.call("Page.navigate", {"url": base + "/"}, session=True)
-            page.wait_for("the dashboard", "location.href.startsWith(%s) && document.readyState === 'complete'" % json.dumps(base))
-            page.wait_for("results on the page", "document.getElementById('votes').textContent.replace(/,/g, '') === '%d'" % results["votes"])
-            page.wait_for("every chart", "[...document.querySelectorAll('img[data-chart]')].every(i => i.complete && i.naturalWidth > 0)")
-            seen = page.evaluate("""({
-                scrollWidth: document.documentElement.scrollWidth,
-                innerWidth: window.innerWidth,
-                votes: document.getElementById('votes').textContent,
-                leader: document.getElementById('leader').textContent,
-                shares: document.getElementById('shares').textContent,
-                title: document.title,
-                landmarks: ['header', 'main', 'h1'].filter(tag => document.querySelector(tag)),
-                alts: [...document.querySelectorAll('img[data-chart]')].map(i => i.alt),
-            })""")
-            seen["width"], seen["height"] = width, height
-            seen["errors"] = page.errors()
-            report["viewports"].append(seen)
-            # The page must fit the screen: a wider page widens a phone's layout viewport too.
-            if seen["scrollWidth"] > width or seen["innerWidth"] > width:
-                report["failures"].append(f"{width}x{height}: scrolls sideways (page {seen['scrollWidth']} px wide)")
-            if seen["errors"]:
-                report["failures"].append(f"{width}x{height}: console errors {seen['errors']}")
-            shares = " · ".join(f"{c['name']} {c['share'] * 100:.1f}%" for c in results["candidates"][:3])
-            if seen["shares"] != (shares or "—"):
-                report["failures"].append(f"{width}x{height}: shares {seen['shares']!r}, /api/results {shares!r}")
-            if seen["landmarks"] != ["header", "main", "h1"]:
-                report["failures"].append(f"{width}x{height}: landmarks {seen['landmarks']}")
-            top = results["candidates"][0]["name"] if results["candidates"] else None
-            if top and not all(top in alt for alt in seen["alts"]):
-                report["failures"].append(f"{width}x{height}: chart descriptions without the figures: {seen['alts']}")
-            if seen["leader"] != (results.get("leader") or "—"):
-                report["failures"].append(f"{width}x{height}: leader {seen['leader']!r}, /api/results {results.get('leader')!r}")
+            seen, failures = check_live(page, base)
+            report["live"] = seen
+            report["failures"] += failures + [f"live: console error {e}" for e in page.errors()]
+            page.ws.close()
+        else:
+            results = json.load(urllib.request.urlopen(f"{base}/api/results", timeout=10))
+            for width, height, mobile in VIEWPORTS:
+                page = Page(endpoint)
+                seen, failures = check_viewport(page, base, results, width, height, mobile, shots)
+                seen["errors"] = page.errors()
+                report["viewports"].append(seen)
+                report["failures"] += failures + [f"{width}x{height}: console error {e}" for e in seen["errors"]]
+                page.ws.close()
+            page = Page(endpoint)
+            report["failures"] += check_panel(page, base, results)
+            report["failures"] += [f"panel: console error {e}" for e in page.errors()]
             page.ws.close()
     except Exception as error:  # a failed check, reported as one
         report["failures"].append(f"{type(error).__name__}: {error}")

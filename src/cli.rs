@@ -214,6 +214,10 @@ pub struct GraphArgs {
     /// are in no results table given.
     #[arg(long, value_name = "FILE.csv")]
     pub candidates: Option<PathBuf>,
+    /// The election's name, as the dashboard's heading shows it (default: what the generator
+    /// plays, e.g. "2024 presidential election: simulated election night at 1% of the votes").
+    #[arg(long)]
+    pub title: Option<String>,
 }
 
 impl GraphArgs {

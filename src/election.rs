@@ -13,7 +13,7 @@ use tally_model::reference::{
     president_2016, president_2020, president_2024, OfficialRow, PollClosings,
 };
 use tally_model::swing::{apply_swing, Baseline};
-use tally_model::{CallDesk, Expected, Results, Timeline};
+use tally_model::{CallDesk, Expected, Parties, Results, Timeline};
 
 /// The generator `mix` describes: the random mix, a scenario (a table by name or file, scaled),
 /// or a scenario played as a night.
@@ -47,6 +47,25 @@ pub(crate) fn generator(mix: &MixArgs, voters: Option<u64>) -> Result<VoterGener
 pub(crate) struct Night {
     expected: Option<Expected>,
     baseline: Option<Baseline>,
+    parties: Parties,
+    /// The election's name, for the dashboard's heading.
+    election: Option<String>,
+}
+
+/// What a generated stream is, in words: `2024 presidential election, simulated at 1% from the
+/// official results` (`None` for a stream from elsewhere).
+fn default_title(mix: Option<&MixArgs>) -> Option<String> {
+    let mix = mix?;
+    let Some(scenario) = &mix.scenario else {
+        return Some("Simulated presidential election (random mix)".to_string());
+    };
+    let name = match built_in_table(scenario) {
+        Some(_) => format!("{} presidential election", scenario.display()),
+        None => format!("Election from {}", scenario.display()),
+    };
+    let how = if mix.night { "election night" } else { "count" };
+    let percent = (mix.scale * 100.0 * 1e6).round() / 1e6;
+    Some(format!("{name}: simulated {how} at {percent}% of the votes"))
 }
 
 /// The table shipped with tally that `path` names: `2016`, `2020` or `2024`, when no file has
@@ -95,32 +114,32 @@ pub(crate) fn night(graph: &GraphArgs, mix: Option<&MixArgs>) -> Result<Night> {
         (None, Some((path, scale))) => Some((table(path)?, scale)),
         (None, None) => None,
     };
+    // A candidates file wins over the expectation's table, which wins over the baseline's, then
+    // the tables tally ships.
+    let mut parties = match &graph.candidates {
+        Some(file) => {
+            let text = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            Parties::from_candidates(&parse_candidates(&text).with_context(|| format!("{}", file.display()))?)
+        }
+        None => Parties::default(),
+    };
+    if let Some((rows, _)) = &expectation {
+        parties = parties.or(Parties::from_rows(rows));
+    }
     let baseline = match &graph.baseline {
         Some(path) => {
-            let mut parties: Vec<(String, String)> = match &graph.candidates {
-                Some(file) => {
-                    let text = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-                    parse_candidates(&text)
-                        .with_context(|| format!("{}", file.display()))?
-                        .into_iter()
-                        .map(|c| (c.name, c.party))
-                        .collect()
-                }
-                None => Vec::new(),
-            };
-            // A candidates file wins over the expectation's table: later entries win.
-            if let Some((rows, _)) = &expectation {
-                let named: Vec<(String, String)> =
-                    rows.iter().map(|r| (r.candidate.clone(), r.party.clone())).collect();
-                parties.splice(0..0, named);
-            }
-            Some(Baseline::new(&table(path)?, &parties))
+            let rows = table(path)?;
+            let baseline = Baseline::new(&rows, &parties.pairs());
+            parties = parties.or(Parties::from_rows(&rows));
+            Some(baseline)
         }
         None => None,
     };
     Ok(Night {
         expected: expectation.map(|(rows, scale)| Expected::from_rows(&rows, scale)),
         baseline,
+        parties: parties.or(Parties::shipped()),
+        election: graph.title.clone().or_else(|| default_title(mix)),
     })
 }
 
@@ -134,7 +153,10 @@ pub(crate) fn with_calls(
 ) -> Arc<dyn Fn(Results) + Send + Sync> {
     let desk = Mutex::new(CallDesk::default());
     Arc::new(move |results: Results| {
-        let mut results = results.with_expectation(night.expected.as_ref());
+        let mut results = results
+            .with_expectation(night.expected.as_ref())
+            .with_parties(&night.parties);
+        results.election = night.election.clone();
         if let Some(baseline) = &night.baseline {
             apply_swing(&mut results, baseline);
         }

@@ -18,6 +18,7 @@
 //! - [`state_view`]: one state's document, cut from the same counts (the drill-down).
 //! - [`timeline`]: how the race moved, a bounded series of points ([`Timeline`]).
 //! - [`swing`]: each party's change in share against a previous election ([`swing::Baseline`]).
+//! - [`parties`]: who stands for which party, and in which colour ([`Parties`]).
 //! - [`calls`]: race calls against expected votes ([`Expected`]), and the winner they make.
 //! - [`latency`]: end-to-end latency, recorded by the workers and read by `/metrics`.
 //! - [`metrics`]: constant metrics for prometheus-client, read from counters at scrape time.
@@ -26,6 +27,7 @@ pub mod calls;
 pub mod codec;
 pub mod latency;
 pub mod metrics;
+pub mod parties;
 pub mod progress;
 pub mod reference;
 pub mod results;
@@ -36,6 +38,7 @@ pub mod timeline;
 pub mod vote;
 
 pub use calls::{CallDesk, Expected};
+pub use parties::Parties;
 pub use progress::{Progress, SourceProgress};
 pub use reference::Apportionment;
 pub use results::Results;

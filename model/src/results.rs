@@ -56,6 +56,10 @@ pub struct Results {
     #[serde(default)]
     pub swing: BTreeMap<String, f64>,
     pub electoral_votes_to_win: u32,
+    /// What is being counted, for a page's heading (`2024 presidential election`); `null`
+    /// when the job was not told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub election: Option<String>,
     /// Records never read because they were gone first (Kafka's retention deleted them while
     /// the job was down or behind). They are in no other count.
     #[serde(default)]
@@ -102,6 +106,13 @@ pub struct CandidateResult {
     /// Fraction of all valid votes, 0 to 1.
     pub share: f64,
     pub electoral_votes: u32,
+    /// The candidate's party as the results tables spell it (`DEMOCRAT`), when known (see
+    /// [`Results::with_parties`]); charts colour by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub party: Option<String>,
+    /// `#rrggbb` from a candidates file, when it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -254,6 +265,8 @@ impl Results {
                 votes: count,
                 share: if votes == 0 { 0.0 } else { count as f64 / votes as f64 },
                 electoral_votes: electoral.get(id).copied().unwrap_or(0),
+                party: None,
+                color: None,
             })
             .collect();
         candidates.sort_by(|a, b| b.votes.cmp(&a.votes).then_with(|| a.name.cmp(&b.name)));
@@ -288,6 +301,7 @@ impl Results {
             reported: None,
             swing: BTreeMap::new(),
             electoral_votes_to_win: VOTES_TO_WIN,
+            election: None,
             lost: 0,
             recovering: None,
             state_details,

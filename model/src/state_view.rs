@@ -103,6 +103,16 @@ impl Results {
                     Some(leader) if *leader == c.name => document.electoral_votes,
                     _ => 0,
                 },
+                party: self
+                    .candidates
+                    .iter()
+                    .find(|n| n.name == c.name)
+                    .and_then(|n| n.party.clone()),
+                color: self
+                    .candidates
+                    .iter()
+                    .find(|n| n.name == c.name)
+                    .and_then(|n| n.color.clone()),
             })
             .collect();
         Results {

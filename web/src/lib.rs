@@ -12,14 +12,22 @@
 //!
 //! - [`server`]: [`server::WebState`] (the latest results, the job's status, rendered charts, the
 //!   metrics registry) and the warp [`server::routes`].
-//! - [`charts`]: [`charts::render`] draws a [`charts::Chart`] of one results document as SVG;
-//!   [`tiles`] lays out the states map; [`timeline_chart`] draws how the race moved.
+//! - [`charts`]: [`charts::render`] draws a [`charts::Chart`] of one results document as SVG,
+//!   laid out as a [`scene::Scene`] at the width it is shown at (text measured by [`measure`],
+//!   colours from [`palette`]): [`bars`], [`maps`] (with [`tiles`]), [`electoral`] and
+//!   [`timeline_chart`].
 //! - [`metrics`]: [`metrics::ResultsMetrics`], the results as metrics.
 //!
 //! It depends on `tally-model` only: no timely, no differential, no Kafka, no HDFS.
 
+pub mod bars;
 pub mod charts;
+pub mod electoral;
+pub mod maps;
+pub mod measure;
 pub mod metrics;
+pub mod palette;
+pub mod scene;
 pub mod server;
 pub mod tiles;
 pub mod timeline_chart;

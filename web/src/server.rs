@@ -46,16 +46,90 @@ pub trait JobStatus: Send + Sync + 'static {
 pub struct NoStatus;
 impl JobStatus for NoStatus {}
 
-/// Rendered charts by (chart, width, height), each for the results it shows. Bounded: a client
-/// can ask for millions of sizes, and the least recently used go first.
-type ChartCache = Mutex<LruCache<(Chart, u32, u32, Option<State>), Arc<Rendering>>>;
+/// What identifies one rendered chart: the chart, its width, the height asked for (none: its
+/// own), the state it is cut at, and the publication (epoch, complete) it draws.
+type ChartKey = (Chart, u32, Option<u32>, Option<State>, u64, bool);
+
+/// Rendered charts, each for the results it shows. Bounded: a client can ask for millions of
+/// sizes, and the least recently used go first.
+type ChartCache = Mutex<LruCache<ChartKey, Arc<Rendering>>>;
 
 /// One chart at one size for one publication of the results, rendered once: the requests that
 /// arrive while it renders wait for that render rather than start their own.
 struct Rendering {
     results: Arc<Results>,
-    svg: tokio::sync::OnceCell<Result<Bytes, String>>,
+    svg: tokio::sync::OnceCell<Result<Body, String>>,
 }
+
+/// A response body as it is and gzipped, compressed once however many ask, with an entity tag
+/// of its content (so a chart whose drawing did not change is a 304 across epochs).
+#[derive(Clone)]
+pub struct Body {
+    identity: Bytes,
+    gzip: Bytes,
+    etag: String,
+}
+
+impl Body {
+    pub fn new(identity: Bytes) -> Body {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        identity.hash(&mut hasher);
+        let gzip = gzip(&identity);
+        Body {
+            etag: format!("\"{:016x}\"", hasher.finish()),
+            identity,
+            gzip,
+        }
+    }
+
+    /// The reply: gzipped when the client accepts it, with its type and entity tag.
+    fn reply(&self, content_type: &'static str, accepts_gzip: bool) -> warp::reply::Response {
+        let mut response = match accepts_gzip {
+            true => with_type(self.gzip.clone(), content_type),
+            false => with_type(self.identity.clone(), content_type),
+        };
+        let headers = response.headers_mut();
+        if accepts_gzip {
+            headers.insert(header::CONTENT_ENCODING, header::HeaderValue::from_static("gzip"));
+        }
+        headers.insert(header::VARY, header::HeaderValue::from_static("accept-encoding"));
+        if let Ok(etag) = header::HeaderValue::from_str(&self.etag) {
+            headers.insert(header::ETAG, etag);
+        }
+        response
+    }
+}
+
+/// `body` gzipped (level 6: within a few percent of the best on SVG and JSON, at a fraction of
+/// the time).
+fn gzip(body: &[u8]) -> Bytes {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::new(6));
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(body);
+    Bytes::from(encoder.finish().unwrap_or_default())
+}
+
+/// Whether an `Accept-Encoding` header accepts gzip (`gzip` or `*`, without `q=0`).
+fn accepts_gzip(header: Option<&str>) -> bool {
+    header.is_some_and(|header| {
+        header.split(',').any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f64>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+    })
+}
+
+/// Publications kept for `?epoch=`: a dashboard asks for every chart of the epoch it shows,
+/// and these cover the seconds its requests take even at four publications a second.
+pub const KEPT_EPOCHS: usize = 32;
 
 /// Rendered charts kept at once: every chart at a few sizes (a dashboard asks for each at the
 /// size it shows it, and a handful of readers have different screens). At most about 100 KB
@@ -69,7 +143,9 @@ pub struct WebState {
     /// Rendered charts by (chart, size): rendered at most once per epoch.
     charts: ChartCache,
     /// The latest results as compact JSON, written once per publication however many ask.
-    results_json: Mutex<Option<(Arc<Results>, Bytes)>>,
+    results_json: Mutex<Option<(Arc<Results>, Body)>>,
+    /// The publications served lately, newest last, for charts of an asked epoch.
+    recent: Mutex<std::collections::VecDeque<Arc<Results>>>,
     /// Records per second as an `f64`'s bits, updated once a second.
     ingest_rate: Arc<AtomicU64>,
     /// Every metric `/metrics` shows: the results' and the job's.
@@ -118,6 +194,7 @@ impl WebState {
                 NonZeroUsize::new(CHART_CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN),
             )),
             results_json: Mutex::new(None),
+            recent: Mutex::new(std::collections::VecDeque::with_capacity(KEPT_EPOCHS)),
             ingest_rate,
             registry,
             timeline,
@@ -125,12 +202,33 @@ impl WebState {
         })
     }
 
+    /// The latest results, kept among the recent ones: whatever a client was shown, it can ask
+    /// for the charts of.
     fn latest(&self) -> Arc<Results> {
-        self.results.borrow().clone()
+        let latest = self.results.borrow().clone();
+        if let Ok(mut recent) = self.recent.lock() {
+            if !recent.back().is_some_and(|newest| Arc::ptr_eq(newest, &latest)) {
+                if recent.len() == KEPT_EPOCHS {
+                    recent.pop_front();
+                }
+                recent.push_back(latest.clone());
+            }
+        }
+        latest
     }
 
-    /// The latest results as compact JSON (serialized once per publication).
-    fn latest_json(&self) -> Result<Bytes, serde_json::Error> {
+    /// The results of `epoch` (the newest publication of it), if still kept.
+    fn at_epoch(&self, epoch: u64) -> Option<Arc<Results>> {
+        let latest = self.latest();
+        if latest.epoch == epoch {
+            return Some(latest);
+        }
+        let recent = self.recent.lock().ok()?;
+        recent.iter().rev().find(|r| r.epoch == epoch).cloned()
+    }
+
+    /// The latest results as compact JSON (serialized and compressed once per publication).
+    fn latest_json(&self) -> Result<Body, serde_json::Error> {
         let results = self.latest();
         let cached = self.results_json.lock().ok().and_then(|cached| {
             let (shown, json) = cached.as_ref()?;
@@ -139,7 +237,7 @@ impl WebState {
         if let Some(json) = cached {
             return Ok(json);
         }
-        let json = Bytes::from(serde_json::to_vec(&*results)?);
+        let json = Body::new(Bytes::from(serde_json::to_vec(&*results)?));
         if let Ok(mut cached) = self.results_json.lock() {
             *cached = Some((results, json.clone()));
         }
@@ -183,9 +281,12 @@ struct ResultsQuery {
 #[derive(Deserialize)]
 struct ChartQuery {
     width: Option<u32>,
+    /// Scales the chart into this height; without it, the chart is as tall as its layout.
     height: Option<u32>,
     /// The candidates, gender and age charts of one state.
     state: Option<String>,
+    /// The publication to draw (one of the last [`KEPT_EPOCHS`]); the latest without it.
+    epoch: Option<u64>,
 }
 
 /// The state a `?state=` names; a 400 naming what was asked for otherwise.
@@ -206,6 +307,11 @@ impl warp::reject::Reject for BadRequest {}
 #[derive(Debug)]
 struct NotFound(String);
 impl warp::reject::Reject for NotFound {}
+
+/// An epoch no longer kept.
+#[derive(Debug)]
+struct Gone(String);
+impl warp::reject::Reject for Gone {}
 
 #[derive(Serialize)]
 struct ErrorBody {
@@ -237,15 +343,28 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
         })
         .untuple_one();
 
-    let dashboard = warp::path::end().map(|| warp::reply::html(include_str!("dashboard.html")));
+    // Whether the client takes gzip: every response but the event stream is compressed for
+    // one that does (an event stream must reach the page event by event, not when a
+    // compressor's buffer fills).
+    let gzip = warp::header::optional::<String>("accept-encoding").map(|h: Option<String>| accepts_gzip(h.as_deref()));
 
-    let openapi = warp::path!("api" / "openapi.json")
-        .map(|| warp::reply::with_header(OPENAPI, header::CONTENT_TYPE, "application/json"));
+    let dashboard = warp::path::end().and(gzip).map(|gzip: bool| {
+        static PAGE: std::sync::LazyLock<Body> =
+            std::sync::LazyLock::new(|| Body::new(Bytes::from_static(include_str!("dashboard.html").as_bytes())));
+        PAGE.reply("text/html; charset=utf-8", gzip)
+    });
+
+    let openapi = warp::path!("api" / "openapi.json").and(gzip).map(|gzip: bool| {
+        static DOCUMENT: std::sync::LazyLock<Body> =
+            std::sync::LazyLock::new(|| Body::new(Bytes::from_static(OPENAPI.as_bytes())));
+        DOCUMENT.reply("application/json", gzip)
+    });
 
     let results = warp::path!("api" / "results")
         .and(warp::query::<ResultsQuery>())
+        .and(gzip)
         .and(with_state.clone())
-        .and_then(|query: ResultsQuery, state: Arc<WebState>| async move {
+        .and_then(|query: ResultsQuery, gzip: bool, state: Arc<WebState>| async move {
             let pretty = query.pretty.unwrap_or(false);
             let body = match &query.state {
                 Some(asked) => {
@@ -254,55 +373,56 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
                         true => serde_json::to_vec_pretty(&document),
                         false => serde_json::to_vec(&document),
                     }
-                    .map(Bytes::from)
+                    .map(|json| Body::new(Bytes::from(json)))
                 }
-                None if pretty => serde_json::to_vec_pretty(&*state.latest()).map(Bytes::from),
+                None if pretty => serde_json::to_vec_pretty(&*state.latest()).map(|json| Body::new(Bytes::from(json))),
                 None => state.latest_json(),
             };
             Ok::<_, Rejection>(match body {
-                Ok(body) => with_type(body, "application/json"),
+                Ok(body) => body.reply("application/json", gzip),
                 Err(e) => error_reply(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
             })
         });
 
-    let table =
-        warp::path!("api" / "results.csv")
-            .and(with_state.clone())
-            .map(|state: Arc<WebState>| match results_csv(&state.latest()) {
-                Ok(body) => {
-                    let reply = with_type(Bytes::from(body), "text/csv; charset=utf-8");
-                    warp::reply::with_header(
-                        reply,
-                        header::CONTENT_DISPOSITION,
-                        "attachment; filename=\"results.csv\"",
-                    )
-                    .into_response()
-                }
-                Err(e) => error_reply(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-            });
-
-    let timeline = warp::path!("api" / "timeline")
+    let table = warp::path!("api" / "results.csv")
+        .and(gzip)
         .and(with_state.clone())
-        .map(|state: Arc<WebState>| {
-            let body = match state.timeline.read() {
-                Ok(timeline) => serde_json::to_vec(&*timeline),
-                Err(_) => serde_json::to_vec(&Timeline::default()),
-            };
-            match body {
-                Ok(body) => with_type(Bytes::from(body), "application/json"),
-                Err(e) => error_reply(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        .map(|gzip: bool, state: Arc<WebState>| match results_csv(&state.latest()) {
+            Ok(body) => {
+                let reply = Body::new(Bytes::from(body)).reply("text/csv; charset=utf-8", gzip);
+                warp::reply::with_header(
+                    reply,
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"results.csv\"",
+                )
+                .into_response()
             }
+            Err(e) => error_reply(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         });
+
+    let timeline =
+        warp::path!("api" / "timeline")
+            .and(gzip)
+            .and(with_state.clone())
+            .map(|gzip: bool, state: Arc<WebState>| {
+                let body = match state.timeline.read() {
+                    Ok(timeline) => serde_json::to_vec(&*timeline),
+                    Err(_) => serde_json::to_vec(&Timeline::default()),
+                };
+                match body {
+                    Ok(body) => Body::new(Bytes::from(body)).reply("application/json", gzip),
+                    Err(e) => error_reply(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+                }
+            });
 
     let events = warp::path!("api" / "events")
         .and(with_state.clone())
-        .map(|state: Arc<WebState>| {
-            warp::sse::reply(warp::sse::keep_alive().stream(result_events(state.results.clone())))
-        });
+        .map(|state: Arc<WebState>| warp::sse::reply(warp::sse::keep_alive().stream(result_events(state))));
 
     let charts = warp::path!("charts" / String)
         .and(warp::query::<ChartQuery>())
         .and(warp::header::optional::<String>("if-none-match"))
+        .and(gzip)
         .and(with_state.clone())
         .and_then(chart);
 
@@ -353,15 +473,15 @@ async fn chart(
     file: String,
     query: ChartQuery,
     if_none_match: Option<String>,
+    gzip: bool,
     state: Arc<WebState>,
 ) -> Result<warp::reply::Response, Rejection> {
     let chart = file
         .strip_suffix(".svg")
         .and_then(Chart::from_name)
         .ok_or_else(|| warp::reject::custom(NotFound(format!("no chart {file:?}"))))?;
-    let (default_w, default_h) = chart.default_size();
-    let (width, height) = (query.width.unwrap_or(default_w), query.height.unwrap_or(default_h));
-    if !SIZES.contains(&width) || !SIZES.contains(&height) {
+    let width = query.width.unwrap_or(Chart::DEFAULT_WIDTH);
+    if !SIZES.contains(&width) || query.height.is_some_and(|h| !SIZES.contains(&h)) {
         return Err(warp::reject::custom(BadRequest(format!(
             "width and height must be within {}..={} pixels",
             SIZES.start(),
@@ -377,18 +497,15 @@ async fn chart(
         }
         None => None,
     };
-    let results = state.latest();
-    let etag = format!(
-        "\"{}-{}-{}{}-{width}x{height}\"",
-        results.epoch,
-        u8::from(results.complete),
-        chart.name(),
-        shown.map(|s| format!("-{}", s.code())).unwrap_or_default()
-    );
-    if if_none_match.as_deref() == Some(etag.as_str()) {
-        return Ok(warp::reply::with_status(warp::reply(), StatusCode::NOT_MODIFIED).into_response());
-    }
-    let key = (chart, width, height, shown);
+    let results = match query.epoch {
+        Some(epoch) => state.at_epoch(epoch).ok_or_else(|| {
+            warp::reject::custom(Gone(format!(
+                "epoch {epoch} is no longer kept (the last {KEPT_EPOCHS} publications are); ask for the latest"
+            )))
+        })?,
+        None => state.latest(),
+    };
+    let key = (chart, width, query.height, shown, results.epoch, results.complete);
     let rendering = {
         let Ok(mut cache) = state.charts.lock() else {
             return Err(warp::reject::custom(BadRequest(
@@ -418,15 +535,22 @@ async fn chart(
                 Chart::Timeline => state.timeline.read().map(|t| t.clone()).unwrap_or_default(),
                 _ => Timeline::default(),
             };
-            render(chart, &results, &timeline, (width, height))
-                .map(Bytes::from)
+            render(chart, &results, &timeline, width, query.height)
+                .map(|svg| Body::new(Bytes::from(svg)))
                 .map_err(|e| e.to_string())
         })
         .await
         .clone()
         .map_err(|e| warp::reject::custom(BadRequest(e)))?;
-    let reply = with_type(svg, "image/svg+xml");
-    let reply = warp::reply::with_header(reply, header::ETAG, etag);
+    // The tag is the drawing's: a chart that looks the same at a new epoch is not sent again.
+    if if_none_match.as_deref() == Some(svg.etag.as_str()) {
+        let mut response = warp::reply::with_status(warp::reply(), StatusCode::NOT_MODIFIED).into_response();
+        if let Ok(etag) = header::HeaderValue::from_str(&svg.etag) {
+            response.headers_mut().insert(header::ETAG, etag);
+        }
+        return Ok(response);
+    }
+    let reply = svg.reply("image/svg+xml", gzip);
     Ok(warp::reply::with_header(reply, header::CACHE_CONTROL, "no-cache").into_response())
 }
 
@@ -483,17 +607,21 @@ fn with_type(body: Bytes, content_type: &'static str) -> warp::reply::Response {
 }
 
 /// The latest results now, then again whenever they change (at most four times a second).
-fn result_events(
-    results: watch::Receiver<Arc<Results>>,
-) -> impl futures_util::Stream<Item = Result<Event, Infallible>> {
-    futures_util::stream::unfold((results, true), |(mut results, first)| async move {
+/// Each one sent is kept among the recent ones, so the page can ask for its charts.
+fn result_events(state: Arc<WebState>) -> impl futures_util::Stream<Item = Result<Event, Infallible>> {
+    let results = state.results.clone();
+    futures_util::stream::unfold((results, state, true), |(mut results, state, first)| async move {
         if !first {
             results.changed().await.ok()?;
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        let latest = results.borrow_and_update().clone();
+        results.borrow_and_update();
+        let latest = state.latest();
         let json = serde_json::to_string(&*latest).ok()?;
-        Some((Ok(Event::default().event("results").data(json)), (results, false)))
+        Some((
+            Ok(Event::default().event("results").data(json)),
+            (results, state, false),
+        ))
     })
 }
 
@@ -510,6 +638,8 @@ async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infallib
         (StatusCode::NOT_FOUND, message.clone())
     } else if rejection.is_not_found() {
         (StatusCode::NOT_FOUND, "no such route".to_string())
+    } else if let Some(Gone(message)) = rejection.find() {
+        (StatusCode::GONE, message.clone())
     } else if let Some(BadRequest(message)) = rejection.find() {
         (StatusCode::BAD_REQUEST, message.clone())
     } else if let Some(e) = rejection.find::<warp::reject::InvalidQuery>() {
@@ -545,7 +675,14 @@ mod tests {
         let cached = state.charts.lock().map(|cache| cache.len()).unwrap_or(usize::MAX);
         assert_eq!(cached, CHART_CACHE_ENTRIES, "{asked} sizes asked for");
         // The most recent sizes are the ones kept.
-        let newest = (Chart::States, 300 + asked - 1, 200 + (300 + asked - 1) % 7, None);
+        let newest = (
+            Chart::States,
+            300 + asked - 1,
+            Some(200 + (300 + asked - 1) % 7),
+            None,
+            0,
+            false,
+        );
         assert!(state.charts.lock().is_ok_and(|cache| cache.contains(&newest)));
     }
 

@@ -2,50 +2,30 @@
 //! counted; below, the electoral votes of the states called for them, with the line at 270;
 //! both over the time since the first point of the [`Timeline`].
 
-use crate::charts::{candidate_color, legend, text_style, thousands, ChartError};
-use plotters::prelude::*;
+use crate::charts::thousands;
+use crate::palette::{Palette, MUTED, TEXT};
+use crate::scene::{Mark, Scene, PAD, SMALL_PX};
 use plotters::style::text_anchor::{HPos, VPos};
+use plotters::style::RGBColor;
 use tally_model::Timeline;
 
-type Drawn = Result<(), Box<dyn std::error::Error>>;
-
-/// The timeline chart as an SVG document of `size` pixels.
-pub fn render_timeline(timeline: &Timeline, to_win: u32, size: (u32, u32)) -> Result<String, ChartError> {
-    let failed = |e: &dyn std::fmt::Display| ChartError {
-        chart: "timeline",
-        detail: e.to_string(),
-    };
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| failed(&e))?;
-        draw(&root, timeline, to_win).map_err(|e| failed(&e))?;
-        root.present().map_err(|e| failed(&e))?;
-    }
-    Ok(svg)
-}
-
-fn draw(root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>, timeline: &Timeline, to_win: u32) -> Drawn {
-    let area = root.titled("How the race moved", ("sans-serif", 24))?;
-    let (w, h) = area.dim_in_pixel();
+pub fn timeline_chart(scene: &mut Scene, timeline: &Timeline, to_win: u32, palette: &Palette) {
+    scene.title("How the race moved");
     let (Some(first), Some(last)) = (timeline.points.first(), timeline.points.last()) else {
-        area.draw(&Text::new(
-            "No votes yet",
-            (w as i32 / 2, h as i32 / 2),
-            text_style(18, (HPos::Center, VPos::Center)),
-        ))?;
-        return Ok(());
+        scene.note("No votes yet");
+        return;
     };
-    // The candidates with the most votes at the last point, at most six.
-    let mut ranked: Vec<(&String, u64)> = last.candidates.iter().map(|(n, c)| (n, c.votes)).collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-    let names: Vec<&str> = ranked.iter().take(6).map(|(n, _)| n.as_str()).collect();
+    // The candidates the results colour, in their order.
+    let names: Vec<(&str, RGBColor)> = palette.shown().collect();
+    let legend: Vec<(String, RGBColor)> = names.iter().map(|(n, c)| (n.to_string(), *c)).collect();
+    scene.legend(&legend);
 
-    let (left, right) = (56, w as i32 - 12);
-    let legend_h = 26;
-    let plot_h = h as i32 - legend_h - 22;
-    let (share_top, share_bottom) = (8, plot_h * 55 / 100);
-    let (ev_top, ev_bottom) = (share_bottom + 24, plot_h);
+    let axis_w = 44;
+    let (left, right) = (PAD + axis_w, scene.width - PAD);
+    let plot_h = (scene.width * 45 / 100).clamp(220, 420);
+    let share_top = scene.y + 8;
+    let share_bottom = share_top + plot_h * 55 / 100;
+    let (ev_top, ev_bottom) = (share_bottom + 28, share_top + plot_h);
     let span_ms = (last.as_of - first.as_of).max(1) as f64;
     let x = |as_of: i64| left + ((right - left) as f64 * (as_of - first.as_of) as f64 / span_ms) as i32;
 
@@ -53,56 +33,70 @@ fn draw(root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>, timeline: &T
     let widest = timeline
         .points
         .iter()
-        .flat_map(|p| names.iter().filter_map(|n| p.candidates.get(*n)).map(|c| c.share))
+        .flat_map(|p| names.iter().filter_map(|(n, _)| p.candidates.get(*n)).map(|c| c.share))
         .fold(0.1f64, f64::max);
     let top_share = ((widest * 10.0).ceil() / 10.0).min(1.0);
     let y_share = |share: f64| share_bottom - ((share_bottom - share_top) as f64 * share / top_share) as i32;
     let grid = RGBColor(0xdd, 0xdd, 0xdd);
-    for tenth in 0..=((top_share * 10.0).round() as i32) {
-        let share = f64::from(tenth) / 10.0;
-        area.draw(&PathElement::new(
-            vec![(left, y_share(share)), (right, y_share(share))],
-            grid,
-        ))?;
-        area.draw(&Text::new(
+    let tenths = (top_share * 10.0).round() as i32;
+    // Every tenth on a tall plot; every other one when the labels would touch.
+    let step = if (share_bottom - share_top) / tenths.max(1) >= 16 {
+        1
+    } else {
+        2
+    };
+    for tenth in (0..=tenths).step_by(step) {
+        let y = y_share(f64::from(tenth) / 10.0);
+        scene.marks.push(Mark::Line {
+            points: vec![(left, y), (right, y)],
+            color: grid,
+            width: 1,
+        });
+        scene.text(
             format!("{}%", tenth * 10),
-            (left - 6, y_share(share)),
-            text_style(12, (HPos::Right, VPos::Center)),
-        ))?;
+            (left - 6, y),
+            SMALL_PX,
+            (HPos::Right, VPos::Center),
+            MUTED,
+        );
     }
     // Called electoral votes, 0 to 538, with the line at 270.
     let y_ev = |votes: u32| ev_bottom - ((ev_bottom - ev_top) as f64 * f64::from(votes) / 538.0) as i32;
     for votes in [0, to_win, 538] {
-        let style = if votes == to_win {
-            BLACK.stroke_width(1)
-        } else {
-            grid.stroke_width(1)
-        };
-        area.draw(&PathElement::new(
-            vec![(left, y_ev(votes)), (right, y_ev(votes))],
-            style,
-        ))?;
-        area.draw(&Text::new(
+        let (color, label) = if votes == to_win { (TEXT, TEXT) } else { (grid, MUTED) };
+        scene.marks.push(Mark::Line {
+            points: vec![(left, y_ev(votes)), (right, y_ev(votes))],
+            color,
+            width: 1,
+        });
+        scene.text(
             votes.to_string(),
             (left - 6, y_ev(votes)),
-            text_style(12, (HPos::Right, VPos::Center)),
-        ))?;
+            SMALL_PX,
+            (HPos::Right, VPos::Center),
+            label,
+        );
     }
-    area.draw(&Text::new(
+    scene.text(
         "called electoral votes",
-        (right, ev_top - 10),
-        text_style(12, (HPos::Right, VPos::Center)),
-    ))?;
-    for name in &names {
-        let color = candidate_color(name);
+        (right, ev_top - 12),
+        SMALL_PX,
+        (HPos::Right, VPos::Center),
+        MUTED,
+    );
+    for (name, color) in &names {
         let share: Vec<(i32, i32)> = timeline
             .points
             .iter()
             .map(|p| (x(p.as_of), y_share(p.candidates.get(*name).map_or(0.0, |c| c.share))))
             .collect();
-        area.draw(&PathElement::new(share, color.stroke_width(2)))?;
+        scene.marks.push(Mark::Line {
+            points: share,
+            color: *color,
+            width: 2,
+        });
         // Calls are steps: a state's votes count from the moment it is called.
-        let mut called = Vec::new();
+        let mut called: Vec<(i32, i32)> = Vec::new();
         for p in &timeline.points {
             let votes = p.candidates.get(*name).map_or(0, |c| c.called_electoral_votes);
             if let Some(&(_, previous)) = called.last() {
@@ -110,7 +104,11 @@ fn draw(root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>, timeline: &T
             }
             called.push((x(p.as_of), y_ev(votes)));
         }
-        area.draw(&PathElement::new(called, color.stroke_width(2)))?;
+        scene.marks.push(Mark::Line {
+            points: called,
+            color: *color,
+            width: 2,
+        });
     }
     let seconds = span_ms / 1000.0;
     let until = if seconds >= 120.0 {
@@ -118,15 +116,10 @@ fn draw(root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>, timeline: &T
     } else {
         format!("{seconds:.0} s")
     };
-    area.draw(&Text::new(
-        format!("{} votes", thousands(first.votes)),
-        (left, plot_h + 12),
-        text_style(12, (HPos::Left, VPos::Center)),
-    ))?;
-    area.draw(&Text::new(
-        format!("{until} later: {} votes", thousands(last.votes)),
-        (right, plot_h + 12),
-        text_style(12, (HPos::Right, VPos::Center)),
-    ))?;
-    legend(&area, &names, h as i32 - legend_h / 2)
+    scene.y = ev_bottom + 8;
+    scene.note(&format!(
+        "From {} votes counted to {} votes, {until} later.",
+        thousands(first.votes),
+        thousands(last.votes)
+    ));
 }

@@ -1,0 +1,234 @@
+//! The tile maps: state leaders (called states solid and outlined, leads pale, paler the
+//! closer) and the swing since the baseline. Every state is a square of [`TILES`], a hotspot
+//! that names its figures and opens its panel on the dashboard.
+
+use crate::charts::{percent, thousands};
+use crate::measure::text_width;
+use crate::palette::{
+    mix_with_white, text_on, Palette, DEMOCRAT, MUTED, NOT_REPORTING, NO_VOTES, REPUBLICAN, TEXT, TIED,
+};
+use crate::scene::{Mark, Scene, LABEL_PX, PAD, SMALL_PX};
+use crate::tiles::{COLUMNS, ROWS, TILES};
+use plotters::style::text_anchor::{HPos, VPos};
+use plotters::style::RGBColor;
+use tally_model::Results;
+
+/// The largest tile: on a wall screen the map stops growing and is centred.
+const MAX_CELL: i32 = 72;
+
+/// What a state's tile shows.
+struct Tile {
+    fill: RGBColor,
+    outlined: bool,
+    figure: String,
+    tip: String,
+}
+
+/// How a state stands, for its fill: called, leading (by how much), tied, no votes yet.
+fn leader_tile(results: &Results, palette: &Palette, code: &str) -> Tile {
+    let Some(state) = results.states.get(code) else {
+        return blank(code, "no results");
+    };
+    let ev = format!("{} ({} electoral votes)", state.name, state.electoral_votes);
+    let reporting = state
+        .reported
+        .map(|r| format!(", {} reporting", percent(r)))
+        .unwrap_or_default();
+    match (&state.leader, &state.called) {
+        _ if state.votes == 0 => match state.expected_votes {
+            Some(_) => Tile {
+                fill: NOT_REPORTING,
+                outlined: false,
+                figure: state.electoral_votes.to_string(),
+                tip: format!("{ev}: not reporting yet"),
+            },
+            None => Tile {
+                fill: NO_VOTES,
+                outlined: false,
+                figure: state.electoral_votes.to_string(),
+                tip: format!("{ev}: no votes yet"),
+            },
+        },
+        (_, Some(called)) => Tile {
+            fill: palette.color(called),
+            outlined: true,
+            figure: state.electoral_votes.to_string(),
+            tip: format!(
+                "{ev}: called for {called}, margin {:.1} points{reporting}",
+                state.margin * 100.0
+            ),
+        },
+        (Some(leader), None) => Tile {
+            // Pale: from 20% of the colour for a dead heat to 55% from a 30-point lead.
+            fill: mix_with_white(palette.color(leader), 0.2 + 0.35 * (state.margin / 0.30).min(1.0)),
+            outlined: false,
+            figure: state.electoral_votes.to_string(),
+            tip: format!(
+                "{ev}: {leader} leads by {:.1} points{reporting}, not called; {} votes",
+                state.margin * 100.0,
+                thousands(state.votes)
+            ),
+        },
+        (None, None) => Tile {
+            fill: TIED,
+            outlined: false,
+            figure: state.electoral_votes.to_string(),
+            tip: format!("{ev}: tied{reporting}; {} votes", thousands(state.votes)),
+        },
+    }
+}
+
+fn blank(code: &str, why: &str) -> Tile {
+    Tile {
+        fill: NO_VOTES,
+        outlined: false,
+        figure: String::new(),
+        tip: format!("{code}: {why}"),
+    }
+}
+
+/// The state leaders map, with the candidates' colours and the key.
+pub fn states(scene: &mut Scene, results: &Results, palette: &Palette) {
+    scene.title("State leaders");
+    tile_map(scene, |code| leader_tile(results, palette, code));
+    let legend: Vec<(String, RGBColor)> = palette.shown().map(|(n, c)| (n.to_string(), c)).collect();
+    scene.legend(&legend);
+    key(scene);
+}
+
+/// What solid, pale, grey and white tiles mean.
+fn key(scene: &mut Scene) {
+    let entries: [(&str, RGBColor, bool); 5] = [
+        ("called (solid, outlined)", MUTED, true),
+        ("leading: paler = closer", mix_with_white(MUTED, 0.35), false),
+        ("tied", TIED, false),
+        ("not reporting yet", NOT_REPORTING, false),
+        ("no votes", NO_VOTES, false),
+    ];
+    let row_h = 20;
+    let (mut x, mut rows) = (PAD, 1);
+    for (label, fill, outlined) in entries {
+        let width = 18 + text_width(label, SMALL_PX, false).ceil() as i32;
+        if x > PAD && x + width > scene.width - PAD {
+            x = PAD;
+            rows += 1;
+        }
+        let y = scene.y + (rows - 1) * row_h + row_h / 2;
+        scene.rect((x, y - 6), (x + 12, y + 6), fill);
+        let border = if outlined { 3 } else { 1 };
+        scene.marks.push(Mark::Outline {
+            from: (x, y - 6),
+            to: (x + 12, y + 6),
+            color: TEXT,
+            width: border,
+        });
+        scene.text(label, (x + 18, y), SMALL_PX, (HPos::Left, VPos::Center), TEXT);
+        x += width + 16;
+    }
+    scene.y += rows * row_h + 4;
+}
+
+/// The swing map: each state's margin change since the baseline, toward the Democrats (blue)
+/// or the Republicans (red), full colour from 10 points.
+pub fn swing(scene: &mut Scene, results: &Results) {
+    scene.title("Swing since the baseline election");
+    if results.swing.is_empty() {
+        scene.note("No baseline: run with --baseline FILE.csv");
+        return;
+    }
+    tile_map(scene, |code| {
+        let Some(state) = results.states.get(code) else {
+            return blank(code, "no results");
+        };
+        let (Some(dem), Some(rep)) = (state.swing.get("DEMOCRAT"), state.swing.get("REPUBLICAN")) else {
+            return blank(code, &format!("{}: no votes yet", state.name));
+        };
+        // Toward the Democrats is positive: their share's change minus the Republicans'.
+        let points = dem - rep;
+        let (color, side, party) = match points >= 0.0 {
+            true => (DEMOCRAT, "D", "the Democrats"),
+            false => (REPUBLICAN, "R", "the Republicans"),
+        };
+        Tile {
+            fill: mix_with_white(color, (points.abs() / 10.0).min(1.0)),
+            outlined: false,
+            figure: format!("{side}+{:.1}", points.abs()),
+            tip: format!(
+                "{}: {:.1} points toward {party} since the baseline",
+                state.name,
+                points.abs()
+            ),
+        }
+    });
+    let national: Vec<String> = results
+        .swing
+        .iter()
+        .map(|(party, points)| format!("{party} {points:+.1}"))
+        .collect();
+    scene.paragraph(
+        &format!("Nationally: {} (change in share, points)", national.join(", ")),
+        SMALL_PX + 1.0,
+        false,
+        TEXT,
+    );
+    scene.note("Blue: the margin moved toward the Democrats; red: toward the Republicans.");
+}
+
+/// The states as tiles from the current row down, each filled and labelled as `tile` says.
+fn tile_map(scene: &mut Scene, tile: impl Fn(&str) -> Tile) {
+    let cell = (scene.inner() / COLUMNS as i32).min(MAX_CELL);
+    let left = (scene.width - cell * COLUMNS as i32) / 2;
+    let top = scene.y;
+    for (code, column, row) in TILES {
+        let (x, y) = (left + column as i32 * cell, top + row as i32 * cell);
+        let shown = tile(code);
+        scene.rect((x + 1, y + 1), (x + cell - 1, y + cell - 1), shown.fill);
+        if shown.fill == NOT_REPORTING {
+            let hairline = Mark::Outline {
+                from: (x + 1, y + 1),
+                to: (x + cell - 1, y + cell - 1),
+                color: MUTED,
+                width: 1,
+            };
+            scene.marks.push(hairline);
+        }
+        if shown.outlined {
+            let outline = Mark::Outline {
+                from: (x + 3, y + 3),
+                to: (x + cell - 3, y + cell - 3),
+                color: TEXT,
+                width: 3,
+            };
+            scene.marks.push(outline);
+        }
+        let ink = text_on(shown.fill);
+        // The figure goes under the code when both fit the tile; the tooltip has it always.
+        let two_lines = cell as f64 >= LABEL_PX + SMALL_PX + 8.0
+            && text_width(&shown.figure, SMALL_PX, false) <= f64::from(cell - 4);
+        let code_y = if two_lines { y + cell / 2 - 7 } else { y + cell / 2 };
+        scene.bold(
+            code,
+            (x + cell / 2, code_y),
+            LABEL_PX.min(f64::from(cell) * 0.45).max(SMALL_PX),
+            (HPos::Center, VPos::Center),
+            ink,
+        );
+        if two_lines && !shown.figure.is_empty() {
+            scene.text(
+                shown.figure,
+                (x + cell / 2, y + cell / 2 + 9),
+                SMALL_PX,
+                (HPos::Center, VPos::Center),
+                ink,
+            );
+        }
+        scene.hotspot(
+            (x, y),
+            (x + cell, y + cell),
+            format!("state-{code}"),
+            shown.tip,
+            Some(code),
+        );
+    }
+    scene.y = top + ROWS as i32 * cell + 10;
+}
