@@ -2,16 +2,22 @@
 """Looks at the dashboard in a real browser (headless Chromium, driven over the DevTools
 protocol) as a reader would, and prints what it found as JSON; exits 1 on any failure.
 
-    scripts/browser_check.py BASE_URL [CHROMIUM] [final|live]
+    scripts/browser_check.py BASE_URL [CHROMIUM] [final|live|traffic]
 
-final (a job whose results are complete): at phone, laptop and desktop sizes, the page must
-not scroll sideways or log a console error; its cards, heading and table must say what
-/api/results does, and every chart must count the votes the card does (one epoch per view);
-chart text must be at least 12 px as shown and inside its chart, and every candidate must be
-in every legend. A click on a state's tile must open its panel at #CODE, the address must
-reopen it, and the table must sort. With TALLY_SCREENSHOTS=DIR, each size is saved there.
+final (a job whose results are complete): at 390, 1024 and 1440 px wide (and 360 and 2560),
+the page must not scroll sideways or log a console error; its cards, heading and table must
+say what /api/results does, and every chart must count the votes the card does (one epoch per
+view); chart text must be at least 12 px as shown and inside its chart, every candidate must
+be in every legend, and every text of the page must meet WCAG AA contrast; a view of
+unchanged results must fetch no chart again. Pointing at a state's tile must show its tooltip,
+a click must open its panel at #CODE, the address must reopen it, Enter on a focused state
+must open that one, and the table must sort. With TALLY_SCREENSHOTS=DIR, each size is saved
+there.
 
 live (a job still counting): each new view must reach the page within 2 s of its results.
+
+traffic (a job still counting): what one open tab downloads over TALLY_TRAFFIC_SECONDS (60),
+by kind (the event stream, charts, the page and API), measured, not checked.
 
 An open event stream never lets the page go idle, so the checks wait on conditions in the page
 (with a deadline) rather than on the page being idle. Needs `websocket-client` (PyPI).
@@ -29,7 +35,7 @@ import urllib.request
 
 import websocket
 
-VIEWPORTS = [(390, 844, True), (1024, 768, False), (1440, 1000, False)]
+VIEWPORTS = [(390, 844, True), (1024, 768, False), (1440, 1000, False), (360, 740, True), (2560, 1440, False)]
 DEADLINE = 30.0
 
 
@@ -122,6 +128,37 @@ CHART_CHECK = """(() => {
 })()"""
 
 
+CONTRAST_CHECK = """(() => {
+    // WCAG AA: 4.5:1, or 3:1 for large text (24 px, or 18.66 px bold), against the first
+    // opaque background behind the text.
+    const rgb = c => (c.match(/[0-9.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => [r, g, b].map(v => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+        .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+    const failures = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    const seen = new Set();
+    while (walker.nextNode()) {
+        const element = walker.currentNode.parentElement;
+        if (!walker.currentNode.textContent.trim() || seen.has(element) || element.closest('svg, dialog:not([open]), [hidden], .visually-hidden')) continue;
+        seen.add(element);
+        const style = getComputedStyle(element);
+        let back = element, background = null;
+        while (back) {
+            const c = rgb(getComputedStyle(back).backgroundColor);
+            if (c.length === 3 || (c.length === 4 && c[3] === 1)) { background = c.slice(0, 3); break; }
+            back = back.parentElement;
+        }
+        background = background || [255, 255, 255];
+        const [l1, l2] = [lum(rgb(style.color)), lum(background)].sort((a, b) => b - a);
+        const ratio = (l1 + 0.05) / (l2 + 0.05);
+        const px = parseFloat(style.fontSize), bold = parseInt(style.fontWeight) >= 700;
+        const needed = px >= 24 || (bold && px >= 18.66) ? 3 : 4.5;
+        if (ratio < needed) failures.push('contrast ' + ratio.toFixed(2) + ':1 for ' + JSON.stringify(element.textContent.trim().slice(0, 40)));
+    }
+    return failures;
+})()"""
+
+
 def check_viewport(page, base, results, width, height, mobile, shots):
     """Loads the dashboard at one size and returns what it saw and what failed."""
     failures = []
@@ -166,6 +203,12 @@ def check_viewport(page, base, results, width, height, mobile, shots):
         failures.append(f"{where}: charts count {seen['chartVotes']}, the card {seen['votes']}")
     names = [c["name"] for c in results["candidates"][:8]]
     failures += [f"{where}: {f}" for f in page.evaluate(CHART_CHECK % json.dumps(names))]
+    failures += [f"{where}: {f}" for f in page.evaluate(CONTRAST_CHECK)]
+    # Only changed charts move: a view of the same (final) results fetches no chart again.
+    page.evaluate("window.tallyViews.length = 0; pump.force = true; pump()")
+    again = page.wait_for("a second view", "window.tallyViews.length > 0 && window.tallyViews[0]")
+    if again["charts"] != 0:
+        failures.append(f"{where}: a view of unchanged results redrew {again['charts']} charts")
     shot = page.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session=True)
     if shots:
         with open(os.path.join(shots, f"dashboard-{width}x{height}.png"), "wb") as out:
@@ -185,19 +228,33 @@ def check_panel(page, base, results):
     page.evaluate("document.querySelector('[data-state=%s]').scrollIntoView({block: 'center'})" % json.dumps(code))
     box = page.evaluate("(() => { const b = document.querySelector('[data-state=%s]').getBoundingClientRect();"
                         " return [b.left + b.width / 2, b.top + b.height / 2]; })()" % json.dumps(code))
-    for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+    page.call("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": box[0], "y": box[1]}, session=True)
+    # Pointing at a tile shows its tooltip, which names the state.
+    try:
+        page.wait_for("a tooltip naming " + name, "!document.getElementById('tip').hidden && "
+                      "document.getElementById('tip').textContent.includes(%s)" % json.dumps(name))
+    except RuntimeError:
+        tip = page.evaluate("document.getElementById('tip').textContent")
+        failures.append(f"panel: the tooltip says {tip!r}, not {name}")
+    for kind in ("mousePressed", "mouseReleased"):
         page.call("Input.dispatchMouseEvent", {"type": kind, "x": box[0], "y": box[1], "button": "left", "clickCount": 1}, session=True)
     page.wait_for("the panel of " + name, "document.getElementById('panel').open && "
                   "document.getElementById('panel-title').textContent.startsWith(%s)" % json.dumps(name))
     if page.evaluate("location.hash") != "#" + code:
         failures.append(f"panel: the address is {page.evaluate('location.hash')!r}, not #{code}")
     page.wait_for("the panel's charts", "[...document.querySelectorAll('#panel figure')].every(f => f.querySelector('svg'))")
-    # The tooltip says the state's figures.
-    if name not in (page.evaluate("document.getElementById('tip').textContent") or ""):
-        failures.append("panel: no tooltip naming " + name)
     page.call("Page.navigate", {"url": base + "/#" + code}, session=True)
     page.wait_for("the panel from its address", "document.getElementById('panel').open && "
                   "document.getElementById('panel-title').textContent.startsWith(%s)" % json.dumps(name))
+    # The keyboard reaches a state and opens it with Enter.
+    page.evaluate("document.getElementById('panel').close()")
+    other = "TX" if code != "TX" else "NY"
+    page.evaluate("document.querySelector('[data-state=%s]').focus()" % json.dumps(other))
+    for kind in ("keyDown", "keyUp"):
+        page.call("Input.dispatchKeyEvent", {"type": kind, "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13}, session=True)
+    other_name = results["states"][other]["name"]
+    page.wait_for("the panel of " + other_name + " from the keyboard", "document.getElementById('panel').open && "
+                  "document.getElementById('panel-title').textContent.startsWith(%s) && location.hash === '#%s'" % (json.dumps(other_name), other))
     # The table sorts by a column at a click.
     page.evaluate("document.getElementById('panel').close()")
     page.evaluate("document.querySelector('th[data-sort=electoral_votes] button').click()")
@@ -214,6 +271,38 @@ def check_live(page, base):
     views = page.wait_for("three live views", "window.tallyViews && window.tallyViews.length >= 4 && window.tallyViews")
     lags = [v["shown_at"] - v["as_of"] for v in views[1:]]
     return {"lags_ms": lags}, [f"live: a view shown {lag} ms after its results" for lag in lags if lag > 2000]
+
+
+def measure_traffic(page, base, seconds):
+    """What one open tab costs: requests and bytes on the wire (compressed, headers included)
+    over `seconds`, by kind, while the job publishes."""
+    page.call("Network.enable", session=True)
+    page.events.clear()
+    page.call("Page.navigate", {"url": base + "/"}, session=True)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        page.evaluate("1")  # collects the events that arrived meanwhile
+        time.sleep(0.5)
+    kinds, urls = {}, {}
+    for event in page.events:
+        method, params = event.get("method"), event.get("params", {})
+        if method == "Network.requestWillBeSent":
+            urls[params["requestId"]] = params["request"]["url"]
+        elif method in ("Network.loadingFinished", "Network.dataReceived"):
+            url = urls.get(params["requestId"], "")
+            kind = "events" if "/api/events" in url else "charts" if "/charts/" in url else "page and API"
+            entry = kinds.setdefault(kind, {"requests": set(), "bytes": 0})
+            entry["requests"].add(params["requestId"])
+            if method == "Network.loadingFinished" and kind != "events":
+                entry["bytes"] += params.get("encodedDataLength", 0)
+            elif method == "Network.dataReceived" and kind == "events":
+                entry["bytes"] += params.get("encodedDataLength", 0)
+    report = {k: {"requests": len(v["requests"]), "bytes": v["bytes"]} for k, v in kinds.items()}
+    total = sum(v["bytes"] for v in report.values())
+    report["total_bytes"] = total
+    report["megabytes_per_hour"] = round(total * 3600 / seconds / 1e6, 1)
+    report["views"] = page.evaluate("window.tallyViews.length")
+    return report
 
 
 def main():
@@ -239,7 +328,13 @@ def main():
             endpoint = found.group(1) if found else None
         if endpoint is None:
             raise RuntimeError("chromium did not open its DevTools endpoint")
-        if mode == "live":
+        if mode == "traffic":
+            page = Page(endpoint)
+            page.call("Emulation.setDeviceMetricsOverride",
+                      {"width": 1440, "height": 1000, "deviceScaleFactor": 1, "mobile": False}, session=True)
+            report["traffic"] = measure_traffic(page, base, float(os.environ.get("TALLY_TRAFFIC_SECONDS", "60")))
+            page.ws.close()
+        elif mode == "live":
             page = Page(endpoint)
             seen, failures = check_live(page, base)
             report["live"] = seen

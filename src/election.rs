@@ -61,7 +61,10 @@ fn default_title(mix: Option<&MixArgs>) -> Option<String> {
     };
     let name = match built_in_table(scenario) {
         Some(_) => format!("{} presidential election", scenario.display()),
-        None => format!("Election from {}", scenario.display()),
+        None => {
+            let file = scenario.file_name().unwrap_or(scenario.as_os_str());
+            format!("Election from {}", file.to_string_lossy())
+        }
     };
     let how = if mix.night { "election night" } else { "count" };
     let percent = (mix.scale * 100.0 * 1e6).round() / 1e6;

@@ -321,6 +321,10 @@ struct ErrorBody {
 
 const SIZES: std::ops::RangeInclusive<u32> = 100..=4000;
 
+/// The largest `?epoch=` (as the OpenAPI document says): epochs are milliseconds at most, far
+/// below it.
+const MAX_EPOCH: u64 = (1 << 53) - 1;
+
 /// The OpenAPI 3 document of every route (`GET /api/openapi.json`); a test holds it and the
 /// router to each other.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -486,6 +490,11 @@ async fn chart(
             "width and height must be within {}..={} pixels",
             SIZES.start(),
             SIZES.end()
+        ))));
+    }
+    if query.epoch.is_some_and(|epoch| epoch > MAX_EPOCH) {
+        return Err(warp::reject::custom(BadRequest(format!(
+            "epoch must be at most {MAX_EPOCH} (2^53 - 1, the largest integer JSON readers all keep exactly)"
         ))));
     }
     let shown = match &query.state {
@@ -660,6 +669,126 @@ async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infallib
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tally_model::tallies::{Tallies, Tally};
+    use tally_model::{AgeGroup, Apportionment, CandidateId, CubeKey, Gender};
+
+    /// Results at `epoch` with `votes` votes for Ada in Ohio.
+    fn results_at(epoch: u64, votes: i64) -> Arc<Results> {
+        let mut tallies = Tallies::default();
+        let id = CandidateId::of("Ada");
+        tallies.apply(&Tally::Candidate(id, "Ada".to_string()), 1);
+        let key = CubeKey {
+            state: State::lookup("OH").expect("Ohio"),
+            gender: Gender::Female,
+            age_group: AgeGroup::From18To29,
+            candidate: id,
+        };
+        tallies.apply(&Tally::Vote(key), votes);
+        Arc::new(Results::new(&tallies, epoch, false, Apportionment::Census2020))
+    }
+
+    fn desc(svg: &[u8]) -> String {
+        let text = String::from_utf8_lossy(svg);
+        let start = text.find("<desc>").map_or(0, |at| at + 6);
+        let end = text.find("</desc>").unwrap_or(start);
+        text[start..end].to_string()
+    }
+
+    #[tokio::test]
+    async fn a_chart_is_drawn_for_the_epoch_asked_and_an_epoch_no_longer_kept_is_a_410() {
+        let (sender, receiver) = watch::channel(results_at(1, 10));
+        let state = WebState::new(receiver, Arc::new(NoStatus), Arc::default());
+        let routes = routes(state.clone());
+        let get = |path: String| warp::test::request().path(&path).reply(&routes);
+        // Epoch 1 is served (and so kept), then 2 published.
+        assert_eq!(get("/api/results".into()).await.status(), StatusCode::OK);
+        sender.send_replace(results_at(2, 25));
+        let old = get("/charts/candidates.svg?epoch=1".into()).await;
+        assert_eq!(old.status(), StatusCode::OK);
+        assert!(desc(old.body()).starts_with("10 votes counted"), "{}", desc(old.body()));
+        let new = get("/charts/candidates.svg?epoch=2".into()).await;
+        assert!(desc(new.body()).starts_with("25 votes counted"), "{}", desc(new.body()));
+        let latest = get("/charts/candidates.svg".into()).await;
+        assert_eq!(latest.body(), new.body());
+        // Publications beyond the last KEPT_EPOCHS are gone.
+        for epoch in 3..3 + KEPT_EPOCHS as u64 {
+            sender.send_replace(results_at(epoch, epoch as i64));
+            let _ = state.latest();
+        }
+        let gone = get("/charts/candidates.svg?epoch=1".into()).await;
+        assert_eq!(gone.status(), StatusCode::GONE);
+        let body: serde_json::Value = serde_json::from_slice(gone.body()).unwrap_or_default();
+        assert!(body["error"].as_str().is_some_and(|e| e.contains("epoch 1")), "{body}");
+        assert_eq!(
+            get("/charts/candidates.svg?epoch=999".into()).await.status(),
+            StatusCode::GONE
+        );
+    }
+
+    #[tokio::test]
+    async fn a_chart_that_looks_the_same_is_a_304_and_bodies_are_gzipped_for_who_accepts_it() {
+        let (sender, receiver) = watch::channel(results_at(1, 10));
+        let routes = routes(WebState::new(receiver, Arc::new(NoStatus), Arc::default()));
+        let first = warp::test::request()
+            .path("/charts/states.svg?width=500")
+            .reply(&routes)
+            .await;
+        let etag = first.headers()[header::ETAG].to_str().unwrap_or_default().to_string();
+        // A new epoch with the same counts draws the same chart: not sent again.
+        sender.send_replace(results_at(2, 10));
+        let same = warp::test::request()
+            .path("/charts/states.svg?width=500&epoch=2")
+            .header("if-none-match", &etag)
+            .reply(&routes)
+            .await;
+        assert_eq!(same.status(), StatusCode::NOT_MODIFIED);
+        sender.send_replace(results_at(3, 11));
+        let changed = warp::test::request()
+            .path("/charts/states.svg?width=500")
+            .header("if-none-match", &etag)
+            .reply(&routes)
+            .await;
+        assert_eq!(changed.status(), StatusCode::OK);
+        assert_ne!(changed.headers()[header::ETAG], etag.as_str());
+
+        for path in [
+            "/",
+            "/api/results",
+            "/api/results.csv",
+            "/api/timeline",
+            "/api/openapi.json",
+            "/charts/age.svg",
+        ] {
+            let plain = warp::test::request().path(path).reply(&routes).await;
+            assert!(plain.headers().get(header::CONTENT_ENCODING).is_none(), "{path}");
+            let zipped = warp::test::request()
+                .path(path)
+                .header("accept-encoding", "br;q=1.0, gzip;q=0.8")
+                .reply(&routes)
+                .await;
+            assert_eq!(zipped.headers()[header::CONTENT_ENCODING], "gzip", "{path}");
+            let mut unzipped = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&zipped.body()[..]), &mut unzipped)
+                .unwrap_or_default();
+            assert_eq!(unzipped, plain.body().to_vec(), "{path}");
+            let refused = warp::test::request()
+                .path(path)
+                .header("accept-encoding", "gzip;q=0, identity")
+                .reply(&routes)
+                .await;
+            assert!(refused.headers().get(header::CONTENT_ENCODING).is_none(), "{path}");
+        }
+    }
+
+    #[test]
+    fn accept_encoding_is_read_as_rfc_9110_says() {
+        assert!(accepts_gzip(Some("gzip")));
+        assert!(accepts_gzip(Some("deflate, GZIP;q=0.5")));
+        assert!(accepts_gzip(Some("*")));
+        assert!(!accepts_gzip(Some("gzip;q=0")));
+        assert!(!accepts_gzip(Some("br, identity")));
+        assert!(!accepts_gzip(None));
+    }
 
     #[tokio::test]
     async fn the_chart_cache_holds_to_its_bound_whatever_sizes_are_asked_for() {
