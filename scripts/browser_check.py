@@ -301,7 +301,7 @@ def measure_traffic(page, base, seconds):
     total = sum(v["bytes"] for v in report.values())
     report["total_bytes"] = total
     report["megabytes_per_hour"] = round(total * 3600 / seconds / 1e6, 1)
-    report["views"] = page.evaluate("window.tallyViews.length")
+    report["views"] = page.evaluate("(window.tallyViews || []).length")
     return report
 
 

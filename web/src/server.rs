@@ -276,6 +276,33 @@ struct ResultsQuery {
     pretty: Option<bool>,
     /// One state's document (USPS code or name).
     state: Option<String>,
+    /// The publication asked for (one of the last [`KEPT_EPOCHS`]); the latest without it.
+    epoch: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    /// `event: epoch` with `{epoch, complete, as_of}` instead of the whole document: a page that
+    /// fetches what it shows (compressed) needs only to know there is something new.
+    compact: Option<bool>,
+}
+
+/// The results of `asked` (the latest without one), or why not: a 400 for an epoch no JSON
+/// reader keeps exactly, a 410 for one no longer kept.
+fn results_at(state: &WebState, asked: Option<u64>) -> Result<Arc<Results>, Rejection> {
+    let Some(epoch) = asked else {
+        return Ok(state.latest());
+    };
+    if epoch > MAX_EPOCH {
+        return Err(warp::reject::custom(BadRequest(format!(
+            "epoch must be at most {MAX_EPOCH} (2^53 - 1, the largest integer JSON readers all keep exactly)"
+        ))));
+    }
+    state.at_epoch(epoch).ok_or_else(|| {
+        warp::reject::custom(Gone(format!(
+            "epoch {epoch} is no longer kept (the last {KEPT_EPOCHS} publications are); ask for the latest"
+        )))
+    })
 }
 
 #[derive(Deserialize)]
@@ -370,17 +397,20 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
         .and(with_state.clone())
         .and_then(|query: ResultsQuery, gzip: bool, state: Arc<WebState>| async move {
             let pretty = query.pretty.unwrap_or(false);
+            let results = results_at(&state, query.epoch)?;
+            let latest = query.epoch.is_none() || Arc::ptr_eq(&results, &state.latest());
             let body = match &query.state {
                 Some(asked) => {
-                    let document = state.latest().state_document(asked_state(asked)?);
+                    let document = results.state_document(asked_state(asked)?);
                     match pretty {
                         true => serde_json::to_vec_pretty(&document),
                         false => serde_json::to_vec(&document),
                     }
                     .map(|json| Body::new(Bytes::from(json)))
                 }
-                None if pretty => serde_json::to_vec_pretty(&*state.latest()).map(|json| Body::new(Bytes::from(json))),
-                None => state.latest_json(),
+                None if pretty => serde_json::to_vec_pretty(&*results).map(|json| Body::new(Bytes::from(json))),
+                None if latest => state.latest_json(),
+                None => serde_json::to_vec(&*results).map(|json| Body::new(Bytes::from(json))),
             };
             Ok::<_, Rejection>(match body {
                 Ok(body) => body.reply("application/json", gzip),
@@ -420,8 +450,12 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
             });
 
     let events = warp::path!("api" / "events")
+        .and(warp::query::<EventsQuery>())
         .and(with_state.clone())
-        .map(|state: Arc<WebState>| warp::sse::reply(warp::sse::keep_alive().stream(result_events(state))));
+        .map(|query: EventsQuery, state: Arc<WebState>| {
+            let compact = query.compact.unwrap_or(false);
+            warp::sse::reply(warp::sse::keep_alive().stream(result_events(state, compact)))
+        });
 
     let charts = warp::path!("charts" / String)
         .and(warp::query::<ChartQuery>())
@@ -492,11 +526,6 @@ async fn chart(
             SIZES.end()
         ))));
     }
-    if query.epoch.is_some_and(|epoch| epoch > MAX_EPOCH) {
-        return Err(warp::reject::custom(BadRequest(format!(
-            "epoch must be at most {MAX_EPOCH} (2^53 - 1, the largest integer JSON readers all keep exactly)"
-        ))));
-    }
     let shown = match &query.state {
         Some(asked) if matches!(chart, Chart::Candidates | Chart::Gender | Chart::Age) => Some(asked_state(asked)?),
         Some(_) => {
@@ -506,14 +535,7 @@ async fn chart(
         }
         None => None,
     };
-    let results = match query.epoch {
-        Some(epoch) => state.at_epoch(epoch).ok_or_else(|| {
-            warp::reject::custom(Gone(format!(
-                "epoch {epoch} is no longer kept (the last {KEPT_EPOCHS} publications are); ask for the latest"
-            )))
-        })?,
-        None => state.latest(),
-    };
+    let results = results_at(&state, query.epoch)?;
     let key = (chart, width, query.height, shown, results.epoch, results.complete);
     let rendering = {
         let Ok(mut cache) = state.charts.lock() else {
@@ -615,22 +637,30 @@ fn with_type(body: Bytes, content_type: &'static str) -> warp::reply::Response {
     response.into_response()
 }
 
-/// The latest results now, then again whenever they change (at most four times a second).
-/// Each one sent is kept among the recent ones, so the page can ask for its charts.
-fn result_events(state: Arc<WebState>) -> impl futures_util::Stream<Item = Result<Event, Infallible>> {
+/// The latest results now, then again whenever they change (at most four times a second):
+/// whole, or `compact` as `event: epoch` with the epoch, whether it is final and when it was
+/// computed. Each one sent is kept among the recent ones, so a page can ask for its charts.
+fn result_events(state: Arc<WebState>, compact: bool) -> impl futures_util::Stream<Item = Result<Event, Infallible>> {
     let results = state.results.clone();
-    futures_util::stream::unfold((results, state, true), |(mut results, state, first)| async move {
+    futures_util::stream::unfold((results, state, true), move |(mut results, state, first)| async move {
         if !first {
             results.changed().await.ok()?;
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         results.borrow_and_update();
         let latest = state.latest();
-        let json = serde_json::to_string(&*latest).ok()?;
-        Some((
-            Ok(Event::default().event("results").data(json)),
-            (results, state, false),
-        ))
+        let event = match compact {
+            true => {
+                let summary = serde_json::json!({
+                    "epoch": latest.epoch, "complete": latest.complete, "as_of": latest.as_of,
+                });
+                Event::default().event("epoch").data(summary.to_string())
+            }
+            false => Event::default()
+                .event("results")
+                .data(serde_json::to_string(&*latest).ok()?),
+        };
+        Some((Ok(event), (results, state, false)))
     })
 }
 
