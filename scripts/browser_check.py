@@ -2,7 +2,7 @@
 """Looks at the dashboard in a real browser (headless Chromium, driven over the DevTools
 protocol) as a reader would, and prints what it found as JSON; exits 1 on any failure.
 
-    scripts/browser_check.py BASE_URL [CHROMIUM] [final|live|traffic]
+    scripts/browser_check.py BASE_URL [CHROMIUM] [final|live|traffic|shots]
 
 final (a job whose results are complete): at 390, 1024 and 1440 px wide (and 360 and 2560),
 the page must not scroll sideways or log a console error; its cards, heading and table must
@@ -14,10 +14,15 @@ a click must open its panel at #CODE, the address must reopen it, Enter on a foc
 must open that one, and the table must sort. With TALLY_SCREENSHOTS=DIR, each size is saved
 there.
 
-live (a job still counting): each new view must reach the page within 2 s of its results.
+live (a job still counting): each new view must reach the page within 2 s of its results; put
+behind another tab, the page must close its event stream and draw nothing, and brought back,
+draw again.
 
 traffic (a job still counting): what one open tab downloads over TALLY_TRAFFIC_SECONDS (60),
 by kind (the event stream, charts, the page and API), measured, not checked.
+
+shots: full-page screenshots at 1440×1000 and 390×844 into TALLY_SCREENSHOTS (the docs'
+pictures), nothing checked.
 
 An open event stream never lets the page go idle, so the checks wait on conditions in the page
 (with a deadline) rather than on the page being idle. Needs `websocket-client` (PyPI).
@@ -270,7 +275,20 @@ def check_live(page, base):
     page.call("Page.navigate", {"url": base + "/"}, session=True)
     views = page.wait_for("three live views", "window.tallyViews && window.tallyViews.length >= 4 && window.tallyViews")
     lags = [v["shown_at"] - v["as_of"] for v in views[1:]]
-    return {"lags_ms": lags}, [f"live: a view shown {lag} ms after its results" for lag in lags if lag > 2000]
+    failures = [f"live: a view shown {lag} ms after its results" for lag in lags if lag > 2000]
+    # In the background (another tab in front), the page closes its stream and draws nothing;
+    # in front again, it catches up at once.
+    other = page.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+    page.call("Target.activateTarget", {"targetId": other})
+    page.wait_for("the hidden tab to close its stream", "document.hidden && events === null")
+    before = page.evaluate("window.tallyViews.length")
+    time.sleep(3)  # an absence is observed over a while: views arrive every second when shown
+    during = page.evaluate("window.tallyViews.length")
+    if during != before:
+        failures.append(f"live: {during - before} views drawn in 3 s in the background")
+    page.call("Page.bringToFront", session=True)
+    page.wait_for("a view once in front again", f"!document.hidden && window.tallyViews.length > {during}")
+    return {"lags_ms": lags, "views_in_background": during - before}, failures
 
 
 def measure_traffic(page, base, seconds):
@@ -328,7 +346,19 @@ def main():
             endpoint = found.group(1) if found else None
         if endpoint is None:
             raise RuntimeError("chromium did not open its DevTools endpoint")
-        if mode == "traffic":
+        if mode == "shots":
+            # The pictures in docs/: whatever the job shows now, at a desktop's and a phone's size.
+            for width, height, mobile in [(1440, 1000, False), (390, 844, True)]:
+                page = Page(endpoint)
+                page.call("Emulation.setDeviceMetricsOverride",
+                          {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}, session=True)
+                page.call("Page.navigate", {"url": base + "/"}, session=True)
+                page.wait_for("every chart", "window.tallyViews && window.tallyViews.length > 0")
+                shot = page.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session=True)
+                with open(os.path.join(shots or ".", f"dashboard-{width}x{height}.png"), "wb") as out:
+                    out.write(base64.b64decode(shot["data"]))
+                page.ws.close()
+        elif mode == "traffic":
             page = Page(endpoint)
             page.call("Emulation.setDeviceMetricsOverride",
                       {"width": 1440, "height": 1000, "deviceScaleFactor": 1, "mobile": False}, session=True)

@@ -5,7 +5,8 @@
 //! same epoch, draws chart text at 12 px or more inside its chart, names every candidate in
 //! every legend, meets WCAG AA contrast, redraws no unchanged chart, shows tooltips, and opens a
 //! state's panel at a click, from its address and with the keyboard; live, each view arrives
-//! within 2 s of its results. Screenshots of each size are left in
+//! within 2 s of its results, and a tab put in the background closes its stream and draws
+//! nothing until it is in front again. Screenshots of each size are left in
 //! `target/browser-screenshots/`.
 
 mod common;

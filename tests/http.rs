@@ -166,6 +166,36 @@ async fn a_running_job_serves_consistent_json_charts_and_errors() {
         .expect("a data line");
     assert_eq!(without_epoch(serde_json::from_str(data).unwrap()), expected);
 
+    // Compact: the epoch alone, whose document and charts can then be asked for.
+    let mut events = get(&format!("{base}/api/events?compact=true")).await;
+    let mut received = String::new();
+    while !received.contains("\n\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), events.chunk())
+            .await
+            .expect("an event arrives")
+            .unwrap()
+            .expect("stream open");
+        received.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(received.contains("event:epoch"), "{received}");
+    let data = received
+        .lines()
+        .find_map(|l| l.strip_prefix("data:"))
+        .expect("a data line");
+    let announced: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(announced["epoch"], results["epoch"]);
+    assert_eq!(announced["complete"], true);
+    let at_epoch: Value = get(&format!("{base}/api/results?epoch={}", announced["epoch"]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(without_epoch(at_epoch), expected);
+    // An epoch never published (none comes after the final one) is not kept.
+    let never = announced["epoch"].as_u64().unwrap() + 1;
+    let (status, body) = error_status(&format!("{base}/api/results?epoch={never}")).await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+
     assert_eq!(
         error_status(&format!("{base}/charts/nope.svg")).await.0,
         StatusCode::NOT_FOUND
