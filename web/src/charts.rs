@@ -379,6 +379,40 @@ mod tests {
         }
     }
 
+    /// A state with no votes, one not reporting yet and a tied one are each drawn their own way
+    /// (hatched; white with a hairline; dark grey) and named so in their tooltips.
+    #[test]
+    fn no_votes_not_reporting_and_tied_states_are_told_apart() {
+        let mut results = results(&["Ada", "Bob"]);
+        let empty = Timeline::default();
+        for code in ["AK", "HI"] {
+            let state = results.states.get_mut(code).unwrap();
+            state.votes = 0;
+            state.leader = None;
+        }
+        results.states.get_mut("HI").unwrap().expected_votes = Some(100);
+        let ohio = results.states.get_mut("OH").unwrap();
+        ohio.leader = None;
+        ohio.called = None;
+        let svg = render(Chart::States, &results, &empty, 760, None).unwrap();
+        let document = roxmltree::Document::parse(&svg).unwrap();
+        let tip = |code: &str| {
+            document
+                .descendants()
+                .find(|n| n.attribute("data-state") == Some(code))
+                .and_then(|n| n.attribute("aria-label"))
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(tip("AK").ends_with("no votes yet"), "{}", tip("AK"));
+        assert!(tip("HI").ends_with("not reporting yet"), "{}", tip("HI"));
+        assert!(tip("OH").contains(": tied"), "{}", tip("OH"));
+        // Hatching: grey diagonals, in the key's swatch and on Alaska's tile.
+        let hatch_lines = svg.matches("stroke=\"#8A8A8A\"").count();
+        assert!(hatch_lines > 4, "{hatch_lines} hatch lines");
+        assert!(svg.contains("fill=\"#6E6E6E\""), "the tied grey");
+    }
+
     #[test]
     fn thousands_are_grouped() {
         assert_eq!(thousands(0), "0");

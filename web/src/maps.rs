@@ -4,9 +4,7 @@
 
 use crate::charts::{percent, thousands};
 use crate::measure::text_width;
-use crate::palette::{
-    mix_with_white, text_on, Palette, DEMOCRAT, MUTED, NOT_REPORTING, NO_VOTES, REPUBLICAN, TEXT, TIED,
-};
+use crate::palette::{mix_with_white, text_on, Palette, DEMOCRAT, MUTED, NOT_REPORTING, REPUBLICAN, TEXT, TIED, WHITE};
 use crate::scene::{Mark, Scene, LABEL_PX, PAD, SMALL_PX};
 use crate::tiles::{COLUMNS, ROWS, TILES};
 use plotters::style::text_anchor::{HPos, VPos};
@@ -20,6 +18,9 @@ const MAX_CELL: i32 = 72;
 struct Tile {
     fill: RGBColor,
     outlined: bool,
+    /// Hatched: nothing to show (no votes, no swing), told apart from a pale lead by its
+    /// pattern, not only by a shade.
+    hatched: bool,
     figure: String,
     tip: String,
 }
@@ -39,12 +40,14 @@ fn leader_tile(results: &Results, palette: &Palette, code: &str) -> Tile {
             Some(_) => Tile {
                 fill: NOT_REPORTING,
                 outlined: false,
+                hatched: false,
                 figure: state.electoral_votes.to_string(),
                 tip: format!("{ev}: not reporting yet"),
             },
             None => Tile {
-                fill: NO_VOTES,
+                fill: WHITE,
                 outlined: false,
+                hatched: true,
                 figure: state.electoral_votes.to_string(),
                 tip: format!("{ev}: no votes yet"),
             },
@@ -52,6 +55,7 @@ fn leader_tile(results: &Results, palette: &Palette, code: &str) -> Tile {
         (_, Some(called)) => Tile {
             fill: palette.color(called),
             outlined: true,
+            hatched: false,
             figure: state.electoral_votes.to_string(),
             tip: format!(
                 "{ev}: called for {called}, margin {:.1} points{reporting}",
@@ -62,6 +66,7 @@ fn leader_tile(results: &Results, palette: &Palette, code: &str) -> Tile {
             // Pale: from 20% of the colour for a dead heat to 55% from a 30-point lead.
             fill: mix_with_white(palette.color(leader), 0.2 + 0.35 * (state.margin / 0.30).min(1.0)),
             outlined: false,
+            hatched: false,
             figure: state.electoral_votes.to_string(),
             tip: format!(
                 "{ev}: {leader} leads by {:.1} points{reporting}, not called; {} votes",
@@ -72,6 +77,7 @@ fn leader_tile(results: &Results, palette: &Palette, code: &str) -> Tile {
         (None, None) => Tile {
             fill: TIED,
             outlined: false,
+            hatched: false,
             figure: state.electoral_votes.to_string(),
             tip: format!("{ev}: tied{reporting}; {} votes", thousands(state.votes)),
         },
@@ -80,8 +86,9 @@ fn leader_tile(results: &Results, palette: &Palette, code: &str) -> Tile {
 
 fn blank(code: &str, why: &str) -> Tile {
     Tile {
-        fill: NO_VOTES,
+        fill: WHITE,
         outlined: false,
+        hatched: true,
         figure: String::new(),
         tip: format!("{code}: {why}"),
     }
@@ -98,16 +105,16 @@ pub fn states(scene: &mut Scene, results: &Results, palette: &Palette) {
 
 /// What solid, pale, grey and white tiles mean.
 fn key(scene: &mut Scene) {
-    let entries: [(&str, RGBColor, bool); 5] = [
-        ("called (solid, outlined)", MUTED, true),
-        ("leading: paler = closer", mix_with_white(MUTED, 0.35), false),
-        ("tied", TIED, false),
-        ("not reporting yet", NOT_REPORTING, false),
-        ("no votes", NO_VOTES, false),
+    let entries: [(&str, RGBColor, bool, bool); 5] = [
+        ("called (solid, outlined)", MUTED, true, false),
+        ("leading: paler = closer", mix_with_white(MUTED, 0.35), false, false),
+        ("tied", TIED, false, false),
+        ("not reporting yet", NOT_REPORTING, false, false),
+        ("no votes", WHITE, false, true),
     ];
     let row_h = 20;
     let (mut x, mut rows) = (PAD, 1);
-    for (label, fill, outlined) in entries {
+    for (label, fill, outlined, hatched) in entries {
         let width = 18 + text_width(label, SMALL_PX, false).ceil() as i32;
         if x > PAD && x + width > scene.width - PAD {
             x = PAD;
@@ -115,6 +122,9 @@ fn key(scene: &mut Scene) {
         }
         let y = scene.y + (rows - 1) * row_h + row_h / 2;
         scene.rect((x, y - 6), (x + 12, y + 6), fill);
+        if hatched {
+            hatch(scene, (x, y - 6), 12);
+        }
         let border = if outlined { 3 } else { 1 };
         scene.marks.push(Mark::Outline {
             from: (x, y - 6),
@@ -152,6 +162,7 @@ pub fn swing(scene: &mut Scene, results: &Results) {
         Tile {
             fill: mix_with_white(color, (points.abs() / 10.0).min(1.0)),
             outlined: false,
+            hatched: false,
             figure: format!("{side}+{:.1}", points.abs()),
             tip: format!(
                 "{}: {:.1} points toward {party} since the baseline",
@@ -174,6 +185,28 @@ pub fn swing(scene: &mut Scene, results: &Results) {
     scene.note("Blue: the margin moved toward the Democrats; red: toward the Republicans.");
 }
 
+/// Diagonal grey lines across the square of `side` pixels at `from`.
+fn hatch(scene: &mut Scene, from: (i32, i32), side: i32) {
+    let (x, y) = from;
+    let step = (side / 4).max(4);
+    let mut d = step;
+    while d < 2 * side {
+        // The diagonal x + y = d, clipped to the square.
+        let start = (x + d.min(side), y + (d - side).max(0));
+        let end = (x + (d - side).max(0), y + d.min(side));
+        let line = Mark::Line {
+            points: vec![start, end],
+            color: HATCH,
+            width: 1,
+        };
+        scene.marks.push(line);
+        d += step;
+    }
+}
+
+/// The hatching's grey: 3:1 against white, as a graphic needs (WCAG 1.4.11).
+const HATCH: RGBColor = RGBColor(0x8a, 0x8a, 0x8a);
+
 /// The states as tiles from the current row down, each filled and labelled as `tile` says.
 fn tile_map(scene: &mut Scene, tile: impl Fn(&str) -> Tile) {
     let cell = (scene.inner() / COLUMNS as i32).min(MAX_CELL);
@@ -183,7 +216,10 @@ fn tile_map(scene: &mut Scene, tile: impl Fn(&str) -> Tile) {
         let (x, y) = (left + column as i32 * cell, top + row as i32 * cell);
         let shown = tile(code);
         scene.rect((x + 1, y + 1), (x + cell - 1, y + cell - 1), shown.fill);
-        if shown.fill == NOT_REPORTING {
+        if shown.hatched {
+            hatch(scene, (x + 1, y + 1), cell - 2);
+        }
+        if shown.fill == NOT_REPORTING && !shown.hatched {
             let hairline = Mark::Outline {
                 from: (x + 1, y + 1),
                 to: (x + cell - 1, y + cell - 1),
