@@ -413,6 +413,58 @@ mod tests {
         assert!(svg.contains("fill=\"#6E6E6E\""), "the tied grey");
     }
 
+    /// The Democrat at the left end and the Republican at the right whoever leads, each with their
+    /// electoral votes as the big number; the 270 mark in the middle.
+    #[test]
+    fn the_electoral_bar_puts_each_party_at_its_end_whoever_leads() {
+        let mut results = results(&["Zed", "Abe"]);
+        for candidate in &mut results.candidates {
+            let party = if candidate.name == "Abe" {
+                "DEMOCRAT"
+            } else {
+                "REPUBLICAN"
+            };
+            candidate.party = Some(party.to_string());
+        }
+        let ends = |results: &Results| {
+            let svg = render(Chart::Electoral, results, &Timeline::default(), 760, None).unwrap();
+            let document = roxmltree::Document::parse(&svg).unwrap();
+            let big: Vec<(String, String)> = document
+                .descendants()
+                .filter(|n| n.attribute("font-size").and_then(|s| s.parse::<f64>().ok()) >= Some(31.0))
+                .map(|n| {
+                    let anchor = n.attribute("text-anchor").unwrap_or_default().to_string();
+                    (anchor, n.text().unwrap_or_default().trim().to_string())
+                })
+                .collect();
+            let mark = texts(&svg).into_iter().any(|t| t == "270 to win");
+            (big, mark)
+        };
+        let votes = |results: &Results, name: &str| {
+            results
+                .candidates
+                .iter()
+                .find(|c| c.name == name)
+                .map(|c| c.electoral_votes.to_string())
+        };
+        for swap in [false, true] {
+            if swap {
+                // The other candidate takes the popular lead: the sides stay.
+                results.candidates.reverse();
+            }
+            let (big, mark) = ends(&results);
+            assert!(mark, "the 270 mark");
+            assert_eq!(
+                big,
+                vec![
+                    ("start".to_string(), votes(&results, "Abe").unwrap_or_default()),
+                    ("end".to_string(), votes(&results, "Zed").unwrap_or_default()),
+                ],
+                "the Democrat (Abe) left, the Republican (Zed) right"
+            );
+        }
+    }
+
     #[test]
     fn thousands_are_grouped() {
         assert_eq!(thousands(0), "0");
