@@ -24,6 +24,25 @@ async fn get(url: &str) -> reqwest::Response {
         .unwrap_or_else(|e| panic!("GET {url}: {e}"))
 }
 
+/// The first server-sent event of the stream at `url`, as text.
+async fn first_event(url: &str) -> String {
+    let mut events = get(url).await;
+    assert!(events.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let mut received = String::new();
+    while !received.contains("\n\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), events.chunk())
+            .await
+            .expect("an event arrives")
+            .unwrap()
+            .expect("stream open");
+        received.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    received
+}
+
 async fn error_status(url: &str) -> (StatusCode, Value) {
     let response = get(url).await;
     let status = response.status();
@@ -146,20 +165,7 @@ async fn a_running_job_serves_consistent_json_charts_and_errors() {
     );
 
     // The event stream starts with the current results.
-    let mut events = get(&format!("{base}/api/events")).await;
-    assert!(events.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/event-stream"));
-    let mut received = String::new();
-    while !received.contains("\n\n") {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), events.chunk())
-            .await
-            .expect("an event arrives")
-            .unwrap()
-            .expect("stream open");
-        received.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let received = first_event(&format!("{base}/api/events")).await;
     let data = received
         .lines()
         .find_map(|l| l.strip_prefix("data:"))
@@ -167,16 +173,7 @@ async fn a_running_job_serves_consistent_json_charts_and_errors() {
     assert_eq!(without_epoch(serde_json::from_str(data).unwrap()), expected);
 
     // Compact: the epoch alone, whose document and charts can then be asked for.
-    let mut events = get(&format!("{base}/api/events?compact=true")).await;
-    let mut received = String::new();
-    while !received.contains("\n\n") {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), events.chunk())
-            .await
-            .expect("an event arrives")
-            .unwrap()
-            .expect("stream open");
-        received.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let received = first_event(&format!("{base}/api/events?compact=true")).await;
     assert!(received.contains("event:epoch"), "{received}");
     let data = received
         .lines()

@@ -85,56 +85,40 @@ pub fn electoral(scene: &mut Scene, results: &Results, palette: &Palette) {
     let inner = f64::from(scene.inner());
     let x = |votes: u32| PAD + (inner * f64::from(votes) / f64::from(total)).round() as i32;
     scene.rect((PAD, bar_top), (scene.width - PAD, bar_bottom), NO_VOTES);
-    // Segments as (from, to) in electoral votes from the left.
+    // Segments as (from, to) in electoral votes from the left: each candidate's called votes
+    // (solid) and leads (pale), in the order they are laid out.
     let mut segments: Vec<(u32, u32, RGBColor, String)> = Vec::new();
-    let mut from_left = 0;
-    let mut from_right = total;
-    let push = |segments: &mut Vec<_>, from: u32, votes: u32, color: RGBColor, tip: String| {
-        if votes > 0 {
-            segments.push((from, from + votes, color, tip));
-        }
+    let parts = |candidate: &CandidateResult| {
+        let color = palette.color(&candidate.name);
+        let (called, leading) = split(results, candidate);
+        let name = &candidate.name;
+        [
+            (called, color, format!("{name}: {called} electoral votes called")),
+            (
+                leading,
+                mix_with_white(color, 0.4),
+                format!("{name}: leading for {leading} more"),
+            ),
+        ]
     };
-    if let Some(candidate) = left {
-        let color = palette.color(&candidate.name);
-        let (called, leading) = split(results, candidate);
-        push(
-            &mut segments,
-            0,
-            called,
-            color,
-            format!("{}: {called} electoral votes called", candidate.name),
-        );
-        let pale = mix_with_white(color, 0.4);
-        push(
-            &mut segments,
-            called,
-            leading,
-            pale,
-            format!("{}: leading for {leading} more", candidate.name),
-        );
-        from_left = called + leading;
-    }
-    if let Some(candidate) = right {
-        let color = palette.color(&candidate.name);
-        let (called, leading) = split(results, candidate);
-        from_right = total.saturating_sub(called + leading);
-        let pale = mix_with_white(color, 0.4);
-        push(
-            &mut segments,
-            from_right,
-            leading,
-            pale,
-            format!("{}: leading for {leading} more", candidate.name),
-        );
-        let at = total.saturating_sub(called);
-        push(
-            &mut segments,
-            at,
-            called,
-            color,
-            format!("{}: {called} electoral votes called", candidate.name),
-        );
-    }
+    let mut lay = |at: u32, parts: &[(u32, RGBColor, String)]| {
+        let mut at = at;
+        for (votes, color, tip) in parts.iter().filter(|p| p.0 > 0) {
+            segments.push((at, at + votes, *color, tip.clone()));
+            at += votes;
+        }
+        at
+    };
+    let mut from_left = left.map_or(0, |candidate| lay(0, &parts(candidate)));
+    let from_right = match right {
+        Some(candidate) => {
+            let [called, leading] = parts(candidate);
+            let start = total.saturating_sub(called.0 + leading.0);
+            lay(start, &[leading, called]);
+            start
+        }
+        None => total,
+    };
     let is_side = |c: &CandidateResult| [left, right].iter().flatten().any(|s| s.name == c.name);
     let mut middle = Vec::new();
     for candidate in results
@@ -142,24 +126,7 @@ pub fn electoral(scene: &mut Scene, results: &Results, palette: &Palette) {
         .iter()
         .filter(|c| !is_side(c) && c.electoral_votes > 0)
     {
-        let color = palette.color(&candidate.name);
-        let (called, leading) = split(results, candidate);
-        push(
-            &mut segments,
-            from_left,
-            called,
-            color,
-            format!("{}: {called} called", candidate.name),
-        );
-        let pale = mix_with_white(color, 0.4);
-        push(
-            &mut segments,
-            from_left + called,
-            leading,
-            pale,
-            format!("{}: leading for {leading}", candidate.name),
-        );
-        from_left += called + leading;
+        from_left = lay(from_left, &parts(candidate));
         middle.push(format!("{} {}", candidate.name, candidate.electoral_votes));
     }
     let undecided = from_right.saturating_sub(from_left);

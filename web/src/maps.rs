@@ -126,12 +126,7 @@ fn key(scene: &mut Scene) {
             hatch(scene, (x, y - 6), 12);
         }
         let border = if outlined { 3 } else { 1 };
-        scene.marks.push(Mark::Outline {
-            from: (x, y - 6),
-            to: (x + 12, y + 6),
-            color: TEXT,
-            width: border,
-        });
+        scene.outline((x, y - 6), (x + 12, y + 6), TEXT, border);
         scene.text(label, (x + 18, y), SMALL_PX, (HPos::Left, VPos::Center), TEXT);
         x += width + 16;
     }
@@ -220,22 +215,10 @@ fn tile_map(scene: &mut Scene, tile: impl Fn(&str) -> Tile) {
             hatch(scene, (x + 1, y + 1), cell - 2);
         }
         if shown.fill == NOT_REPORTING && !shown.hatched {
-            let hairline = Mark::Outline {
-                from: (x + 1, y + 1),
-                to: (x + cell - 1, y + cell - 1),
-                color: MUTED,
-                width: 1,
-            };
-            scene.marks.push(hairline);
+            scene.outline((x + 1, y + 1), (x + cell - 1, y + cell - 1), MUTED, 1);
         }
         if shown.outlined {
-            let outline = Mark::Outline {
-                from: (x + 3, y + 3),
-                to: (x + cell - 3, y + cell - 3),
-                color: TEXT,
-                width: 3,
-            };
-            scene.marks.push(outline);
+            scene.outline((x + 3, y + 3), (x + cell - 3, y + cell - 3), TEXT, 3);
         }
         let ink = text_on(shown.fill);
         // The figure goes under the code when both fit the tile; the tooltip has it always.

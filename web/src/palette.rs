@@ -135,16 +135,18 @@ pub fn mix_with_white(color: RGBColor, strength: f64) -> RGBColor {
     RGBColor(mix(color.0), mix(color.1), mix(color.2))
 }
 
+/// An sRGB channel as linear light, 0 to 1.
+pub fn linear(channel: u8) -> f64 {
+    let c = f64::from(channel) / 255.0;
+    if c <= 0.04045 {
+        c / 12.92
+    } else {
+        ((c + 0.055) / 1.055).powf(2.4)
+    }
+}
+
 /// WCAG relative luminance.
 pub fn luminance(color: RGBColor) -> f64 {
-    let linear = |c: u8| {
-        let c = f64::from(c) / 255.0;
-        if c <= 0.04045 {
-            c / 12.92
-        } else {
-            ((c + 0.055) / 1.055).powf(2.4)
-        }
-    };
     0.2126 * linear(color.0) + 0.7152 * linear(color.1) + 0.0722 * linear(color.2)
 }
 
@@ -172,14 +174,6 @@ mod tests {
     /// Linear RGB as seen with a colour vision deficiency (Machado, Oliveira and Fernandes 2009,
     /// severity 1).
     fn seen(color: RGBColor, matrix: Option<[[f64; 3]; 3]>) -> [f64; 3] {
-        let linear = |c: u8| {
-            let c = f64::from(c) / 255.0;
-            if c <= 0.04045 {
-                c / 12.92
-            } else {
-                ((c + 0.055) / 1.055).powf(2.4)
-            }
-        };
         let rgb = [linear(color.0), linear(color.1), linear(color.2)];
         match matrix {
             None => rgb,

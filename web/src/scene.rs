@@ -106,6 +106,11 @@ impl Scene {
         self.marks.push(Mark::Rect { from, to, fill });
     }
 
+    /// A closed outline `width` pixels wide.
+    pub fn outline(&mut self, from: (i32, i32), to: (i32, i32), color: RGBColor, width: u32) {
+        self.marks.push(Mark::Outline { from, to, color, width });
+    }
+
     pub fn text(&mut self, text: impl Into<String>, at: (i32, i32), px: f64, anchor: (HPos, VPos), color: RGBColor) {
         self.marks.push(Mark::Text(Label {
             text: text.into(),
