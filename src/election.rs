@@ -52,6 +52,15 @@ pub(crate) struct Night {
     election: Option<String>,
 }
 
+impl Night {
+    /// `results` with its labels: each candidate's party and colour, the election's name.
+    pub(crate) fn labelled(&self, results: Results) -> Results {
+        let mut results = results.with_parties(&self.parties);
+        results.election = self.election.clone();
+        results
+    }
+}
+
 /// What a generated stream is, in words: `2024 presidential election, simulated at 1% from the
 /// official results` (`None` for a stream from elsewhere).
 fn default_title(mix: Option<&MixArgs>) -> Option<String> {
@@ -156,10 +165,7 @@ pub(crate) fn with_calls(
 ) -> Arc<dyn Fn(Results) + Send + Sync> {
     let desk = Mutex::new(CallDesk::default());
     Arc::new(move |results: Results| {
-        let mut results = results
-            .with_expectation(night.expected.as_ref())
-            .with_parties(&night.parties);
-        results.election = night.election.clone();
+        let mut results = night.labelled(results.with_expectation(night.expected.as_ref()));
         if let Some(baseline) = &night.baseline {
             apply_swing(&mut results, baseline);
         }

@@ -334,11 +334,12 @@ pub fn run(args: RunArgs) -> Result<()> {
         (args.checkpoint_interval, Arc::new(gate))
     });
     let recovery = input.durable.as_ref().and_then(|(durable, _)| durable.recovery.clone());
-    // A recovering job shows its snapshot at once, not zeros.
-    let initial = match &recovery {
+    let night = night(&args.graph, Some(&args.mix))?;
+    // A recovering job shows its snapshot at once, not zeros; labelled as every publication is.
+    let initial = night.labelled(match &recovery {
         Some(recovery) => recovery.initial(),
         None => Results::empty(args.graph.apportionment),
-    };
+    });
     let (sender, receiver) = watch::channel(Arc::new(initial));
     let server = Server::start(
         listen_address(&args, &topology)?,
@@ -351,7 +352,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let sender = Arc::new(sender);
     let publish = {
         let sender = sender.clone();
-        with_calls(night(&args.graph, Some(&args.mix))?, timeline, move |results| {
+        with_calls(night, timeline, move |results| {
             sender.send_replace(Arc::new(results));
         })
     };

@@ -210,6 +210,13 @@ pub fn without_timing(results: Value) -> Value {
             state.remove("called");
         }
     }
+    // Labels, not counts: a snapshot keeps the counts, and each publication labels them anew.
+    if let Some(candidates) = results.get_mut("candidates").and_then(Value::as_array_mut) {
+        for candidate in candidates.iter_mut().filter_map(Value::as_object_mut) {
+            candidate.remove("party");
+            candidate.remove("color");
+        }
+    }
     results
 }
 

@@ -397,11 +397,13 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
         .and(with_state.clone())
         .and_then(|query: ResultsQuery, gzip: bool, state: Arc<WebState>| async move {
             let pretty = query.pretty.unwrap_or(false);
+            // A state no one has is a 400 whatever the epoch.
+            let cut = query.state.as_deref().map(asked_state).transpose()?;
             let results = results_at(&state, query.epoch)?;
             let latest = query.epoch.is_none() || Arc::ptr_eq(&results, &state.latest());
-            let body = match &query.state {
-                Some(asked) => {
-                    let document = results.state_document(asked_state(asked)?);
+            let body = match cut {
+                Some(cut) => {
+                    let document = results.state_document(cut);
                     match pretty {
                         true => serde_json::to_vec_pretty(&document),
                         false => serde_json::to_vec(&document),
