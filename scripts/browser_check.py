@@ -51,8 +51,8 @@ class Page:
         self.ws = websocket.create_connection(browser_ws, timeout=DEADLINE)
         self.next_id = 0
         self.events = []
-        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        self.target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        self.session = self.call("Target.attachToTarget", {"targetId": self.target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Log"):
             self.call(domain + ".enable", session=True)
 
@@ -69,6 +69,13 @@ class Page:
                     raise RuntimeError(f"{method}: {reply['error']}")
                 return reply.get("result", {})
             self.events.append(reply)
+
+    def close(self):
+        """Closes the tab (so the next one is the browser's only, focused tab) and the connection."""
+        try:
+            self.call("Target.closeTarget", {"targetId": self.target})
+        finally:
+            self.ws.close()
 
     def evaluate(self, expression):
         result = self.call(
@@ -253,8 +260,12 @@ def check_panel(page, base, results):
                   "document.getElementById('panel-title').textContent.startsWith(%s)" % json.dumps(name))
     # The keyboard reaches a state and opens it with Enter.
     page.evaluate("document.getElementById('panel').close()")
+    page.wait_for("the closed panel to leave the address", "location.hash === ''")
     other = "TX" if code != "TX" else "NY"
+    page.call("Page.bringToFront", session=True)
     page.evaluate("document.querySelector('[data-state=%s]').focus()" % json.dumps(other))
+    page.wait_for("the keyboard's focus on " + other, "document.hasFocus() && document.activeElement && "
+                  "document.activeElement.dataset.state === %s" % json.dumps(other))
     for kind in ("keyDown", "keyUp"):
         page.call("Input.dispatchKeyEvent", {"type": kind, "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13}, session=True)
     other_name = results["states"][other]["name"]
@@ -357,19 +368,19 @@ def main():
                 shot = page.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session=True)
                 with open(os.path.join(shots or ".", f"dashboard-{width}x{height}.png"), "wb") as out:
                     out.write(base64.b64decode(shot["data"]))
-                page.ws.close()
+                page.close()
         elif mode == "traffic":
             page = Page(endpoint)
             page.call("Emulation.setDeviceMetricsOverride",
                       {"width": 1440, "height": 1000, "deviceScaleFactor": 1, "mobile": False}, session=True)
             report["traffic"] = measure_traffic(page, base, float(os.environ.get("TALLY_TRAFFIC_SECONDS", "60")))
-            page.ws.close()
+            page.close()
         elif mode == "live":
             page = Page(endpoint)
             seen, failures = check_live(page, base)
             report["live"] = seen
             report["failures"] += failures + [f"live: console error {e}" for e in page.errors()]
-            page.ws.close()
+            page.close()
         else:
             results = json.load(urllib.request.urlopen(f"{base}/api/results", timeout=10))
             for width, height, mobile in VIEWPORTS:
@@ -378,11 +389,11 @@ def main():
                 seen["errors"] = page.errors()
                 report["viewports"].append(seen)
                 report["failures"] += failures + [f"{width}x{height}: console error {e}" for e in seen["errors"]]
-                page.ws.close()
+                page.close()
             page = Page(endpoint)
             report["failures"] += check_panel(page, base, results)
             report["failures"] += [f"panel: console error {e}" for e in page.errors()]
-            page.ws.close()
+            page.close()
     except Exception as error:  # a failed check, reported as one
         report["failures"].append(f"{type(error).__name__}: {error}")
     finally:
