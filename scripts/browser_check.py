@@ -11,7 +11,8 @@ view); chart text must be at least 12 px as shown and inside its chart, every ca
 be in every legend, and every text of the page must meet WCAG AA contrast; a view of
 unchanged results must fetch no chart again. Pointing at a state's tile must show its tooltip,
 a click must open its panel at #CODE, the address must reopen it, Enter on a focused state
-must open that one, and the table must sort. With TALLY_SCREENSHOTS=DIR, each size is saved
+must open that one, the table must sort, and a panel opened while a view is in flight must get
+its charts. With TALLY_SCREENSHOTS=DIR, each size is saved
 there.
 
 live (a job still counting): each new view must reach the page within 2 s of its results; put
@@ -277,6 +278,14 @@ def check_panel(page, base, results):
     first = page.evaluate("document.querySelector('#states tr td').textContent")
     if first != name:
         failures.append(f"table: sorted by electoral votes, most first, it starts with {first!r}, not {name!r}")
+    # A panel opened while a view is in flight gets its charts when that view lands, even with
+    # no epoch to come (the count has ended).
+    page.evaluate("document.getElementById('panel').close()")
+    page.wait_for("the closed panel to leave the address", "location.hash === ''")
+    page.evaluate("lastView = 0; pump.force = true; pump(); if (!busy) throw new Error('no view in flight'); openPanel('NY')")
+    page.wait_for("the charts of a panel opened during a view",
+                  "document.getElementById('panel').open && "
+                  "[...document.querySelectorAll('#panel figure')].every(f => f.querySelector('svg'))")
     return failures
 
 
