@@ -5,14 +5,22 @@ use crate::cli::GenerateArgs;
 use crate::election::generator;
 use anyhow::{bail, Context, Result};
 use std::io::Write;
+use std::time::Duration;
 use tally_connectors::kafka::KafkaUrl;
 use tally_connectors::sinks::kafka::{ensure_topic, VoteProducer};
-use tally_connectors::sources::generator::{Pacer, VoterGenerator};
-use tally_dataflow::RecordBatch;
+use tally_connectors::sources::generator::{Next, Schedule, VoterGenerator};
+use tally_source::RecordBatch;
 
 /// `tally generate`.
 pub fn generate(args: GenerateArgs) -> Result<()> {
-    let rate = args.rate.unwrap_or(if args.serve.is_some() { 1.0 } else { 0.0 });
+    // The voter API defaults to a record a second, as the Flask generator did; a night keeps
+    // its own clock.
+    let default_rate = if args.serve.is_some() && !args.mix.night {
+        1.0
+    } else {
+        0.0
+    };
+    let rate = args.rate.unwrap_or(default_rate);
     if rate < 0.0 || !rate.is_finite() {
         bail!("--rate must be 0 (unlimited) or a positive number");
     }
@@ -37,34 +45,20 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
-    let mut pacer = (rate > 0.0).then(|| Pacer::new(rate));
-    let mut batch = RecordBatch::default();
-    let end = generator.voters().unwrap_or(u64::MAX);
-    let started = std::time::Instant::now();
-    let written = (|| -> std::io::Result<()> {
-        for slot in 0..end {
-            if let Some(wait) = night_wait(&generator, slot, started) {
-                out.flush()?;
-                std::thread::sleep(wait);
-            }
-            if let Some(pacer) = &mut pacer {
-                if pacer.available() == 0 {
-                    out.flush()?;
-                    std::thread::sleep(pacer.wait());
-                }
-            }
-            batch.clear();
-            generator.slot(slot, 0, &mut batch);
-            for (_, record) in batch.iter() {
+    let written = play(
+        &generator,
+        rate,
+        &mut out,
+        |out, batch| {
+            batch.iter().try_for_each(|(_, record)| {
                 out.write_all(record)?;
-                out.write_all(b"\n")?;
-            }
-            if let Some(pacer) = &mut pacer {
-                pacer.sent(batch.len() as u64);
-            }
-        }
-        out.flush()
-    })();
+                out.write_all(b"\n")
+            })
+        },
+        // What is written reaches the reader before a wait.
+        |out| out.flush(),
+    )
+    .and_then(|()| out.flush());
     match written {
         // A closed pipe (`tally generate | head`) is the reader's choice, not an error.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -72,45 +66,52 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
     }
 }
 
-/// In a night, how long until `slot` is due (`None`: now).
-fn night_wait(generator: &VoterGenerator, slot: u64, started: std::time::Instant) -> Option<std::time::Duration> {
-    let due = generator.due_at(slot)?;
-    due.checked_sub(started.elapsed()).filter(|wait| !wait.is_zero())
+/// Plays `generator`'s whole stream on its [`Schedule`] (a night's clock, `rate` records a
+/// second, or as fast as `emit` takes them) into `sink`, a batch at a time; `before_wait` runs
+/// before each wait.
+fn play<S, E>(
+    generator: &VoterGenerator,
+    rate: f64,
+    sink: &mut S,
+    emit: impl Fn(&mut S, &RecordBatch) -> Result<(), E>,
+    before_wait: impl Fn(&mut S) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut schedule = Schedule::new(0, 1, Some(rate));
+    let mut batch = RecordBatch::default();
+    loop {
+        batch.clear();
+        let next = schedule.take(generator, 4096, &mut batch);
+        emit(sink, &batch)?;
+        match next {
+            Next::Ready => {}
+            Next::Wait(wait) => {
+                before_wait(sink)?;
+                std::thread::sleep(wait.max(Duration::from_millis(1)));
+            }
+            Next::Ended => return Ok(()),
+        }
+    }
 }
 
 /// `tally generate --to kafka://…`: the same records `generate` prints, produced to Kafka.
 fn produce(generator: &VoterGenerator, url: &KafkaUrl, properties: &[(String, String)], rate: f64) -> Result<()> {
-    let mut producer = VoteProducer::new(url, properties)?;
-    let mut pacer = (rate > 0.0).then(|| Pacer::new(rate));
-    let mut batch = RecordBatch::default();
-    let end = generator.voters().unwrap_or(u64::MAX);
+    let mut producing = (VoteProducer::new(url, properties)?, 0u64); // (producer, records sent)
     let started = std::time::Instant::now();
-    let mut sent = 0u64;
-    for slot in 0..end {
-        if let Some(wait) = night_wait(generator, slot, started) {
-            producer.poll()?;
-            std::thread::sleep(wait);
-        }
-        if let Some(pacer) = &mut pacer {
-            if pacer.available() == 0 {
-                producer.poll()?;
-                std::thread::sleep(pacer.wait());
+    play(
+        generator,
+        rate,
+        &mut producing,
+        |(producer, sent), batch| {
+            for (_, record) in batch.iter() {
+                producer.send(record)?;
             }
-        }
-        batch.clear();
-        generator.slot(slot, 0, &mut batch);
-        for (_, record) in batch.iter() {
-            producer.send(record)?;
-        }
-        sent += batch.len() as u64;
-        if let Some(pacer) = &mut pacer {
-            pacer.sent(batch.len() as u64);
-        }
-        if slot % 4096 == 0 {
-            producer.poll()?;
-        }
-    }
-    let delivered = producer.flush(std::time::Duration::from_secs(120))?;
+            *sent += batch.len() as u64;
+            producer.poll()
+        },
+        |(producer, _)| producer.poll(),
+    )?;
+    let (producer, sent) = producing;
+    let delivered = producer.flush(Duration::from_secs(120))?;
     let seconds = started.elapsed().as_secs_f64();
     tracing::info!(
         sent,

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tally_connectors::kafka::{KafkaError, KafkaUrl};
 use tally_connectors::sinks::kafka::VoteProducer;
-use tally_connectors::sources::generator::{Pacer, VoterGenerator};
-use tally_dataflow::RecordBatch;
+use tally_connectors::sources::generator::{Next, Schedule, VoterGenerator};
+use tally_source::RecordBatch;
 use warp::sse::Event;
 use warp::{Filter, Reply};
 
@@ -93,35 +93,31 @@ fn produce_on_own_thread(
 /// Where client streams hand their records for Kafka.
 type ToKafka = tokio::sync::mpsc::Sender<Vec<String>>;
 
-/// One client's records, from the first, at `rate` per second (0 = unlimited), each also sent
-/// to Kafka when a producer is given.
+/// One client's records, from the first, on the generator's schedule (a night's clock, or
+/// `rate` per second; 0 = unlimited), each also sent to Kafka when a producer is given.
 fn client_stream(
     generator: Arc<VoterGenerator>,
     rate: f64,
     to_kafka: Option<ToKafka>,
 ) -> impl futures_util::Stream<Item = String> + Send + Sync {
-    let end = generator.voters().unwrap_or(u64::MAX);
-    let state = (0u64, (rate > 0.0).then(|| Pacer::new(rate))); // (next slot, pacing)
-    stream::unfold(state, move |(mut slot, mut pacer)| {
+    let state = (Schedule::new(0, 1, Some(rate)), false); // (the schedule, whether it ended)
+    stream::unfold(state, move |(mut schedule, ended)| {
         let (generator, to_kafka) = (generator.clone(), to_kafka.clone());
         async move {
-            if slot >= end {
+            if ended {
                 return None;
             }
-            let due = match &pacer {
-                Some(pacer) => loop {
-                    let available = pacer.available();
-                    if available > 0 {
-                        break available;
-                    }
-                    tokio::time::sleep(pacer.wait().clamp(Duration::from_millis(1), TICK)).await;
-                },
-                None => 4096,
-            };
             let mut batch = RecordBatch::default();
-            while (batch.len() as u64) < due && slot < end {
-                generator.slot(slot, 0, &mut batch);
-                slot += 1;
+            let next = loop {
+                match schedule.take(&generator, 4096, &mut batch) {
+                    Next::Wait(wait) if batch.is_empty() => {
+                        tokio::time::sleep(wait.clamp(Duration::from_millis(1), TICK)).await
+                    }
+                    next => break next,
+                }
+            };
+            if batch.is_empty() {
+                return None;
             }
             let records: Vec<String> = batch
                 .iter()
@@ -131,10 +127,7 @@ fn client_stream(
                 // Waits (asynchronously) while the producer is behind; gone only at shutdown.
                 let _ = to_kafka.send(records.clone()).await;
             }
-            if let Some(pacer) = &mut pacer {
-                pacer.sent(records.len() as u64);
-            }
-            Some((stream::iter(records), (slot, pacer)))
+            Some((stream::iter(records), (schedule, next == Next::Ended)))
         }
     })
     .flatten()
@@ -163,9 +156,6 @@ async fn serve(
         let body = serde_json::json!({ "error": "no such route; try /api/stream_votes", "status": 404 });
         warp::reply::with_status(warp::reply::json(&body), warp::http::StatusCode::NOT_FOUND)
     });
-    warp::serve(routes(streams).or(not_found))
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
+    // Every request the voter API does not route is the 404 (so the filter never rejects).
+    tally_web::serve_filter(listener, routes(streams).or(not_found), shutdown).await;
 }

@@ -3,7 +3,7 @@
 //! Where records come from and where they go, laid out as Vector lays out components: each
 //! source and sink is a module with its config type, its error type, its code and its tests.
 //!
-//! Sources ([`sources`]), each a `tally_dataflow::Source`; a [`sources::SourceConfig`] builds
+//! Sources ([`sources`]), each a `tally_source::Source`; a [`sources::SourceConfig`] builds
 //! every worker's share with one function:
 //! - [`sources::kafka`]: [`sources::kafka::KafkaSource`], a topic's partitions spread over the
 //!   workers. It is also a `DurableSource` (offsets, archive durability, records lost to

@@ -61,7 +61,6 @@ pub mod voters;
 /// Logical time: epochs advance on a short tick or a record budget, whichever comes first
 /// (numbered in wall-clock milliseconds when the job checkpoints).
 pub type Epoch = u64;
-pub use pipeline::{
-    run_worker, DurableSource, MemorySource, PipelineError, PipelineOptions, RecordBatch, RejectSink, Source,
-    SourceError, SourceState,
-};
+pub use pipeline::{run_worker, PipelineError, PipelineOptions};
+/// The source contract, re-exported: the worker loop drives any [`Source`].
+pub use tally_source::{DurableSource, MemorySource, RecordBatch, RejectSink, Source, SourceError, SourceState};

@@ -1,7 +1,7 @@
 //! Bar charts: votes by candidate, and shares by gender and by age group. Each bar has its
 //! label above it, so a long name never has to share a line with a bar at phone widths.
 
-use crate::charts::{percent, thousands};
+use crate::format::{percent, thousands};
 use crate::measure::text_width;
 use crate::palette::{Palette, FOLDED, MUTED, TEXT};
 use crate::scene::{Scene, LABEL_PX, PAD, SMALL_PX};

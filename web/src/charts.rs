@@ -6,8 +6,9 @@
 //! The drawers: [`crate::bars`] (candidates, gender, age), [`crate::maps`] (state leaders,
 //! swing), [`crate::electoral`] and [`crate::timeline_chart`]; colours from [`crate::palette`].
 
+use crate::format::{percent, thousands};
 use crate::palette::Palette;
-use crate::scene::Scene;
+use crate::scene::{DrawError, Scene};
 use tally_model::{Results, Timeline};
 
 /// The charts the server offers, by the name in `/charts/<name>.svg`.
@@ -65,10 +66,13 @@ impl Chart {
 
 /// A chart plotters could not draw (at a size too small for its layout, say).
 #[derive(Debug, thiserror::Error)]
-#[error("drawing {chart}: {detail}")]
+#[error("drawing {chart}")]
 pub struct ChartError {
+    /// The chart's name.
     pub chart: &'static str,
-    pub detail: String,
+    /// What went wrong.
+    #[source]
+    pub detail: DrawError,
 }
 
 /// Renders `chart` for `results` (the timeline chart: for `timeline`) as an SVG document laid
@@ -148,24 +152,6 @@ fn description(chart: Chart, results: &Results, timeline: &Timeline) -> String {
         _ if results.candidates.is_empty() => "No votes yet.".to_string(),
         _ => format!("{counted}. {candidates}."),
     }
-}
-
-/// `1234567` → `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// `0.4831` → `48.3%`.
-pub fn percent(share: f64) -> String {
-    format!("{:.1}%", share * 100.0)
 }
 
 #[cfg(test)]
@@ -463,13 +449,5 @@ mod tests {
                 "the Democrat (Abe) left, the Republican (Zed) right"
             );
         }
-    }
-
-    #[test]
-    fn thousands_are_grouped() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(1234567), "1,234,567");
     }
 }

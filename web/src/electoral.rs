@@ -3,7 +3,7 @@
 //! 270 mark is at the centre, so the bar reads the same whoever leads the popular vote. Called
 //! states are solid, leads pale; each side's total is a big number at its end.
 
-use crate::charts::thousands;
+use crate::format::thousands;
 use crate::measure::fit;
 use crate::palette::{contrast, mix_with_white, Palette, MUTED, NO_VOTES, TEXT, WHITE};
 use crate::scene::{Mark, Scene, LABEL_PX, PAD, SMALL_PX};

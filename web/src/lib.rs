@@ -23,6 +23,7 @@
 pub mod bars;
 pub mod charts;
 pub mod electoral;
+pub mod format;
 pub mod maps;
 pub mod measure;
 pub mod metrics;
@@ -32,4 +33,4 @@ pub mod server;
 pub mod tiles;
 pub mod timeline_chart;
 
-pub use server::{routes, serve, Degraded, JobStatus, NoStatus, WebState};
+pub use server::{routes, serve, serve_filter, Degraded, JobStatus, NoStatus, WebState};

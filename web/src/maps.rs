@@ -2,7 +2,7 @@
 //! closer) and the swing since the baseline. Every state is a square of [`TILES`], a hotspot
 //! that names its figures and opens its panel on the dashboard.
 
-use crate::charts::{percent, thousands};
+use crate::format::{percent, thousands};
 use crate::measure::text_width;
 use crate::palette::{mix_with_white, text_on, Palette, DEMOCRAT, MUTED, NOT_REPORTING, REPUBLICAN, TEXT, TIED, WHITE};
 use crate::scene::{Mark, Scene, LABEL_PX, PAD, SMALL_PX};

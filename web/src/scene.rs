@@ -191,12 +191,12 @@ impl Scene {
     /// The marks drawn as an SVG document `size` pixels large, with a `<title>` and a `<desc>`
     /// and the hotspots over everything. The drawing is the scene's own width and height,
     /// scaled into `size` if it differs.
-    pub fn to_svg(&self, size: Option<u32>, title: &str, desc: &str) -> Result<String, String> {
+    pub fn to_svg(&self, size: Option<u32>, title: &str, desc: &str) -> Result<String, DrawError> {
         let (w, h) = (self.width.max(1) as u32, self.y.max(1) as u32);
         let mut svg = String::new();
         {
             let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
-            root.fill(&WHITE).map_err(|e| e.to_string())?;
+            root.fill(&WHITE).map_err(DrawError::plotters)?;
             for mark in &self.marks {
                 let drawn = match mark {
                     Mark::Rect { from, to, fill } => root.draw(&Rectangle::new([*from, *to], fill.filled())),
@@ -216,15 +216,15 @@ impl Scene {
                         root.draw(&Text::new(label.text.clone(), label.at, font))
                     }
                 };
-                drawn.map_err(|e| e.to_string())?;
+                drawn.map_err(DrawError::plotters)?;
             }
-            root.present().map_err(|e| e.to_string())?;
+            root.present().map_err(DrawError::plotters)?;
         }
         let height = size.unwrap_or(h);
         let open = svg
             .find("<svg")
             .and_then(|at| svg[at..].find('>').map(|end| at + end + 1))
-            .ok_or("plotters wrote no <svg>")?;
+            .ok_or(DrawError::NoSvgElement)?;
         let mut out = String::with_capacity(svg.len() + 200 * self.hotspots.len());
         out.push_str(&format!(
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{height}\" viewBox=\"0 0 {w} {h}\">"
@@ -254,6 +254,24 @@ impl Scene {
     }
 }
 
+/// Why a scene could not be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum DrawError {
+    /// plotters' SVG backend failed (its error is generic over the backend, so it is kept as text).
+    #[error("plotters: {0}")]
+    Plotters(String),
+    /// plotters' output had no `<svg>` element to put the title and hotspots in.
+    #[error("plotters wrote no <svg> element")]
+    NoSvgElement,
+}
+
+impl DrawError {
+    fn plotters(error: impl std::fmt::Display) -> DrawError {
+        DrawError::Plotters(error.to_string())
+    }
+}
+
+/// `text` with the characters that XML gives a meaning to escaped, for an attribute or an element.
 pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")

@@ -2,7 +2,7 @@
 //! counted; below, the electoral votes of the states called for them, with the line at 270;
 //! both over the time since the first point of the [`Timeline`].
 
-use crate::charts::thousands;
+use crate::format::thousands;
 use crate::palette::{Palette, MUTED, TEXT};
 use crate::scene::{Mark, Scene, PAD, SMALL_PX};
 use plotters::style::text_anchor::{HPos, VPos};

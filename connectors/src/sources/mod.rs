@@ -1,4 +1,4 @@
-//! Sources: where records come from. Each is a `tally_dataflow::Source`; a [`SourceConfig`]
+//! Sources: where records come from. Each is a `tally_source::Source`; a [`SourceConfig`]
 //! says which one a job reads, and [`SourceConfig::build`] makes each worker's share of it.
 
 pub mod archive;
@@ -16,7 +16,7 @@ use kafka::{KafkaSource, KafkaSourceConfig};
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use tally_dataflow::Source;
+use tally_source::Source;
 
 /// What a job reads. Every worker builds its own share from it.
 pub enum SourceConfig {

@@ -16,8 +16,8 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use refetch::{Refetched, Refetcher};
 use std::time::{Duration, Instant};
-use tally_dataflow::RejectSink;
 use tally_model::{Position, RejectReason};
+use tally_source::RejectSink;
 
 /// How long a worker that ends without `finish` waits for what is outstanding (the pipeline's
 /// own limit is passed to `finish`). Of any limit, at most this share goes to reading displaced

@@ -9,8 +9,8 @@ pub mod stored;
 
 pub use stored::{Positions, StoredError, StoredFile, StoredFileSource};
 
-use tally_dataflow::{DurableSource, RecordBatch, RejectSink, Source, SourceError, SourceState};
 use tally_model::Position;
+use tally_source::{DurableSource, RecordBatch, RejectSink, Source, SourceError, SourceState};
 
 /// Recovery: first the archived records up to the snapshot, then the live source, which
 /// resumes at the snapshot's offsets.

@@ -9,8 +9,8 @@ use std::io::{BufRead, BufReader};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
-use tally_dataflow::{RecordBatch, Source, SourceError, SourceState};
 use tally_model::Position;
+use tally_source::{RecordBatch, Source, SourceError, SourceState};
 
 /// Why a stored file cannot be replayed.
 #[derive(Debug, thiserror::Error)]

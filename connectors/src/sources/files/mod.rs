@@ -10,8 +10,8 @@ use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tally_dataflow::{RecordBatch, Source, SourceError, SourceState};
 use tally_model::Position;
+use tally_source::{RecordBatch, Source, SourceError, SourceState};
 
 /// Bytes per split.
 pub const SPLIT_BYTES: u64 = 32 << 20;

@@ -15,13 +15,16 @@
 //! order the states report them after their polls close, due over the night's wall time.
 
 pub mod night;
+pub mod schedule;
+
+pub use schedule::{Next, Schedule};
 
 use std::path::{Path, PathBuf};
-use tally_dataflow::{RecordBatch, SourceError, SourceState};
 use tally_model::codec::VoterRecord;
 use tally_model::reference::{parse_official_results, president_2020, OfficialRow};
 use tally_model::Position;
 use tally_model::{AgeGroup, Gender, State};
+use tally_source::{RecordBatch, SourceError, SourceState};
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -346,14 +349,11 @@ impl SlotRng {
     }
 }
 
-/// One worker's share of a generated stream: slots `index, index + peers, …`, optionally paced.
+/// One worker's share of a generated stream: slots `index, index + peers, …`, on the
+/// generator's [`Schedule`].
 pub struct GeneratorSource {
     generator: std::sync::Arc<VoterGenerator>,
-    next_slot: u64,
-    stride: u64,
-    pacer: Option<Pacer>,
-    /// When the source started: a night's slots fall due from then.
-    started: std::time::Instant,
+    schedule: Schedule,
 }
 
 impl GeneratorSource {
@@ -361,42 +361,17 @@ impl GeneratorSource {
     pub fn new(generator: std::sync::Arc<VoterGenerator>, index: usize, peers: usize, rate: Option<f64>) -> Self {
         GeneratorSource {
             generator,
-            next_slot: index as u64,
-            stride: peers.max(1) as u64,
-            pacer: rate.map(Pacer::new),
-            started: std::time::Instant::now(),
+            schedule: Schedule::new(index as u64, peers as u64, rate),
         }
     }
 }
 
-impl tally_dataflow::Source for GeneratorSource {
+impl tally_source::Source for GeneratorSource {
     fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, SourceError> {
-        let end = self.generator.voters().unwrap_or(u64::MAX);
-        let allowed = match &self.pacer {
-            Some(pacer) => pacer.available().min(max as u64) as usize,
-            None => max,
-        };
-        let before = batch.len();
-        let elapsed = self.started.elapsed();
-        let due = |slot: u64| self.generator.due_at(slot).is_none_or(|at| at <= elapsed);
-        let mut waiting = false;
-        while batch.len() - before < allowed && self.next_slot < end {
-            if !due(self.next_slot) {
-                waiting = true;
-                break;
-            }
-            self.generator.slot(self.next_slot, 0, batch);
-            self.next_slot += self.stride;
-        }
-        if let Some(pacer) = &mut self.pacer {
-            pacer.sent((batch.len() - before) as u64);
-        }
-        Ok(if self.next_slot >= end {
-            SourceState::Exhausted
-        } else if waiting || allowed == 0 || self.pacer.is_some() && batch.len() - before < max {
-            SourceState::Idle
-        } else {
-            SourceState::Active
+        Ok(match self.schedule.take(&self.generator, max, batch) {
+            Next::Ready => SourceState::Active,
+            Next::Wait(_) => SourceState::Idle,
+            Next::Ended => SourceState::Exhausted,
         })
     }
 
@@ -404,36 +379,6 @@ impl tally_dataflow::Source for GeneratorSource {
     /// that fall due meanwhile delays nothing anyone sees, and saves a wake-up per record.
     fn idle_wait(&self) -> std::time::Duration {
         std::time::Duration::from_secs(1)
-    }
-}
-
-/// Paces a stream to a rate: how many records may go now.
-pub struct Pacer {
-    per_second: f64,
-    started: std::time::Instant,
-    sent: u64,
-}
-
-impl Pacer {
-    pub fn new(per_second: f64) -> Pacer {
-        Pacer {
-            per_second,
-            started: std::time::Instant::now(),
-            sent: 0,
-        }
-    }
-    /// Records that may be sent now without running ahead of the rate.
-    pub fn available(&self) -> u64 {
-        let due = (self.started.elapsed().as_secs_f64() * self.per_second) as u64 + 1;
-        due.saturating_sub(self.sent)
-    }
-    pub fn sent(&mut self, records: u64) {
-        self.sent += records;
-    }
-    /// How long until the next record may go.
-    pub fn wait(&self) -> std::time::Duration {
-        let next_at = self.sent as f64 / self.per_second;
-        std::time::Duration::from_secs_f64((next_at - self.started.elapsed().as_secs_f64()).max(0.0))
     }
 }
 

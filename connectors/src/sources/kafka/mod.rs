@@ -19,8 +19,8 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tally_dataflow::{DurableSource, RecordBatch, RejectSink, Source, SourceError, SourceState};
 use tally_model::Position;
+use tally_source::{DurableSource, RecordBatch, RejectSink, Source, SourceError, SourceState};
 
 /// Where a fresh start begins reading.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

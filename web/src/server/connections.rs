@@ -1,0 +1,113 @@
+//! The accept loop. warp's own logs every connection that ends early at ERROR, so a reader who
+//! closes a tab mid-response would look like an operator's problem; here a client going away is
+//! logged at DEBUG, and only the server's own failures (accepting, a broken connection that was
+//! not the client leaving) as WARN or ERROR.
+
+use super::routes::routes;
+use super::state::WebState;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Serves the results on `listener` until `shutdown` resolves, then lets open requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<WebState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    tokio::spawn(state.clone().measure_ingest_rate());
+    serve_filter(listener, routes(state), shutdown).await;
+}
+
+/// Serves any warp `filter` (whose rejections are already replies) on `listener` until
+/// `shutdown` resolves, with this module's accept loop and logging.
+pub async fn serve_filter<F, R>(
+    listener: tokio::net::TcpListener,
+    filter: F,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) where
+    F: warp::Filter<Extract = (R,), Error = std::convert::Infallible> + Clone + Send + Sync + 'static,
+    R: warp::Reply,
+{
+    let service = warp::service(filter);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    accept_failed(error).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(service.clone());
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            builder.http1().pipeline_flush(true);
+            let connection = builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service);
+            if let Err(error) = watcher.watch(connection).await {
+                match client_went_away(&*error) {
+                    true => tracing::debug!(%error, "an HTTP client went away mid-exchange"),
+                    false => tracing::warn!(%error, "an HTTP connection failed"),
+                }
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// An accept that failed: a connection reset before it was accepted is the client's; anything
+/// else (out of file descriptors, say) is the server's, logged, and waited out for a second as
+/// hyper has always done.
+async fn accept_failed(error: std::io::Error) {
+    use std::io::ErrorKind::*;
+    if matches!(error.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset) {
+        return;
+    }
+    tracing::error!(%error, "accepting HTTP connections");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+/// True when a connection ended because its client went away (a closed tab, a dropped network):
+/// a request cut short, a reset or a broken pipe, anywhere in the error's chain.
+pub(super) fn client_went_away(error: &(dyn std::error::Error + 'static)) -> bool {
+    use std::io::ErrorKind::*;
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if let Some(hyper) = error.downcast_ref::<hyper::Error>() {
+            if hyper.is_incomplete_message() || hyper.is_canceled() || hyper.is_closed() || hyper.is_timeout() {
+                return true;
+            }
+        }
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+            ) {
+                return true;
+            }
+        }
+        cause = error.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reset_or_a_broken_pipe_is_the_client_leaving_and_other_failures_are_not() {
+        for kind in [std::io::ErrorKind::ConnectionReset, std::io::ErrorKind::BrokenPipe] {
+            let error: Box<dyn std::error::Error + Send + Sync> = Box::new(std::io::Error::from(kind));
+            assert!(client_went_away(&*error), "{kind:?}");
+        }
+        let error: Box<dyn std::error::Error + Send + Sync> = Box::new(std::io::Error::other("disk on fire"));
+        assert!(!client_went_away(&*error));
+    }
+}

@@ -1,0 +1,263 @@
+//! The route table: every path the server answers, each a line or a small handler, with errors
+//! turned into JSON by [`super::errors::recover`].
+
+use super::body::{accepts_gzip, Body};
+use super::chart_cache::chart;
+use super::errors::{recover, ApiError};
+use super::events::{result_events, EventsQuery};
+use super::health::health;
+use super::state::WebState;
+use super::table::results_csv;
+use bytes::Bytes;
+use serde::Deserialize;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tally_model::{State, Timeline};
+use warp::http::header;
+use warp::{Filter, Reply};
+
+/// The OpenAPI 3 document of every route (`GET /api/openapi.json`); a test holds it and the
+/// router to each other.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// `/api/results`'s query.
+#[derive(Deserialize)]
+struct ResultsQuery {
+    pretty: Option<bool>,
+    /// One state's document (USPS code or name).
+    state: Option<String>,
+    /// The publication asked for (one of the last [`super::KEPT_EPOCHS`]); the latest without it.
+    epoch: Option<u64>,
+}
+
+/// The state a `?state=` names; a 400 naming what was asked for otherwise.
+pub(super) fn asked_state(asked: &str) -> Result<State, ApiError> {
+    State::lookup(asked).ok_or_else(|| {
+        let shown: String = asked.chars().take(40).collect();
+        ApiError::BadRequest(format!(
+            "unknown state {shown:?}: use a USPS code (PA) or a name (Pennsylvania)"
+        ))
+    })
+}
+
+/// Every route, with errors turned into JSON.
+pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let with_state = warp::any().map(move || state.clone());
+
+    // Results live on process 0 of a cluster; the other processes say so.
+    let has_results = with_state
+        .clone()
+        .and_then(|state: Arc<WebState>| async move {
+            match state.serves_results {
+                true => Ok(()),
+                false => Err(ApiError::NotFound(
+                    "this cluster process serves only /healthz and /metrics; results are on process 0".to_string(),
+                )
+                .reject()),
+            }
+        })
+        .untuple_one();
+
+    // Whether the client takes gzip: every response but the event stream is compressed for
+    // one that does (an event stream must reach the page event by event, not when a
+    // compressor's buffer fills).
+    let gzip = warp::header::optional::<String>("accept-encoding").map(|h: Option<String>| accepts_gzip(h.as_deref()));
+
+    let dashboard = warp::path::end().and(gzip).map(|gzip: bool| {
+        static PAGE: std::sync::LazyLock<Body> =
+            std::sync::LazyLock::new(|| Body::new(Bytes::from_static(include_str!("../dashboard.html").as_bytes())));
+        PAGE.reply("text/html; charset=utf-8", gzip)
+    });
+
+    let openapi = warp::path!("api" / "openapi.json").and(gzip).map(|gzip: bool| {
+        static DOCUMENT: std::sync::LazyLock<Body> =
+            std::sync::LazyLock::new(|| Body::new(Bytes::from_static(OPENAPI.as_bytes())));
+        DOCUMENT.reply("application/json", gzip)
+    });
+
+    let results = warp::path!("api" / "results")
+        .and(warp::query::<ResultsQuery>())
+        .and(gzip)
+        .and(with_state.clone())
+        .and_then(|query: ResultsQuery, gzip: bool, state: Arc<WebState>| async move {
+            results(query, gzip, &state).map_err(ApiError::reject)
+        });
+
+    let table = warp::path!("api" / "results.csv")
+        .and(gzip)
+        .and(with_state.clone())
+        .map(|gzip: bool, state: Arc<WebState>| match results_csv(&state.latest()) {
+            Ok(body) => {
+                let reply = Body::new(Bytes::from(body)).reply("text/csv; charset=utf-8", gzip);
+                warp::reply::with_header(
+                    reply,
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"results.csv\"",
+                )
+                .into_response()
+            }
+            Err(e) => ApiError::Internal(format!("writing the results table: {e}")).reply(),
+        });
+
+    let timeline =
+        warp::path!("api" / "timeline")
+            .and(gzip)
+            .and(with_state.clone())
+            .map(|gzip: bool, state: Arc<WebState>| {
+                let body = match state.timeline.read() {
+                    Ok(timeline) => serde_json::to_vec(&*timeline),
+                    Err(_) => serde_json::to_vec(&Timeline::default()),
+                };
+                match body {
+                    Ok(body) => Body::new(Bytes::from(body)).reply("application/json", gzip),
+                    Err(e) => ApiError::Internal(format!("writing the timeline: {e}")).reply(),
+                }
+            });
+
+    let events = warp::path!("api" / "events")
+        .and(warp::query::<EventsQuery>())
+        .and(with_state.clone())
+        .map(|query: EventsQuery, state: Arc<WebState>| {
+            let compact = query.compact.unwrap_or(false);
+            warp::sse::reply(warp::sse::keep_alive().stream(result_events(state, compact)))
+        });
+
+    let charts = warp::path!("charts" / String)
+        .and(warp::query())
+        .and(warp::header::optional::<String>("if-none-match"))
+        .and(gzip)
+        .and(with_state.clone())
+        .and_then(chart);
+
+    let metrics = warp::path!("metrics")
+        .and(with_state.clone())
+        .map(|state: Arc<WebState>| {
+            let mut body = String::new();
+            // Writing to a String cannot fail.
+            let _ = prometheus_client::encoding::text::encode(&mut body, &state.registry);
+            warp::reply::with_header(
+                body,
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )
+        });
+
+    let health = warp::path!("healthz").and(with_state).map(health);
+
+    warp::get()
+        .and(
+            metrics
+                .or(health)
+                .or(openapi)
+                .or(has_results.and(dashboard.or(results).or(table).or(timeline).or(events).or(charts))),
+        )
+        .recover(recover)
+}
+
+/// `/api/results`: the whole document or one state's, of the latest publication or the one
+/// asked for.
+fn results(query: ResultsQuery, gzip: bool, state: &WebState) -> Result<warp::reply::Response, ApiError> {
+    let pretty = query.pretty.unwrap_or(false);
+    // A state no one has is a 400 whatever the epoch.
+    let cut = query.state.as_deref().map(asked_state).transpose()?;
+    let results = state.results_at(query.epoch)?;
+    let latest = query.epoch.is_none() || Arc::ptr_eq(&results, &state.latest());
+    let body = match cut {
+        Some(cut) => {
+            let document = results.state_document(cut);
+            match pretty {
+                true => serde_json::to_vec_pretty(&document),
+                false => serde_json::to_vec(&document),
+            }
+            .map(|json| Body::new(Bytes::from(json)))
+        }
+        None if pretty => serde_json::to_vec_pretty(&*results).map(|json| Body::new(Bytes::from(json))),
+        None if latest => state.latest_json(),
+        None => serde_json::to_vec(&*results).map(|json| Body::new(Bytes::from(json))),
+    };
+    match body {
+        Ok(body) => Ok(body.reply("application/json", gzip)),
+        Err(e) => Err(ApiError::Internal(format!("writing the results: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::NoStatus;
+    use super::*;
+    use crate::charts::Chart;
+    use tally_model::Results;
+    use tokio::sync::watch;
+    use warp::http::StatusCode;
+
+    /// Every documented path answers with one of its documented statuses (and is therefore a
+    /// route); every route the router serves is documented; an unknown path is a JSON 404.
+    #[tokio::test]
+    async fn the_openapi_document_and_the_router_agree() {
+        let document: serde_json::Value = serde_json::from_str(OPENAPI).expect("the document is JSON");
+        let paths = document["paths"].as_object().expect("paths");
+        let (_sender, results) = watch::channel(Arc::new(Results::empty(Default::default())));
+        let routes = routes(WebState::new(results, Arc::new(NoStatus), Arc::default()));
+        for (path, item) in paths {
+            let operation = &item["get"];
+            let documented: Vec<&str> = operation["responses"]
+                .as_object()
+                .expect("responses")
+                .keys()
+                .map(String::as_str)
+                .collect();
+            // A path parameter is tried with every value it may take.
+            let values: Vec<String> = operation["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["in"] == "path")
+                .and_then(|p| p["schema"]["enum"].as_array())
+                .map(|values| values.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            let concrete: Vec<String> = match path.split_once('{') {
+                Some((prefix, _)) => values.iter().map(|v| format!("{prefix}{v}")).collect(),
+                None => vec![path.clone()],
+            };
+            assert!(!concrete.is_empty(), "{path} has values to try");
+            for request in concrete {
+                if request == "/api/events" {
+                    continue; // an endless stream; its route is checked below by its headers
+                }
+                let response = warp::test::request().path(&request).reply(&routes).await;
+                let status = response.status().as_u16().to_string();
+                assert!(
+                    documented.contains(&status.as_str()),
+                    "{request}: {status} not in {documented:?}"
+                );
+                assert_ne!(status, "404", "{request} is documented but not routed");
+            }
+        }
+        // The router's routes, all documented (the list the router is built from above).
+        for route in [
+            "/",
+            "/api/results",
+            "/api/events",
+            "/api/openapi.json",
+            "/api/timeline",
+            "/api/results.csv",
+            "/metrics",
+            "/healthz",
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .chain(Chart::ALL.iter().map(|chart| format!("/charts/{}.svg", chart.name())))
+        {
+            assert!(paths.contains_key(&route), "{route} is routed but not documented");
+        }
+        assert_eq!(
+            paths.len(),
+            8 + Chart::ALL.len(),
+            "a documented path the router does not have"
+        );
+        let unknown = warp::test::request().path("/api/nope").reply(&routes).await;
+        assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+        let body: serde_json::Value = serde_json::from_slice(unknown.body()).expect("a JSON error");
+        assert_eq!(body["status"], 404);
+    }
+}
