@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tally_connectors::kafka::{parse_property, KafkaUrl};
 use tally_connectors::sources::kafka::StartAt;
+use tally_connectors::storage::{Location, StorageError};
 use tally_model::Apportionment;
 
 /// Real-time election analytics on timely/differential dataflow.
@@ -33,8 +34,8 @@ pub enum Command {
 pub struct RunArgs {
     /// `generator` (the built-in voter generator), `kafka://HOST:PORT[,HOST:PORT…]/TOPIC`, or an
     /// NDJSON file or directory.
-    #[arg(long, default_value = "generator")]
-    pub source: String,
+    #[arg(long, default_value = "generator", value_name = "generator|kafka://…/TOPIC|PATH")]
+    pub source: SourceArg,
     /// With a Kafka source, on a fresh start: read from the earliest or the latest offsets.
     #[arg(long, default_value = "earliest")]
     pub start: StartAt,
@@ -44,8 +45,12 @@ pub struct RunArgs {
     /// With a Kafka source: where the raw archive and the snapshots live, `hdfs://host:port/path`
     /// or `file:///path` (a plain path is a local directory). On start the job recovers from the
     /// latest snapshot there. `none`: no archive, no snapshots, no recovery.
-    #[arg(long, default_value = "./tally-data")]
-    pub storage: String,
+    #[arg(
+        long,
+        default_value = "./tally-data",
+        value_name = "DIR|file:///DIR|hdfs://HOST:PORT/PATH|none"
+    )]
+    pub storage: StorageArg,
     /// How often to take a snapshot (results plus the Kafka offsets they reflect).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub checkpoint_interval: std::time::Duration,
@@ -116,9 +121,58 @@ pub struct GenerateArgs {
 pub struct ReplayArgs {
     /// An NDJSON file, or a directory of them (read recursively, in path order): a local path or
     /// an `hdfs://host:port/path` URL.
-    pub input: String,
+    pub input: Location,
     #[command(flatten)]
     pub graph: GraphArgs,
+}
+
+/// What `tally run` reads, parsed once.
+#[derive(Clone, Debug)]
+pub enum SourceArg {
+    /// The built-in voter generator.
+    Generator,
+    /// A Kafka topic.
+    Kafka(KafkaUrl),
+    /// An NDJSON file or a directory of them.
+    Files(PathBuf),
+}
+
+impl std::str::FromStr for SourceArg {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<SourceArg, String> {
+        match text {
+            "generator" => Ok(SourceArg::Generator),
+            _ if text.starts_with("kafka://") => text.parse().map(SourceArg::Kafka).map_err(|e| format!("{e}")),
+            "" => Err("an empty source: use generator, kafka://HOST:PORT/TOPIC or a path".to_string()),
+            _ => Ok(SourceArg::Files(PathBuf::from(
+                text.strip_prefix("file://").unwrap_or(text),
+            ))),
+        }
+    }
+}
+
+/// Where a Kafka job keeps its archive and snapshots, parsed once.
+#[derive(Clone, Debug)]
+pub enum StorageArg {
+    /// No archive, no snapshots, no recovery.
+    None,
+    /// A local directory or HDFS.
+    At(Location),
+}
+
+impl std::str::FromStr for StorageArg {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<StorageArg, String> {
+        match text {
+            "none" => Ok(StorageArg::None),
+            _ => text
+                .parse()
+                .map(StorageArg::At)
+                .map_err(|e: StorageError| e.to_string()),
+        }
+    }
 }
 
 /// librdkafka settings.

@@ -8,7 +8,7 @@ use tally_connectors::sinks::archive::{self, ArchiveWriter};
 use tally_connectors::sinks::snapshots::{self, Snapshot};
 use tally_connectors::sources::archive::{Positions, StoredFile};
 use tally_connectors::sources::ReplayPlan;
-use tally_connectors::storage::Storage;
+use tally_connectors::storage::{Location, Storage};
 use tally_model::results::Recovering;
 use tally_model::{Apportionment, Results, SourceProgress, Tallies, Timeline};
 
@@ -88,8 +88,14 @@ impl Durable {
     /// segments beyond the snapshot; in a cluster every process plans before any worker starts
     /// (the workers start only once all processes have connected), so none reads what another
     /// is about to remove or writes what another removes.
-    pub fn prepare(url: &str, topic: &str, keep_snapshots: usize, buffer_bytes: u64, discard: bool) -> Result<Durable> {
-        let storage = Arc::new(Storage::open(url)?);
+    pub fn prepare(
+        url: &Location,
+        topic: &str,
+        keep_snapshots: usize,
+        buffer_bytes: u64,
+        discard: bool,
+    ) -> Result<Durable> {
+        let storage = Arc::new(Storage::at(url)?);
         let runtime = crate::runtime::two_threads("tally-storage")?;
         let unmigrated = runtime.block_on(snapshots::unmigrated_snapshots(&storage))?;
         if !unmigrated.is_empty() {

@@ -1,23 +1,21 @@
 //! Wiring, as a short list: build the source (and with it its sinks: archive, dead letters),
 //! run the graph on every worker, serve the results.
 
-use crate::cli::{GraphArgs, ReplayArgs, RunArgs};
+use crate::cli::{GraphArgs, ReplayArgs, RunArgs, SourceArg, StorageArg};
 use crate::cluster::Topology;
 use crate::durable::{Durable, Recovery, SnapshotGate};
 use crate::election::{generator, night, with_calls};
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tally_connectors::kafka::metrics::KafkaMetrics;
-use tally_connectors::kafka::KafkaUrl;
 use tally_connectors::sinks::archive::{ArchiveConfig, ArchiveWriter};
 use tally_connectors::sources::archive::{Positions, StoredFile};
 use tally_connectors::sources::kafka::KafkaSourceConfig;
 use tally_connectors::sources::SourceConfig;
-use tally_connectors::storage::Storage;
+use tally_connectors::storage::{Location, Storage};
 use tally_dataflow::graph::{Checkpoint, Publish};
 use tally_dataflow::{run_worker, PipelineOptions, SourceError};
 use tally_model::latency::{now_ms, LatencyHistogram};
@@ -123,23 +121,25 @@ struct Input {
 
 impl Input {
     fn from_args(args: &RunArgs, first_process: bool) -> Result<Input> {
-        if args.source == "generator" {
-            let source = SourceConfig::Generator {
-                generator: Arc::new(generator(&args.mix, args.count)?),
-                // A night paces itself (its slots fall due over --night-length).
-                rate: (args.rate > 0.0 && !args.mix.night).then_some(args.rate),
-            };
-            return Ok(Input { source, durable: None });
-        }
-        if !args.source.starts_with("kafka://") {
-            let (source, _) = SourceConfig::files(Path::new(&args.source), args.graph.max_record_bytes)?;
-            return Ok(Input { source, durable: None });
-        }
-        let url: KafkaUrl = args.source.parse()?;
-        let durable = match args.storage.as_str() {
-            "none" => None,
-            storage => Some(Arc::new(Durable::prepare(
-                storage,
+        let url = match &args.source {
+            SourceArg::Generator => {
+                let source = SourceConfig::Generator {
+                    generator: Arc::new(generator(&args.mix, args.count)?),
+                    // A night paces itself (its slots fall due over --night-length).
+                    rate: (args.rate > 0.0 && !args.mix.night).then_some(args.rate),
+                };
+                return Ok(Input { source, durable: None });
+            }
+            SourceArg::Files(path) => {
+                let (source, _) = SourceConfig::files(path, args.graph.max_record_bytes)?;
+                return Ok(Input { source, durable: None });
+            }
+            SourceArg::Kafka(url) => url.clone(),
+        };
+        let durable = match &args.storage {
+            StorageArg::None => None,
+            StorageArg::At(location) => Some(Arc::new(Durable::prepare(
+                location,
                 &url.topic,
                 args.keep_snapshots,
                 args.archive_buffer_mib << 20,
@@ -403,37 +403,37 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
     topology.validate()?;
     // Keeps the storage runtime alive while the workers read through it.
     let mut storage_runtime = None;
-    let (spec, total_bytes) = if args.input.starts_with("hdfs://") {
-        let storage = Arc::new(Storage::open(&args.input)?);
-        let runtime = crate::runtime::two_threads("tally-replay")?;
-        let listing = runtime.block_on(storage.list(""))?;
-        if listing.is_empty() {
-            bail!("no files under {}", args.input);
+    let (spec, total_bytes) = match &args.input {
+        Location::Local(path) => SourceConfig::files(path, args.graph.max_record_bytes)?,
+        Location::Hdfs { .. } => {
+            let storage = Arc::new(Storage::at(&args.input)?);
+            let runtime = crate::runtime::two_threads("tally-replay")?;
+            let listing = runtime.block_on(storage.list(""))?;
+            if listing.is_empty() {
+                bail!("no files under {}", args.input);
+            }
+            let total = listing.iter().map(|(_, len)| len).sum();
+            let files = listing
+                .into_iter()
+                .enumerate()
+                .map(|(i, (path, _))| StoredFile {
+                    path,
+                    positions: Positions::Bytes { stream: i as u32 },
+                })
+                .collect();
+            let handle = runtime.handle().clone();
+            storage_runtime = Some(runtime);
+            (
+                SourceConfig::Stored {
+                    storage,
+                    runtime: handle,
+                    files,
+                    progress: Arc::default(),
+                    max_record_bytes: args.graph.max_record_bytes,
+                },
+                total,
+            )
         }
-        let total = listing.iter().map(|(_, len)| len).sum();
-        let files = listing
-            .into_iter()
-            .enumerate()
-            .map(|(i, (path, _))| StoredFile {
-                path,
-                positions: Positions::Bytes { stream: i as u32 },
-            })
-            .collect();
-        let handle = runtime.handle().clone();
-        storage_runtime = Some(runtime);
-        (
-            SourceConfig::Stored {
-                storage,
-                runtime: handle,
-                files,
-                progress: Arc::default(),
-                max_record_bytes: args.graph.max_record_bytes,
-            },
-            total,
-        )
-    } else {
-        let path = Path::new(args.input.strip_prefix("file://").unwrap_or(&args.input));
-        SourceConfig::files(path, args.graph.max_record_bytes)?
     };
     let progress = spec.bytes_read().unwrap_or_default();
     let last: Arc<Mutex<Option<Results>>> = Arc::default();

@@ -7,9 +7,8 @@
 //! queued) are set directly by their owners; `/metrics` reads everything at scrape time.
 
 use crate::kafka::metrics::KafkaMetrics;
-use crate::sinks::archive::WriterState;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tally_model::{Position, RejectReason};
 
 /// Something that happened, told once.
@@ -87,73 +86,40 @@ impl InternalEvent for KafkaPartitionsAssigned<'_> {
     }
 }
 
-/// A storage write failed; it is retried until it succeeds. Logged once per outage.
-pub struct StorageWriteFailed<'a, E: std::fmt::Display> {
-    pub state: &'a WriterState,
-    pub error: &'a E,
-}
-
-impl<E: std::fmt::Display> InternalEvent for StorageWriteFailed<'_, E> {
-    fn emit(self) {
-        let mut failing = self.state.failing.lock().unwrap_or_else(|p| p.into_inner());
-        if failing.is_none() {
-            tracing::warn!("storage write failed, retrying until it succeeds: {}", self.error);
-        }
-        failing.get_or_insert((Instant::now(), self.error.to_string()));
-    }
-}
-
-/// Storage writes succeed again after failing.
-pub struct StorageWritesRecovered<'a> {
-    pub state: &'a WriterState,
-}
-
-impl InternalEvent for StorageWritesRecovered<'_> {
-    fn emit(self) {
-        let recovered = self.state.failing.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some((since, _)) = recovered {
-            tracing::info!(after = ?since.elapsed(), "storage writes succeed again");
-        }
-    }
-}
-
-/// An archive segment is durable in storage.
-pub struct SegmentWritten<'a> {
-    pub state: &'a WriterState,
-    /// Its stored size, no longer queued.
-    pub bytes: u64,
-}
-
-impl InternalEvent for SegmentWritten<'_> {
-    fn emit(self) {
-        self.state.written.fetch_add(1, Ordering::Relaxed);
-        self.state.queued_bytes.fetch_sub(self.bytes, Ordering::Relaxed);
-    }
-}
-
-/// A snapshot is durable in storage (and `LATEST` names it).
-pub struct SnapshotWritten<'a> {
-    pub state: &'a WriterState,
-    pub epoch: u64,
-}
-
-impl InternalEvent for SnapshotWritten<'_> {
-    fn emit(self) {
-        self.state.snapshots.fetch_add(1, Ordering::Relaxed);
-        self.state.last_snapshot.store(self.epoch, Ordering::Relaxed);
-    }
-}
-
 /// A rejected record could not be sent to the dead-letter topic (it is still counted under its
-/// reason).
+/// reason). Every one is counted (`tally_dead_letters_not_sent_total`); the log says so at most
+/// once per [`DEAD_LETTER_LOG_EVERY`], with how many went unsaid since, so an outage of the
+/// dead-letter topic is a line every few seconds, not a line per record.
 pub struct DeadLetterNotSent<'a> {
+    pub metrics: &'a KafkaMetrics,
     pub position: Position,
     pub reason: RejectReason,
     pub why: &'a str,
 }
 
+/// How often at most a dead letter not sent is logged.
+pub const DEAD_LETTER_LOG_EVERY: Duration = Duration::from_secs(10);
+
 impl InternalEvent for DeadLetterNotSent<'_> {
     fn emit(self) {
-        tracing::error!(reason = %self.reason, position = ?self.position, "record counted but not dead-lettered: {}", self.why);
+        let total = self.metrics.dead_letters_not_sent.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut logged = self
+            .metrics
+            .dead_letter_logged
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let due = logged.is_none_or(|(at, _)| at.elapsed() >= DEAD_LETTER_LOG_EVERY);
+        if due {
+            let unsaid = logged.map_or(0, |(_, said_at)| total - 1 - said_at);
+            tracing::error!(
+                reason = %self.reason,
+                position = ?self.position,
+                not_sent_total = total,
+                not_logged_since = unsaid,
+                "record counted but not dead-lettered: {}",
+                self.why
+            );
+            *logged = Some((Instant::now(), total));
+        }
     }
 }

@@ -34,6 +34,7 @@
 
 pub(crate) mod events;
 pub mod kafka;
+pub mod listing;
 pub mod sinks;
 pub mod sources;
 pub mod storage;

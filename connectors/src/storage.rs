@@ -32,7 +32,7 @@ pub enum StorageError {
     #[error("cannot list {path}: {cause}")]
     Listing {
         path: String,
-        cause: crate::sources::files::FilesError,
+        cause: crate::listing::FilesError,
     },
     #[error("the storage runtime stopped: {0}")]
     Runtime(#[from] tokio::task::JoinError),
@@ -61,6 +61,49 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most one read of a [`Storage::blocking_reader`] asks HDFS for.
 pub const READ_BYTES: usize = 4 << 20;
 
+/// Where storage is, parsed once from its URL: `hdfs://host:port/path`, or a local directory
+/// (`file:///path` or a plain path).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// A local directory.
+    Local(PathBuf),
+    /// A directory on HDFS: the NameNode's `host:port` and the path (without a trailing `/`;
+    /// empty for the root).
+    Hdfs { authority: String, root: String },
+}
+
+impl std::str::FromStr for Location {
+    type Err = StorageError;
+
+    fn from_str(url: &str) -> Result<Location, StorageError> {
+        if let Some(rest) = url.strip_prefix("hdfs://") {
+            let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+            if authority.is_empty() {
+                return Err(StorageError::NoNameNode { url: url.to_string() });
+            }
+            return Ok(Location::Hdfs {
+                authority: authority.to_string(),
+                root: format!("/{path}").trim_end_matches('/').to_string(),
+            });
+        }
+        let path = url.strip_prefix("file://").unwrap_or(url);
+        if path.is_empty() {
+            return Err(StorageError::EmptyPath);
+        }
+        Ok(Location::Local(PathBuf::from(path)))
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Local(root) => write!(f, "{}", root.display()),
+            Location::Hdfs { authority, root } => write!(f, "hdfs://{authority}{root}"),
+        }
+    }
+}
+
+/// Storage, opened.
 pub enum Storage {
     Local { root: PathBuf },
     Hdfs { client: hdfs_native::Client, root: String },
@@ -69,35 +112,31 @@ pub enum Storage {
 impl Storage {
     /// Opens `url` (no I/O yet for HDFS: connections are made by the first call).
     pub fn open(url: &str) -> Result<Storage, StorageError> {
-        if let Some(rest) = url.strip_prefix("hdfs://") {
-            let (authority, path) = rest
-                .split_once('/')
-                .map(|(a, p)| (a, format!("/{p}")))
-                .unwrap_or((rest, "/".to_string()));
-            if authority.is_empty() {
-                return Err(StorageError::NoNameNode { url: url.to_string() });
+        Storage::at(&url.parse()?)
+    }
+
+    /// Opens storage at `location` (no I/O yet for HDFS: connections are made by the first call).
+    pub fn at(location: &Location) -> Result<Storage, StorageError> {
+        match location {
+            Location::Local(root) => Ok(Storage::Local { root: root.clone() }),
+            Location::Hdfs { authority, root } => {
+                let client = hdfs_native::ClientBuilder::new()
+                    .with_url(format!("hdfs://{authority}"))
+                    .with_config([
+                        ("dfs.client.failover.max.attempts", "1"),
+                        ("ipc.client.connect.max.retries", "1"),
+                    ])
+                    .build()
+                    .map_err(|cause| StorageError::Open {
+                        url: location.to_string(),
+                        cause,
+                    })?;
+                Ok(Storage::Hdfs {
+                    client,
+                    root: root.clone(),
+                })
             }
-            let client = hdfs_native::ClientBuilder::new()
-                .with_url(format!("hdfs://{authority}"))
-                .with_config([
-                    ("dfs.client.failover.max.attempts", "1"),
-                    ("ipc.client.connect.max.retries", "1"),
-                ])
-                .build()
-                .map_err(|cause| StorageError::Open {
-                    url: url.to_string(),
-                    cause,
-                })?;
-            let root = path.trim_end_matches('/').to_string();
-            return Ok(Storage::Hdfs { client, root });
         }
-        let path = url.strip_prefix("file://").unwrap_or(url);
-        if path.is_empty() {
-            return Err(StorageError::EmptyPath);
-        }
-        Ok(Storage::Local {
-            root: PathBuf::from(path),
-        })
     }
 
     fn hdfs_path(root: &str, relative: &str) -> String {
@@ -214,7 +253,7 @@ impl Storage {
     }
 
     /// Files under `relative` (recursively), as `(relative path, length)`, in path order (the
-    /// paths' bytes, as `sources::files::path_order`).
+    /// paths' bytes, as `listing::path_order`).
     /// Names starting with `.` or `_` (temporary files) are skipped; a missing directory is empty.
     pub async fn list(&self, relative: &str) -> Result<Vec<(String, u64)>, StorageError> {
         let hidden = |path: &str| path.split('/').any(|part| part.starts_with(['.', '_']));
@@ -314,7 +353,7 @@ fn list_local(base: &Path) -> Result<Vec<(String, u64)>, StorageError> {
     if !base.exists() {
         return Ok(Vec::new());
     }
-    let files = crate::sources::files::list_files(base).map_err(|cause| StorageError::Listing {
+    let files = crate::listing::list_files(base).map_err(|cause| StorageError::Listing {
         path: base.display().to_string(),
         cause,
     })?;

@@ -26,6 +26,10 @@ pub struct KafkaMetrics {
     /// Records this process found deleted by retention before it read them
     /// (`RecordsLostToRetention`).
     pub(crate) lost: AtomicU64,
+    /// Rejected records counted but not sent to the dead-letter topic (`DeadLetterNotSent`).
+    pub(crate) dead_letters_not_sent: AtomicU64,
+    /// When a dead letter not sent was last logged, and the count then.
+    pub(crate) dead_letter_logged: Mutex<Option<(Instant, u64)>>,
 }
 
 impl KafkaMetrics {
@@ -97,6 +101,15 @@ impl Collector for KafkaCollector {
             "tally_kafka_lost_records",
             "Records deleted by retention before they were read.",
             [([("topic", topic)], self.metrics.lost_records())],
+        )?;
+        counters(
+            e,
+            "tally_dead_letters_not_sent",
+            "Rejected records counted under their reason but not sent to the dead-letter topic.",
+            [(
+                [("topic", topic)],
+                self.metrics.dead_letters_not_sent.load(Ordering::Relaxed),
+            )],
         )?;
         let up = i64::from(self.metrics.health().is_ok());
         gauge(e, "tally_kafka_up", "1 while the brokers answer.", up)

@@ -9,16 +9,18 @@
 //! writer writes the snapshots, after the segments they cover. Failed writes are retried
 //! (storage down) while the queue grows to a byte bound; at the bound sources pause.
 
+mod events;
 pub mod segment;
 mod sink;
 
 pub use segment::{is_gzip, parse_segment_path, segment_path, Compression, Segment, SegmentBuilder};
 pub use sink::{ArchiveConfig, ArchiveSink};
 
-use crate::events::{InternalEvent, SegmentWritten, SnapshotWritten, StorageWriteFailed, StorageWritesRecovered};
+use crate::events::InternalEvent;
 use crate::sinks::snapshots::{write_snapshot, Snapshot};
 use crate::storage::{Storage, StorageError};
 use backon::{ExponentialBuilder, Retryable};
+use events::{SegmentWritten, SnapshotWritten, StorageWriteFailed, StorageWritesRecovered};
 use prometheus_client::encoding::DescriptorEncoder;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,10 +39,8 @@ pub enum ArchiveError {
     Segment { doing: &'static str, cause: std::io::Error },
     #[error(transparent)]
     Storage(#[from] StorageError),
-    #[error("cannot encode snapshot {epoch}: {cause}")]
-    EncodeSnapshot { epoch: u64, cause: serde_json::Error },
-    #[error("cannot decode snapshot {path}: {cause}")]
-    DecodeSnapshot { path: String, cause: serde_json::Error },
+    #[error(transparent)]
+    Snapshot(#[from] crate::sinks::snapshots::SnapshotError),
 }
 
 /// Storage writes have been failing (and are being retried) for `since`.
@@ -53,7 +53,7 @@ pub struct StorageFailing {
 }
 
 /// What the writer and its readers share. Its counters and its failing state move through
-/// `crate::events`; the queue, the durable offsets and the pending snapshot belong to the writer.
+/// `events`; the queue, the durable offsets and the pending snapshot belong to the writer.
 #[derive(Default)]
 pub(crate) struct WriterState {
     pub(crate) queued_bytes: AtomicU64,

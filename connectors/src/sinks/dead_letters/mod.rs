@@ -10,11 +10,13 @@
 pub mod refetch;
 
 use crate::events::{DeadLetterNotSent, InternalEvent};
+use crate::kafka::metrics::KafkaMetrics;
 use crate::kafka::{client_config, KafkaError, KafkaUrl};
 use rdkafka::error::{KafkaError as ClientError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use refetch::{Refetched, Refetcher};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tally_model::{Position, RejectReason};
 use tally_source::RejectSink;
@@ -44,6 +46,8 @@ pub struct DeadLetters {
     held: std::collections::VecDeque<Held>,
     /// `finish` ran: nothing more is delivered.
     finished: bool,
+    /// Where dead letters not sent are counted.
+    metrics: Arc<KafkaMetrics>,
 }
 
 /// librdkafka's local queue has no room now.
@@ -58,7 +62,12 @@ struct Held {
 
 impl DeadLetters {
     /// Dead letters of `source`'s records, to `topic`, with the source's client properties.
-    pub fn new(source: &KafkaUrl, properties: &[(String, String)], topic: &str) -> Result<DeadLetters, KafkaError> {
+    pub fn new(
+        source: &KafkaUrl,
+        properties: &[(String, String)],
+        topic: &str,
+        metrics: Arc<KafkaMetrics>,
+    ) -> Result<DeadLetters, KafkaError> {
         let producer = client_config(
             &source.brokers,
             &[("enable.idempotence", "true"), ("linger.ms", "20")],
@@ -73,6 +82,7 @@ impl DeadLetters {
             refetch: Some(Refetcher::new(source, properties)?),
             held: Default::default(),
             finished: false,
+            metrics,
         })
     }
 
@@ -97,6 +107,7 @@ impl DeadLetters {
             match answer {
                 Ok((position, record)) => self.rejected(position, &record, RejectReason::DuplicateVoter),
                 Err((position, e)) => DeadLetterNotSent {
+                    metrics: &self.metrics,
                     position,
                     reason: RejectReason::DuplicateVoter,
                     why: &format!("it could not be read back: {e}"),
@@ -140,6 +151,7 @@ impl RejectSink for DeadLetters {
         }
         for held in std::mem::take(&mut self.held) {
             DeadLetterNotSent {
+                metrics: &self.metrics,
                 position: held.position,
                 reason: held.reason,
                 why: "the job stopped before the dead-letter queue had room",
@@ -168,6 +180,7 @@ impl RejectSink for DeadLetters {
                 });
             } else {
                 DeadLetterNotSent {
+                    metrics: &self.metrics,
                     position,
                     reason,
                     why: "the dead-letter queue is full",
@@ -207,6 +220,7 @@ impl DeadLetters {
             Err((ClientError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Err(QueueFull),
             Err((error, _)) => {
                 DeadLetterNotSent {
+                    metrics: &self.metrics,
                     position,
                     reason,
                     why: &error.to_string(),

@@ -4,10 +4,20 @@
 //! segments that cover their offsets ([`crate::sinks::archive`]); recovery reads the newest
 //! readable one.
 
-use crate::sinks::archive::ArchiveError;
-use crate::storage::Storage;
+use crate::storage::{Storage, StorageError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// Why a snapshot could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot encode snapshot {epoch}: {cause}")]
+    Encode { epoch: u64, cause: serde_json::Error },
+    #[error("cannot decode snapshot {path}: {cause}")]
+    Decode { path: String, cause: serde_json::Error },
+}
 
 /// A checkpoint: results and the offsets they reflect.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -29,7 +39,7 @@ pub fn snapshot_dir(topic: &str) -> String {
 }
 
 /// Snapshot files laid out as before snapshots were kept per topic: directly in `snapshots/`.
-pub async fn unmigrated_snapshots(storage: &Storage) -> Result<Vec<String>, ArchiveError> {
+pub async fn unmigrated_snapshots(storage: &Storage) -> Result<Vec<String>, SnapshotError> {
     Ok(storage
         .list("snapshots")
         .await?
@@ -40,10 +50,10 @@ pub async fn unmigrated_snapshots(storage: &Storage) -> Result<Vec<String>, Arch
 }
 
 /// Writes `snapshot`, points its topic's `LATEST` at it, and deletes all but the newest `keep`.
-pub(crate) async fn write_snapshot(storage: &Storage, snapshot: &Snapshot, keep: usize) -> Result<(), ArchiveError> {
+pub(crate) async fn write_snapshot(storage: &Storage, snapshot: &Snapshot, keep: usize) -> Result<(), SnapshotError> {
     let dir = snapshot_dir(&snapshot.topic);
     let name = format!("{:020}.json", snapshot.epoch);
-    let body = serde_json::to_vec(snapshot).map_err(|cause| ArchiveError::EncodeSnapshot {
+    let body = serde_json::to_vec(snapshot).map_err(|cause| SnapshotError::Encode {
         epoch: snapshot.epoch,
         cause,
     })?;
@@ -66,7 +76,7 @@ pub(crate) async fn write_snapshot(storage: &Storage, snapshot: &Snapshot, keep:
 
 /// The newest readable snapshot of `topic`, if any (`LATEST` first, then older ones if it is
 /// damaged).
-pub async fn latest_snapshot(storage: &Storage, topic: &str) -> Result<Option<Snapshot>, ArchiveError> {
+pub async fn latest_snapshot(storage: &Storage, topic: &str) -> Result<Option<Snapshot>, SnapshotError> {
     let dir = snapshot_dir(topic);
     let mut names: Vec<String> = storage
         .list(&dir)
@@ -81,9 +91,9 @@ pub async fn latest_snapshot(storage: &Storage, topic: &str) -> Result<Option<Sn
         names.retain(|n| *n <= latest);
     }
     for name in names.iter().rev() {
-        let read = storage.read(name).await.map_err(ArchiveError::from);
+        let read = storage.read(name).await.map_err(SnapshotError::from);
         match read.and_then(|bytes| {
-            serde_json::from_slice::<Snapshot>(&bytes).map_err(|cause| ArchiveError::DecodeSnapshot {
+            serde_json::from_slice::<Snapshot>(&bytes).map_err(|cause| SnapshotError::Decode {
                 path: name.clone(),
                 cause,
             })

@@ -184,7 +184,12 @@ impl KafkaSource {
         let worker = std::thread::current();
         consumer.set_nonempty_callback(move || worker.unpark());
         let dead_letters = match &config.dead_letter_topic {
-            Some(topic) => Some(DeadLetters::new(&config.url, &config.properties, topic)?),
+            Some(topic) => Some(DeadLetters::new(
+                &config.url,
+                &config.properties,
+                topic,
+                metrics.clone(),
+            )?),
             None => None,
         };
         let archive = config
