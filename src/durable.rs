@@ -9,7 +9,7 @@ use tally_connectors::sinks::snapshots::{self, Snapshot};
 use tally_connectors::sources::archive::{Positions, StoredFile};
 use tally_connectors::sources::ReplayPlan;
 use tally_connectors::storage::{Location, Storage};
-use tally_model::results::Recovering;
+use tally_model::results::RecoveryProgress;
 use tally_model::{Apportionment, Results, SourceProgress, Tallies, Timeline};
 
 pub struct Durable {
@@ -35,12 +35,12 @@ pub struct Durable {
 pub struct Recovery {
     pub snapshot: Results,
     /// `None` once every worker is live.
-    progress: Mutex<Option<Recovering>>,
+    progress: Mutex<Option<RecoveryProgress>>,
 }
 
 impl Recovery {
     fn new(snapshot: Results) -> Recovery {
-        let progress = Recovering {
+        let progress = RecoveryProgress {
             records: 0,
             of: snapshot.records(),
         };
@@ -78,7 +78,7 @@ impl Recovery {
     }
 
     /// `Some(progress)` while recovering.
-    pub fn progress(&self) -> Option<Recovering> {
+    pub fn progress(&self) -> Option<RecoveryProgress> {
         *self.progress.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -123,18 +123,21 @@ impl Durable {
             true => runtime.block_on(archive::discard_beyond(&storage, topic, &resume))?,
             false => 0,
         };
-        let segments = runtime.block_on(archive::segments(&storage, topic))?;
+        let segments = runtime.block_on(archive::stored_segments(&storage, topic))?;
         // Only what the snapshot covers: segments beyond it may still be listed here while
         // another process discards them.
         let replay: Vec<(u32, StoredFile)> = segments
             .into_iter()
-            .filter(|(partition, first, _, _)| *first < resume.get(partition).copied().unwrap_or(0))
-            .map(|(partition, first, _, path)| {
+            .filter(|segment| segment.first < resume.get(&segment.partition).copied().unwrap_or(0))
+            .map(|segment| {
                 (
-                    partition,
+                    segment.partition,
                     StoredFile {
-                        path,
-                        positions: Positions::Archive { partition, first },
+                        path: segment.path,
+                        positions: Positions::Archive {
+                            partition: segment.partition,
+                            first: segment.first,
+                        },
                     },
                 )
             })
@@ -319,7 +322,7 @@ mod tests {
         at_snapshot.apply(&Tally::Rejected(RejectReason::ALL[0]), 10);
         let snapshot = Results::new(&at_snapshot, 7, false, Apportionment::Census2020);
         let recovery = Recovery::new(snapshot.clone());
-        let progress = |records, of| Some(Recovering { records, of });
+        let progress = |records, of| Some(RecoveryProgress { records, of });
         assert_eq!(recovery.progress(), progress(0, 100));
         assert_eq!(recovery.initial().recovering, progress(0, 100));
         assert_eq!(recovery.initial().votes, 90, "the snapshot at once, not zeros");

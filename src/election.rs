@@ -44,7 +44,7 @@ pub(crate) fn generator(mix: &MixArgs, voters: Option<u64>) -> Result<VoterGener
 /// What a publication is measured against: the votes expected (race calls, % reporting) and a
 /// previous election (swing).
 #[derive(Default)]
-pub(crate) struct Night {
+pub(crate) struct Measures {
     expected: Option<Expected>,
     baseline: Option<Baseline>,
     parties: Parties,
@@ -52,7 +52,7 @@ pub(crate) struct Night {
     election: Option<String>,
 }
 
-impl Night {
+impl Measures {
     /// `results` with its labels: each candidate's party and colour, the election's name.
     pub(crate) fn labelled(&self, results: Results) -> Results {
         let mut results = results.with_parties(&self.parties);
@@ -116,10 +116,10 @@ fn poll_closings(path: &Path) -> Result<PollClosings> {
     parse_poll_closings(&text).with_context(|| format!("{}", path.display()))
 }
 
-/// The night's measures: expected votes from `--expected` (scaled by `--expected-scale`), or
+/// What each publication is measured against: expected votes from `--expected` (scaled by `--expected-scale`), or
 /// else the generator's scenario, which is exactly what it emits; the baseline from
 /// `--baseline`, with parties from `--candidates`, then the expectation's table.
-pub(crate) fn night(graph: &GraphArgs, mix: Option<&MixArgs>) -> Result<Night> {
+pub(crate) fn measures(graph: &GraphArgs, mix: Option<&MixArgs>) -> Result<Measures> {
     let scenario = mix.and_then(|mix| Some((mix.scenario.as_deref()?, mix.scale)));
     let expectation = match (&graph.expected, scenario) {
         (Some(path), _) => Some((table(path)?, graph.expected_scale)),
@@ -147,7 +147,7 @@ pub(crate) fn night(graph: &GraphArgs, mix: Option<&MixArgs>) -> Result<Night> {
         }
         None => None,
     };
-    Ok(Night {
+    Ok(Measures {
         expected: expectation.map(|(rows, scale)| Expected::from_rows(&rows, scale)),
         baseline,
         parties: parties.or(Parties::shipped()),
@@ -155,18 +155,19 @@ pub(crate) fn night(graph: &GraphArgs, mix: Option<&MixArgs>) -> Result<Night> {
     })
 }
 
-/// `publish`, given every publication with its race calls and % reporting against the expected
-/// votes, the time each call was first made (see `tally_model::calls`) and its swing against
-/// the baseline; each is also a point of `timeline`.
-pub(crate) fn with_calls(
-    night: Night,
+/// `publish`, given every publication measured: labelled (parties, colours, the election's
+/// name), with its race calls and % reporting against the expected votes, the time each call was
+/// first made (see `tally_model::calls`) and its swing against the baseline; each is also a
+/// point of `timeline`.
+pub(crate) fn measure_each(
+    measures: Measures,
     timeline: Arc<RwLock<Timeline>>,
     publish: impl Fn(Results) + Send + Sync + 'static,
 ) -> Arc<dyn Fn(Results) + Send + Sync> {
     let desk = Mutex::new(CallDesk::default());
     Arc::new(move |results: Results| {
-        let mut results = night.labelled(results.with_expectation(night.expected.as_ref()));
-        if let Some(baseline) = &night.baseline {
+        let mut results = measures.labelled(results.with_expectation(measures.expected.as_ref()));
+        if let Some(baseline) = &measures.baseline {
             apply_swing(&mut results, baseline);
         }
         if let Ok(mut desk) = desk.lock() {

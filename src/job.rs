@@ -4,7 +4,7 @@
 use crate::cli::{GraphArgs, ReplayArgs, RunArgs, SourceArg, StorageArg};
 use crate::cluster::Topology;
 use crate::durable::{Durable, Recovery, SnapshotGate};
-use crate::election::{generator, night, with_calls};
+use crate::election::{generator, measure_each, measures};
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -334,9 +334,9 @@ pub fn run(args: RunArgs) -> Result<()> {
         (args.checkpoint_interval, Arc::new(gate))
     });
     let recovery = input.durable.as_ref().and_then(|(durable, _)| durable.recovery.clone());
-    let night = night(&args.graph, Some(&args.mix))?;
+    let measures = measures(&args.graph, Some(&args.mix))?;
     // A recovering job shows its snapshot at once, not zeros; labelled as every publication is.
-    let initial = night.labelled(match &recovery {
+    let initial = measures.labelled(match &recovery {
         Some(recovery) => recovery.initial(),
         None => Results::empty(args.graph.apportionment),
     });
@@ -352,7 +352,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let sender = Arc::new(sender);
     let publish = {
         let sender = sender.clone();
-        with_calls(night, timeline, move |results| {
+        measure_each(measures, timeline, move |results| {
             sender.send_replace(Arc::new(results));
         })
     };
@@ -439,7 +439,7 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
     let last: Arc<Mutex<Option<Results>>> = Arc::default();
     let keep = {
         let last = last.clone();
-        with_calls(night(&args.graph, None)?, Arc::default(), move |results| {
+        measure_each(measures(&args.graph, None)?, Arc::default(), move |results| {
             if let Ok(mut last) = last.lock() {
                 *last = Some(results);
             }

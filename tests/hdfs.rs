@@ -10,7 +10,7 @@ use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use tally_connectors::sinks::archive::{parse_segment_path, segments};
+use tally_connectors::sinks::archive::{parse_segment_path, stored_segments, StoredSegment};
 use tally_connectors::sinks::snapshots::latest_snapshot;
 use tally_model::Apportionment;
 
@@ -62,16 +62,17 @@ fn the_archive_and_snapshots_on_hdfs_replay_to_the_same_numbers() {
 
     // The archive: every record, once, in segments named by offset range, readable by Hadoop.
     let (storage, runtime) = open(&root);
-    let archived = runtime.block_on(segments(&storage, &topic)).unwrap();
+    let archived = runtime.block_on(stored_segments(&storage, &topic)).unwrap();
     assert!(!archived.is_empty());
     let mut next: BTreeMap<u32, u64> = BTreeMap::new();
-    for (partition, first, last, _) in &archived {
+    for segment in &archived {
         assert_eq!(
-            *first,
-            next.get(partition).copied().unwrap_or(0),
-            "segments of {partition} are contiguous"
+            segment.first,
+            next.get(&segment.partition).copied().unwrap_or(0),
+            "segments of {} are contiguous",
+            segment.partition
         );
-        next.insert(*partition, last + 1);
+        next.insert(segment.partition, segment.last + 1);
     }
     let total: u64 = next.values().sum();
     assert_eq!(
@@ -86,9 +87,9 @@ fn the_archive_and_snapshots_on_hdfs_replay_to_the_same_numbers() {
     );
     // The Hadoop shell reads both forms: `-text` decompresses a gzip segment to exactly the
     // records, byte for byte; `-cat` shows a plain one as it is.
-    let gzip = archived.iter().find(|(.., path)| path.ends_with(".ndjson.gz"));
-    let plain = archived.iter().find(|(.., path)| path.ends_with(".ndjson"));
-    for (_, first, last, path) in [gzip.expect("gzip segments"), plain.expect("plain segments")] {
+    let gzip = archived.iter().find(|s| s.path.ends_with(".ndjson.gz"));
+    let plain = archived.iter().find(|s| s.path.ends_with(".ndjson"));
+    for StoredSegment { first, last, path, .. } in [gzip.expect("gzip segments"), plain.expect("plain segments")] {
         let hdfs_path = format!("{}/{path}", root.split_once(&namenode()).unwrap().1);
         let stored = runtime.block_on(storage.read(path)).unwrap();
         let records = if path.ends_with(".gz") {
@@ -122,7 +123,10 @@ fn the_archive_and_snapshots_on_hdfs_replay_to_the_same_numbers() {
         let snapshot: tally_connectors::sinks::snapshots::Snapshot =
             serde_json::from_slice(&runtime.block_on(storage.read(name)).unwrap()).unwrap();
         let upto = tempfile::tempdir().unwrap();
-        for (partition, first, _, path) in &archived {
+        for StoredSegment {
+            partition, first, path, ..
+        } in &archived
+        {
             if *first < snapshot.offsets.get(partition).copied().unwrap_or(0) {
                 let (p, f, l) = parse_segment_path(path).unwrap();
                 let bytes = runtime.block_on(storage.read(path)).unwrap();

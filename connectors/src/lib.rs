@@ -11,7 +11,7 @@
 //! - [`sources::files`]: local NDJSON (plain or gzip) cut into splits.
 //! - [`sources::generator`]: [`sources::generator::VoterGenerator`], deterministic by seed.
 //! - [`sources::archive`]: files in storage, for replay and for recovery
-//!   ([`sources::archive::Recovering`]: the archive first, then live).
+//!   ([`sources::archive::ArchiveThenLive`]: the archive first, then live).
 //!
 //! Sinks ([`sinks`]):
 //! - [`sinks::archive`]: every record read, as segments ([`sinks::archive::ArchiveSink`] on the

@@ -67,7 +67,7 @@ pub struct Results {
     /// Present only while a restarted job replays its archive: the counts are then those of the
     /// snapshot it recovers from (not the partial replay), and this says how far the replay is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recovering: Option<Recovering>,
+    pub recovering: Option<RecoveryProgress>,
     /// USPS code → the state's votes by gender and age group, for the drill-down
     /// ([`Results::state_document`]); not part of this document's JSON.
     #[serde(skip)]
@@ -76,7 +76,7 @@ pub struct Results {
 
 /// A recovery's progress: records replayed so far of the records the snapshot reflects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Recovering {
+pub struct RecoveryProgress {
     pub records: u64,
     pub of: u64,
 }
@@ -90,7 +90,7 @@ impl Results {
             epoch,
             as_of: crate::latency::now_ms(),
             complete: false,
-            recovering: Some(Recovering {
+            recovering: Some(RecoveryProgress {
                 records: replayed.min(of),
                 of,
             }),

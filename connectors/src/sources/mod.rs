@@ -9,7 +9,7 @@ pub mod kafka;
 use crate::kafka::metrics::KafkaMetrics;
 use crate::kafka::KafkaError;
 use crate::storage::Storage;
-use archive::{Recovering, StoredFile, StoredFileSource};
+use archive::{ArchiveThenLive, StoredFile, StoredFileSource};
 use files::{FileSource, FilesError, Split};
 use generator::{GeneratorSource, VoterGenerator};
 use kafka::{KafkaSource, KafkaSourceConfig};
@@ -110,7 +110,7 @@ impl SourceConfig {
                             Arc::default(),
                             plan.max_record_bytes,
                         );
-                        Box::new(Recovering::new(stored, live))
+                        Box::new(ArchiveThenLive::new(stored, live))
                     }
                     _ => Box::new(live),
                 }

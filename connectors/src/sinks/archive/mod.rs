@@ -332,13 +332,33 @@ impl ArchiveWriter {
     }
 }
 
-/// A topic's archived segments as `(partition, first, last, path)`, in (partition, offset) order.
-pub async fn segments(storage: &Storage, topic: &str) -> Result<Vec<(u32, u64, u64, String)>, ArchiveError> {
-    let mut found: Vec<(u32, u64, u64, String)> = storage
+/// One segment in storage, as its name tells it. (The segment being written is
+/// [`segment::Segment`].)
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StoredSegment {
+    pub partition: u32,
+    /// The offsets of its first and last records.
+    pub first: u64,
+    pub last: u64,
+    /// Its path, relative to the storage root.
+    pub path: String,
+}
+
+/// A topic's archived segments, in (partition, offset) order.
+pub async fn stored_segments(storage: &Storage, topic: &str) -> Result<Vec<StoredSegment>, ArchiveError> {
+    let mut found: Vec<StoredSegment> = storage
         .list(&format!("raw/{topic}"))
         .await?
         .into_iter()
-        .filter_map(|(path, _)| parse_segment_path(&path).map(|(p, f, l)| (p, f, l, path)))
+        .filter_map(|(path, _)| {
+            let (partition, first, last) = parse_segment_path(&path)?;
+            Some(StoredSegment {
+                partition,
+                first,
+                last,
+                path,
+            })
+        })
         .collect();
     found.sort();
     Ok(found)
@@ -352,9 +372,9 @@ pub async fn discard_beyond(
     offsets: &BTreeMap<u32, u64>,
 ) -> Result<usize, ArchiveError> {
     let mut removed = 0;
-    for (partition, first, _, path) in segments(storage, topic).await? {
-        if first >= offsets.get(&partition).copied().unwrap_or(0) {
-            storage.delete(&path).await?;
+    for segment in stored_segments(storage, topic).await? {
+        if segment.first >= offsets.get(&segment.partition).copied().unwrap_or(0) {
+            storage.delete(&segment.path).await?;
             removed += 1;
         }
     }
@@ -401,12 +421,12 @@ mod tests {
         let kept = runtime.block_on(storage.list("snapshots/t")).unwrap();
         let kept = kept.iter().filter(|(p, _)| p.ends_with(".json")).count();
         assert!((1..=2).contains(&kept), "{kept}");
-        let archived = runtime.block_on(segments(&storage, "t")).unwrap();
+        let archived = runtime.block_on(stored_segments(&storage, "t")).unwrap();
         assert_eq!(archived.len(), 4);
         let removed = runtime
             .block_on(discard_beyond(&storage, "t", &BTreeMap::from([(0, 30)])))
             .unwrap();
         assert_eq!(removed, 2);
-        assert_eq!(runtime.block_on(segments(&storage, "t")).unwrap().len(), 2);
+        assert_eq!(runtime.block_on(stored_segments(&storage, "t")).unwrap().len(), 2);
     }
 }

@@ -1,5 +1,5 @@
 //! Files in storage (HDFS or local) as a source ([`stored`]): for `tally replay hdfs://…` and
-//! for recovery ([`Recovering`]), which replays the raw archive up to a snapshot's offsets.
+//! for recovery ([`ArchiveThenLive`]), which replays the raw archive up to a snapshot's offsets.
 //!
 //! Positions are either (file index, byte offset), the path order of a plain replay, or, for
 //! archive segments, (partition, first offset + line), the order of the live records that follow
@@ -14,7 +14,7 @@ use tally_source::{DurableSource, RecordBatch, RejectSink, Source, SourceError, 
 
 /// Recovery: first the archived records up to the snapshot, then the live source, which
 /// resumes at the snapshot's offsets.
-pub struct Recovering<S: Source + DurableSource> {
+pub struct ArchiveThenLive<S: Source + DurableSource> {
     replay: Option<StoredFileSource>,
     live: S,
     /// What the live source's reject sink is, asked once: the worker asks at the start, while
@@ -23,10 +23,10 @@ pub struct Recovering<S: Source + DurableSource> {
     live_rejects: Option<bool>,
 }
 
-impl<S: Source + DurableSource> Recovering<S> {
+impl<S: Source + DurableSource> ArchiveThenLive<S> {
     pub fn new(replay: StoredFileSource, mut live: S) -> Self {
         let live_rejects = live.rejects().map(|sink| sink.wants_duplicates());
-        Recovering {
+        ArchiveThenLive {
             replay: Some(replay),
             live,
             live_rejects,
@@ -37,7 +37,7 @@ impl<S: Source + DurableSource> Recovering<S> {
 /// Rejects go to the live source's sink once the replay is over. Replayed records were
 /// dead-lettered when first read (duplicates decided just after the replay ends may be sent
 /// again: dead letters are at least once).
-impl<S: Source + DurableSource> RejectSink for Recovering<S> {
+impl<S: Source + DurableSource> RejectSink for ArchiveThenLive<S> {
     fn rejected(&mut self, position: Position, record: &[u8], reason: tally_model::RejectReason) {
         if let (None, Some(sink)) = (&self.replay, self.live.rejects()) {
             sink.rejected(position, record, reason);
@@ -58,7 +58,7 @@ impl<S: Source + DurableSource> RejectSink for Recovering<S> {
     }
 }
 
-impl<S: Source + DurableSource> Source for Recovering<S> {
+impl<S: Source + DurableSource> Source for ArchiveThenLive<S> {
     fn poll(&mut self, max: usize, batch: &mut RecordBatch) -> Result<SourceState, SourceError> {
         if let Some(replay) = &mut self.replay {
             match replay.poll(max, batch)? {
@@ -86,7 +86,7 @@ impl<S: Source + DurableSource> Source for Recovering<S> {
 }
 
 /// Recovery's progress is the live source's, with replay on top.
-impl<S: Source + DurableSource> DurableSource for Recovering<S> {
+impl<S: Source + DurableSource> DurableSource for ArchiveThenLive<S> {
     fn offsets(&self) -> Vec<(u32, u64)> {
         self.live.offsets()
     }
@@ -149,7 +149,7 @@ mod tests {
             positions: Positions::Bytes { stream: 0 },
         }];
         let replay = StoredFileSource::new(storage, runtime.handle().clone(), files, Arc::default(), 1 << 20);
-        let mut source = Recovering::new(replay, Live::default());
+        let mut source = ArchiveThenLive::new(replay, Live::default());
         // Asked while replaying, as the worker asks at its start: the live sink's answer.
         assert!(source.rejects().is_some_and(|sink| sink.wants_duplicates()));
         let reason = tally_model::RejectReason::DuplicateVoter;
