@@ -13,8 +13,9 @@
 //! on them; a [`CallDesk`] adds what needs memory: when each call was made, and the log line of
 //! a call the data contradicts later (turnout past the bound), which is withdrawn.
 
-use crate::reference::{OfficialRow, VOTES_TO_WIN};
+use crate::reference::{Apportionment, OfficialRow, VOTES_TO_WIN};
 use crate::results::Results;
+use crate::tallies::Tallies;
 use crate::vote::State;
 use std::collections::BTreeMap;
 
@@ -46,6 +47,22 @@ impl Expected {
         let expected = *self.states.get(&state)?;
         let bound = (expected as f64 * TURNOUT_MARGIN).ceil() as u64;
         Some(bound.saturating_sub(counted))
+    }
+}
+
+impl Results {
+    /// The counts as a document, with the races called that need no expectation: every state,
+    /// once the count is complete.
+    pub fn new(tallies: &Tallies, epoch: u64, complete: bool, apportionment: Apportionment) -> Results {
+        let mut results = Results::counted(tallies, epoch, complete, apportionment);
+        call_races(&mut results, None);
+        results
+    }
+
+    /// Race calls and % reporting against `expected` (none: calls only once complete).
+    pub fn with_expectation(mut self, expected: Option<&Expected>) -> Results {
+        call_races(&mut self, expected);
+        self
     }
 }
 
@@ -131,8 +148,7 @@ impl CallDesk {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reference::Apportionment;
-    use crate::tallies::{Tallies, Tally};
+    use crate::tallies::Tally;
     use crate::vote::{AgeGroup, CandidateId, CubeKey, Gender};
 
     fn tallies(votes: &[(&str, &str, i64)]) -> Tallies {

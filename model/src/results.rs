@@ -1,9 +1,7 @@
 //! [`Results`]: the published document (`GET /api/results`), derived from [`Tallies`] at a
 //! completed epoch. Every view is a marginal of the one vote cube, so all views agree.
 
-use crate::calls::{call_races, Expected};
 use crate::reference::{Apportionment, VOTES_TO_WIN};
-use crate::state_view::StateDetail;
 use crate::tallies::Tallies;
 use crate::vote::{AgeGroup, CandidateId, Gender, RejectReason, State};
 use serde::{Deserialize, Serialize};
@@ -72,6 +70,14 @@ pub struct Results {
     /// ([`Results::state_document`]); not part of this document's JSON.
     #[serde(skip)]
     pub state_details: BTreeMap<String, StateDetail>,
+}
+
+/// A state's votes by gender and by age group (group → candidate → votes), kept beside the
+/// national document for the drill-down but not part of its JSON.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StateDetail {
+    pub by_gender: BTreeMap<String, BTreeMap<String, u64>>,
+    pub by_age_group: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 /// A recovery's progress: records replayed so far of the records the snapshot reflects.
@@ -155,13 +161,9 @@ impl Results {
         Results { as_of, ..self }
     }
 
-    /// Race calls and % reporting against `expected` (none: calls only once complete).
-    pub fn with_expectation(mut self, expected: Option<&Expected>) -> Results {
-        call_races(&mut self, expected);
-        self
-    }
-
-    pub fn new(tallies: &Tallies, epoch: u64, complete: bool, apportionment: Apportionment) -> Results {
+    /// The counts as a document, before any race is called (`Results::new`, in `calls`, calls
+    /// the races that need no expectation).
+    pub fn counted(tallies: &Tallies, epoch: u64, complete: bool, apportionment: Apportionment) -> Results {
         let name_of = |id: &CandidateId| -> String {
             tallies
                 .candidates
@@ -283,7 +285,7 @@ impl Results {
             .map(|r| (r.as_str().to_string(), tallies.rejected.get(r).copied().unwrap_or(0)))
             .collect();
 
-        let mut results = Results {
+        Results {
             epoch,
             as_of: 0,
             complete,
@@ -305,14 +307,12 @@ impl Results {
             lost: 0,
             recovering: None,
             state_details,
-        };
-        call_races(&mut results, None);
-        results
+        }
     }
 
     /// The empty document, before any epoch completes.
     pub fn empty(apportionment: Apportionment) -> Results {
-        Results::new(&Tallies::default(), 0, false, apportionment)
+        Results::counted(&Tallies::default(), 0, false, apportionment)
     }
 
     /// Records seen: valid votes plus every reject.

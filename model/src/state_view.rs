@@ -7,14 +7,6 @@ use crate::vote::State;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// A state's votes by gender and by age group (group → candidate → votes), kept beside the
-/// national document for the drill-down but not part of its JSON.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct StateDetail {
-    pub by_gender: BTreeMap<String, BTreeMap<String, u64>>,
-    pub by_age_group: BTreeMap<String, BTreeMap<String, u64>>,
-}
-
 /// One state's document.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StateDocument {

@@ -1,10 +1,7 @@
 //! The health contract: what the job tells the server besides results (its health and its own
-//! metrics), and `/healthz`, which answers with it.
+//! metrics). `/healthz` answers with it (in `routes`).
 
-use super::state::WebState;
-use std::sync::Arc;
 use tally_model::metrics::Registry;
-use warp::http::StatusCode;
 
 /// Why a job is degraded (`/healthz` answers 503 with it).
 #[derive(Debug, thiserror::Error)]
@@ -32,25 +29,3 @@ pub trait JobStatus: Send + Sync + 'static {
 /// A job with nothing to add.
 pub struct NoStatus;
 impl JobStatus for NoStatus {}
-
-/// `/healthz`: 200 when ok or recovering, 503 with the reason when degraded; on the process
-/// that has results, the epoch it shows and what was lost.
-pub(super) fn health(state: Arc<WebState>) -> impl warp::Reply {
-    let results = state.latest();
-    // Recovering is healthy (200): the job is doing what it should, and an orchestrator that
-    // restarted it would only start the replay over.
-    let (status, code, detail) = match state.status.health() {
-        Ok(detail) if results.recovering.is_some() => ("recovering", StatusCode::OK, detail),
-        Ok(detail) => ("ok", StatusCode::OK, detail),
-        Err(Degraded(detail)) => ("degraded", StatusCode::SERVICE_UNAVAILABLE, detail),
-    };
-    let body = if state.serves_results {
-        serde_json::json!({
-            "status": status, "detail": detail, "epoch": results.epoch, "complete": results.complete,
-            "lost": results.lost,
-        })
-    } else {
-        serde_json::json!({ "status": status, "detail": detail })
-    };
-    warp::reply::with_status(warp::reply::json(&body), code)
-}

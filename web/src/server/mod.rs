@@ -3,7 +3,8 @@
 //!
 //! One file, one job: [`routes`](routes()) is the route table; [`WebState`] holds what requests
 //! share (the ring of kept epochs among it); `body` compresses and tags responses;
-//! `chart_cache` renders each chart once per publication and size; `table` writes the CSV;
+//! `chart_route` answers chart requests, drawn through `chart_cache` once per publication and
+//! size; `params` reads what more than one route asks; `table` writes the CSV;
 //! `events` streams publications; `connections` accepts and logs connections; `errors` is the one place failures become status codes;
 //! [`JobStatus`] is the health contract the job implements.
 //!
@@ -11,10 +12,12 @@
 
 mod body;
 mod chart_cache;
+mod chart_route;
 mod connections;
 mod errors;
 mod events;
 mod health;
+mod params;
 mod routes;
 mod state;
 mod table;

@@ -2,18 +2,19 @@
 //! turned into JSON by [`super::errors::recover`].
 
 use super::body::{accepts_gzip, Body};
-use super::chart_cache::chart;
+use super::chart_route::chart;
 use super::errors::{recover, ApiError};
 use super::events::{result_events, EventsQuery};
-use super::health::health;
+use super::health::Degraded;
+use super::params::asked_state;
 use super::state::WebState;
 use super::table::results_csv;
 use bytes::Bytes;
 use serde::Deserialize;
 use std::convert::Infallible;
 use std::sync::Arc;
-use tally_model::{State, Timeline};
-use warp::http::header;
+use tally_model::Timeline;
+use warp::http::{header, StatusCode};
 use warp::{Filter, Reply};
 
 /// The OpenAPI 3 document of every route (`GET /api/openapi.json`); a test holds it and the
@@ -28,16 +29,6 @@ struct ResultsQuery {
     state: Option<String>,
     /// The publication asked for (one of the last [`super::KEPT_EPOCHS`]); the latest without it.
     epoch: Option<u64>,
-}
-
-/// The state a `?state=` names; a 400 naming what was asked for otherwise.
-pub(super) fn asked_state(asked: &str) -> Result<State, ApiError> {
-    State::lookup(asked).ok_or_else(|| {
-        let shown: String = asked.chars().take(40).collect();
-        ApiError::BadRequest(format!(
-            "unknown state {shown:?}: use a USPS code (PA) or a name (Pennsylvania)"
-        ))
-    })
 }
 
 /// Every route, with errors turned into JSON.
@@ -152,6 +143,28 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
                 .or(has_results.and(dashboard.or(results).or(table).or(timeline).or(events).or(charts))),
         )
         .recover(recover)
+}
+
+/// `/healthz`: 200 when ok or recovering, 503 with the reason when degraded; on the process
+/// that has results, the epoch it shows and what was lost.
+fn health(state: Arc<WebState>) -> impl warp::Reply {
+    let results = state.latest();
+    // Recovering is healthy (200): the job is doing what it should, and an orchestrator that
+    // restarted it would only start the replay over.
+    let (status, code, detail) = match state.status.health() {
+        Ok(detail) if results.recovering.is_some() => ("recovering", StatusCode::OK, detail),
+        Ok(detail) => ("ok", StatusCode::OK, detail),
+        Err(Degraded(detail)) => ("degraded", StatusCode::SERVICE_UNAVAILABLE, detail),
+    };
+    let body = if state.serves_results {
+        serde_json::json!({
+            "status": status, "detail": detail, "epoch": results.epoch, "complete": results.complete,
+            "lost": results.lost,
+        })
+    } else {
+        serde_json::json!({ "status": status, "detail": detail })
+    };
+    warp::reply::with_status(warp::reply::json(&body), code)
 }
 
 /// `/api/results`: the whole document or one state's, of the latest publication or the one
