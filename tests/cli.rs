@@ -183,3 +183,72 @@ fn a_storage_root_with_snapshots_in_the_old_layout_is_refused_with_the_way_out()
     // Nothing was moved or removed.
     assert!(root.path().join("snapshots/LATEST").exists());
 }
+
+/// Runs `tally args…` to the end; returns its status, its stdout and its peak resident set size
+/// in bytes, as the kernel counted it (`wait4`'s rusage).
+fn run_measuring_peak_rss(args: &[&str]) -> (bool, Vec<u8>, u64) {
+    use std::io::Read;
+    let mut child = tally()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("tally starts");
+    let mut stdout = Vec::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout is piped")
+        .read_to_end(&mut stdout)
+        .expect("tally's stdout is readable");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of that plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child (std's handle is not waited on afterwards), with pointers to
+    // locals that outlive the call.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4 on tally");
+    let success = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    (success, stdout, usage.ru_maxrss as u64 * 1024)
+}
+
+#[test]
+fn a_256_mib_line_in_a_local_file_is_one_malformed_record_and_never_held_whole() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.ndjson");
+    {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        let vote = |id: u32| {
+            format!(
+                "{{\"id\":{id},\"gender\":\"Female\",\"age\":34,\"state\":\"Ohio\",\"decision\":\"Kamala Harris\"}}\n"
+            )
+        };
+        file.write_all(vote(1).as_bytes()).unwrap();
+        file.write_all(b"{\"id\":2,\"decision\":\"").unwrap();
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..256 {
+            file.write_all(&chunk).unwrap();
+        }
+        file.write_all(b"\"}\n").unwrap();
+        file.write_all(vote(3).as_bytes()).unwrap();
+        file.flush().unwrap();
+    }
+    // Two workers, so the line spans splits that start inside it (split size 32 MiB): each
+    // skips it without holding it.
+    let (success, stdout, peak) = run_measuring_peak_rss(&["replay", path.to_str().unwrap(), "--workers", "2"]);
+    assert!(success, "replay failed");
+    let results = parse_results(&stdout);
+    assert_eq!(results["votes"], 2, "{results}");
+    let rejected: u64 = results["rejected"]
+        .as_object()
+        .map(|reasons| reasons.values().filter_map(|v| v.as_u64()).sum())
+        .unwrap_or(0);
+    assert_eq!(
+        rejected, 1,
+        "the long line is one rejected record: {}",
+        results["rejected"]
+    );
+    assert!(peak < 160 << 20, "peak RSS {} MB replaying a 256 MiB line", peak >> 20);
+}

@@ -53,6 +53,8 @@
 //! assert_eq!(expected.total_votes(), 2, "voter 1 once, voter 3's record rejected");
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod dedup;
 pub mod graph;
 pub mod pipeline;

@@ -24,8 +24,10 @@ use timely::worker::Worker;
 /// Why a worker stopped before its source ended.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
+    /// The source failed (its own error, passed on).
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// The output frontier stood still for the stall limit.
     #[error(
         "the graph made no progress for {0:?}: a worker is not running (in a cluster, a peer process may be hung \
          or unreachable)"

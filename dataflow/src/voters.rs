@@ -37,7 +37,12 @@ pub enum Applied {
     First,
     /// The ballot precedes the one that counted, which it replaces: the vote moves from `cube`,
     /// and the record at `position` is now a duplicate.
-    Displaced { position: Position, cube: CubeKey },
+    Displaced {
+        /// Where the ballot that had counted was read.
+        position: Position,
+        /// The cube cell it had counted in.
+        cube: CubeKey,
+    },
     /// The voter already voted with an earlier ballot: this one is a duplicate.
     Later,
 }
@@ -178,6 +183,7 @@ impl VoterTable {
         self.lens.iter().sum::<usize>()
     }
 
+    /// True when no voter is in the table.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

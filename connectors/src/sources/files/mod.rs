@@ -135,10 +135,10 @@ impl SplitReader {
         let mut at = split.start;
         if split.start > 0 {
             // The line that straddles `start` belongs to the previous split: skip through the
-            // first newline at or after `start - 1`.
+            // first newline at or after `start - 1`, keeping none of it (it may be any length).
             reader.seek(SeekFrom::Start(split.start - 1)).map_err(failed)?;
-            let mut skipped = Vec::new();
-            at = split.start - 1 + reader.read_until(b'\n', &mut skipped).map_err(failed)? as u64;
+            let (skipped, _) = read_line_bounded(&mut reader, &mut Vec::new(), 0).map_err(failed)?;
+            at = split.start - 1 + skipped as u64;
         }
         Ok(SplitReader {
             reader: Box::new(reader),
