@@ -63,7 +63,7 @@ counted() { curl -sf "$base/api/results" | python3 -c 'import json,sys; r=json.l
 
 # The job's ingest latency quantile Q, in ms.
 latency() {
-    curl -sf "$base/metrics" | awk -v q="$1" '$1 == "tally_end_to_end_latency_quantile_seconds{quantile=\""q"\"}" { printf "%.0f", $2 * 1000 }'
+    curl -sf "$base/metrics" | awk -v q="$1" '$1 == "tally_end_to_end_latency_quantile_seconds{q=\""q"\"}" { printf "%.0f", $2 * 1000 }'
 }
 
 stop_stream() {

@@ -73,7 +73,7 @@ for rate in 10000 100000; do
     wait "$producer"
     sleep 1
     metrics=$(curl -sf 127.0.0.1:18089/metrics)
-    q() { echo "$metrics" | awk -v q="$1" -F'[ ]' '$1 == "tally_end_to_end_latency_quantile_seconds{quantile=\""q"\"}" { printf "%.0f ms", $2 * 1000 }'; }
+    q() { echo "$metrics" | awk -v q="$1" -F'[ ]' '$1 == "tally_end_to_end_latency_quantile_seconds{q=\""q"\"}" { printf "%.0f ms", $2 * 1000 }'; }
     count=$(echo "$metrics" | awk '$1 == "tally_end_to_end_latency_seconds_count" { print $2 }')
     echo "| $rate/s ($count records) | $(q 0.5) | $(q 0.99) | $(q 0.999) |"
     kill "$job"; wait "$job" 2>/dev/null || true; job=""

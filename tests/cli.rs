@@ -185,7 +185,9 @@ fn a_storage_root_with_snapshots_in_the_old_layout_is_refused_with_the_way_out()
 }
 
 /// Runs `tally args…` to the end; returns its status, its stdout and its peak resident set size
-/// in bytes, as the kernel counted it (`wait4`'s rusage).
+/// in bytes, as the kernel counted it (`wait4`'s rusage; std's `wait` would discard it, so the
+/// child is reaped by `wait4` instead).
+#[allow(clippy::zombie_processes)]
 fn run_measuring_peak_rss(args: &[&str]) -> (bool, Vec<u8>, u64) {
     use std::io::Read;
     let mut child = tally()

@@ -43,6 +43,16 @@ async fn first_event(url: &str) -> String {
     received
 }
 
+/// The job's results once they are complete.
+async fn complete_results(base: &str) -> Value {
+    let url = format!("{base}/api/results");
+    wait_for_async("complete results", Duration::from_secs(60), || async {
+        let body: Value = get(&url).await.json().await.ok()?;
+        (body["complete"] == true).then_some(body)
+    })
+    .await
+}
+
 async fn error_status(url: &str) -> (StatusCode, Value) {
     let response = get(url).await;
     let status = response.status();
@@ -72,17 +82,7 @@ async fn a_running_job_serves_consistent_json_charts_and_errors() {
 
     // Results are published per epoch; wait for the complete ones.
     let results_url = format!("{base}/api/results");
-    let results: Value = {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let body: Value = get(&results_url).await.json().await.expect("results are JSON");
-            if body["complete"] == true {
-                break body;
-            }
-            assert!(std::time::Instant::now() < deadline, "results never completed");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
+    let results = complete_results(&base).await;
     assert_eq!(without_epoch(results.clone()), expected);
     let pretty = get(&format!("{results_url}?pretty=true")).await.text().await.unwrap();
     assert!(pretty.contains("\n  \"votes\""));
@@ -146,6 +146,21 @@ async fn a_running_job_serves_consistent_json_charts_and_errors() {
         "tally_rejected_total{{reason=\"duplicate_voter\"}} {duplicates}"
     )));
     assert!(metrics.contains("tally_results_complete 1"));
+    if let Some(verdict) = promtool_check_metrics("a_running_job_serves_consistent_json_charts_and_errors", &metrics) {
+        assert_eq!(verdict, Ok(()), "promtool check metrics:\n{metrics}");
+    }
+    // A scraper that asks for OpenMetrics gets it.
+    let openmetrics = client()
+        .get(format!("{base}/metrics"))
+        .header("accept", "application/openmetrics-text;version=1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert!(openmetrics.headers()["content-type"]
+        .to_str()
+        .unwrap_or_default()
+        .starts_with("application/openmetrics-text"));
+    assert!(openmetrics.text().await.unwrap().ends_with("# EOF\n"));
 
     let health: Value = get(&format!("{base}/healthz")).await.json().await.unwrap();
     assert_eq!(health["status"], "ok");
@@ -228,21 +243,18 @@ async fn a_running_job_serves_consistent_json_charts_and_errors() {
 async fn the_embedded_generator_moves_the_dashboard() {
     let (_server, base) = start_server(&["--rate", "2000", "--workers", "2"]);
     let url = format!("{base}/api/results");
-    let mut seen = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while seen.len() < 3 {
-        let body: Value = get(&url).await.json().await.unwrap();
-        let votes = body["votes"].as_u64().unwrap();
+    let seen = std::sync::Mutex::new(Vec::new());
+    wait_for_async("votes to rise three times", Duration::from_secs(60), || async {
+        let body: Value = get(&url).await.json().await.ok()?;
+        assert_eq!(body["complete"], false);
+        let votes = body["votes"].as_u64()?;
+        let mut seen = seen.lock().ok()?;
         if seen.last().is_none_or(|last| votes > *last) {
             seen.push(votes);
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "votes did not keep rising: {seen:?}"
-        );
-        assert_eq!(body["complete"], false);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        (seen.len() >= 3).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,17 +263,7 @@ async fn each_state_has_its_document_and_charts_and_they_sum_to_the_nation() {
     let generated = run_ok(&["generate", "--count", "5000", "--seed", "31"]);
     let file = write_file(dir.path(), "votes.ndjson", &generated);
     let (_server, base) = start_server(&["--source", file.to_str().unwrap(), "--workers", "2"]);
-    let national: Value = {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let body: Value = get(&format!("{base}/api/results")).await.json().await.expect("JSON");
-            if body["complete"] == true {
-                break body;
-            }
-            assert!(std::time::Instant::now() < deadline, "results never completed");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
+    let national = complete_results(&base).await;
     let mut votes = 0;
     let mut by_gender: std::collections::BTreeMap<(String, String), u64> = Default::default();
     for code in national["states"].as_object().unwrap().keys() {
@@ -331,4 +333,48 @@ async fn each_state_has_its_document_and_charts_and_they_sum_to_the_nation() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = error_status(&format!("{base}/charts/states.svg?state=TX")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// A reader who goes away mid-exchange (a closed tab: a request cut off, an event stream or a
+/// chart dropped half read) is not an operator's problem: nothing is logged at ERROR or WARN.
+#[test]
+fn a_reader_who_leaves_mid_response_logs_nothing_at_error() {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpStream};
+    let (_job, base, log) = start_tally_logged(&["run", "--listen", "127.0.0.1:0", "--rate", "2000"], "dashboard at ");
+    let address = base.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let connect = || TcpStream::connect(&address).expect("the job accepts connections");
+    // A request cut off in its headers: the server sees the end of the stream and closes; read
+    // to that end, so it has handled the cut before the log is read.
+    let mut cut = connect();
+    cut.write_all(b"GET /api/results HTTP/1.1\r\nHost: tally\r\n").unwrap();
+    cut.shutdown(Shutdown::Write).unwrap();
+    let mut answer = Vec::new();
+    let _ = cut.read_to_end(&mut answer);
+    // An event stream and a big chart, each dropped after its first bytes.
+    for path in ["/api/events", "/charts/states.svg?width=4000"] {
+        let mut stream = connect();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: tally\r\n\r\n").unwrap();
+        let mut first = [0u8; 64];
+        let _ = stream.read(&mut first).unwrap();
+        drop(stream);
+    }
+    // The server notices a dropped stream on its next write (events go out every 250 ms): give it
+    // a few, while it keeps serving.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        assert!(http_get(&format!("{base}/healthz")).is_some(), "the job still serves");
+        let bad: Vec<String> = log
+            .lock()
+            .map(|lines| {
+                lines
+                    .iter()
+                    .filter(|l| l.contains("ERROR") || l.contains("WARN"))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(bad.is_empty(), "a reader leaving was logged as a problem: {bad:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

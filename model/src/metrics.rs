@@ -95,9 +95,11 @@ impl Collector for LatencyHistogram {
                 &buckets,
                 None,
             )?;
+        // Gauges labelled `q`: only a summary may carry `quantile`, and prometheus-client encodes
+        // no summaries. The histogram above is the form to aggregate; these are exact to 0.1%.
         let quantiles = [0.5, 0.9, 0.99, 0.999]
             .into_iter()
-            .filter_map(|q| Some(([("quantile", q.to_string())], self.quantile(q)? as f64 / 1000.0)));
+            .filter_map(|q| Some(([("q", q.to_string())], self.quantile(q)? as f64 / 1000.0)));
         gauges(
             &mut encoder,
             "tally_end_to_end_latency_quantile_seconds",
@@ -131,7 +133,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("tally_end_to_end_latency_quantile_seconds{quantile=\"0.5\"} 0.003"),
+            text.contains("tally_end_to_end_latency_quantile_seconds{q=\"0.5\"} 0.003"),
             "{text}"
         );
     }

@@ -28,10 +28,7 @@ pub fn hdfs_available(test: &str) -> bool {
         "{test}: needs HDFS at {} (start it with scripts/hdfs.sh start, or run scripts/test.sh)",
         namenode()
     );
-    if std::env::var_os("TALLY_REQUIRE_SERVICES").is_some() {
-        panic!("{message}");
-    }
-    eprintln!("SKIPPED {message}");
+    super::skip(&message);
     false
 }
 

@@ -91,9 +91,19 @@ pub fn start_server(args: &[&str]) -> (ChildGuard, String) {
 
 /// Starts `tally args…` and returns it with the URL it prints after `marker` on stderr.
 pub fn start_tally(args: &[&str], marker: &'static str) -> (ChildGuard, String) {
+    let (child, url, _) = start_tally_logged(args, marker);
+    (child, url)
+}
+
+/// What a started job has written to stderr so far, line by line.
+pub type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// [`start_tally`], also keeping every line the job writes to stderr.
+pub fn start_tally_logged(args: &[&str], marker: &'static str) -> (ChildGuard, String, Log) {
     let mut child = tally()
         .args(args)
         .env("TALLY_LOG", "info")
+        .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -101,17 +111,22 @@ pub fn start_tally(args: &[&str], marker: &'static str) -> (ChildGuard, String) 
     let stderr = child.stderr.take().expect("stderr is piped");
     let guard = ChildGuard(child);
     let (url_tx, url_rx) = std::sync::mpsc::channel();
+    let log = Log::default();
+    let lines = log.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(url) = line.split(marker).nth(1) {
                 let _ = url_tx.send(url.trim().to_string());
+            }
+            if let Ok(mut lines) = lines.lock() {
+                lines.push(line);
             }
         }
     });
     let url = url_rx
         .recv_timeout(Duration::from_secs(30))
         .expect("tally prints its URL");
-    (guard, url)
+    (guard, url, log)
 }
 
 /// The first `count` server-sent events' data from `url`.
@@ -144,6 +159,59 @@ pub fn sse_records(url: &str, count: usize) -> Vec<String> {
     })
 }
 
+/// Where skipped tests are listed, one line each, for `scripts/test.sh`'s closing count (cargo's
+/// own harness has no way for a test to say at run time that it did not run).
+pub const SKIPPED_LOG: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/skipped-tests.log");
+
+/// A test that cannot run here (`message` says what it needs): a failure when
+/// `TALLY_REQUIRE_SERVICES` is set (as `scripts/test.sh` sets it); otherwise said on stderr and
+/// listed in [`SKIPPED_LOG`], so the suite's closing line counts it as skipped, not passed.
+pub fn skip(message: &str) {
+    if std::env::var_os("TALLY_REQUIRE_SERVICES").is_some() {
+        panic!("{message}");
+    }
+    eprintln!("SKIPPED {message}");
+    use std::io::Write;
+    let logged = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(SKIPPED_LOG)
+        .and_then(|mut log| writeln!(log, "{message}"));
+    if let Err(e) = logged {
+        eprintln!("cannot list the skipped test in {SKIPPED_LOG}: {e}");
+    }
+}
+
+/// `promtool check metrics` on `text` (Prometheus's own linter): `Some(Ok)` when it passes,
+/// `Some(Err(what it said))` when not, `None` (the test skipped) without promtool.
+pub fn promtool_check_metrics(test: &str, text: &str) -> Option<Result<(), String>> {
+    use std::io::Write;
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        skip(&format!(
+            "{test}: needs promtool (apt-get install prometheus, or run scripts/test.sh)"
+        ));
+        return None;
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(text.as_bytes()).expect("promtool reads the metrics");
+    }
+    let output = child.wait_with_output().expect("promtool runs");
+    Some(match output.status.success() {
+        true => Ok(()),
+        false => Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )),
+    })
+}
+
 /// Polls `probe` until it returns `Some`, or fails after `limit`.
 pub fn wait_for<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + limit;
@@ -153,6 +221,22 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Optio
         }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// [`wait_for`] for an async probe, in an async test.
+pub async fn wait_for_async<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    limit: Duration,
+    mut probe: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

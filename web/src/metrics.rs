@@ -68,3 +68,59 @@ impl Collector for ResultsMetrics {
         )
     }
 }
+/// `/metrics` in Prometheus's text format 0.0.4, from prometheus-client's OpenMetrics text, for
+/// clients that do not ask for OpenMetrics (`curl`, `promtool check metrics`, older scrapers).
+/// The formats differ in three ways that matter here: a counter's `HELP` and `TYPE` lines name
+/// its samples (`x_total`), not the family (`x`); there is no `# UNIT`; and no `# EOF`.
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len() + 16 * counters.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let descriptor = ["# HELP ", "# TYPE "].into_iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            counters.contains(name).then_some((prefix, name, tail))
+        });
+        match descriptor {
+            Some((prefix, name, tail)) => {
+                out.push_str(&format!("{prefix}{name}_total {tail}\n"));
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// Whether an `Accept` header asks for OpenMetrics (as Prometheus's scraper does).
+pub fn accepts_openmetrics(accept: Option<&str>) -> bool {
+    accept.is_some_and(|accept| accept.contains("application/openmetrics-text"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_described_by_their_sample_names_in_the_prometheus_text_format() {
+        let openmetrics = "# HELP tally_votes Valid votes counted.\n# TYPE tally_votes counter\ntally_votes_total 3\n# HELP tally_epoch Results include every epoch before this one.\n# TYPE tally_epoch gauge\ntally_epoch 7\n# EOF\n";
+        let text = to_prometheus_text(openmetrics);
+        assert_eq!(
+            text,
+            "# HELP tally_votes_total Valid votes counted.\n# TYPE tally_votes_total counter\ntally_votes_total 3\n# HELP tally_epoch Results include every epoch before this one.\n# TYPE tally_epoch gauge\ntally_epoch 7\n"
+        );
+        assert!(accepts_openmetrics(Some(
+            "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;q=0.2"
+        )));
+        assert!(!accepts_openmetrics(Some("*/*")));
+        assert!(!accepts_openmetrics(None));
+    }
+}

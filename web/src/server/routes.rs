@@ -9,6 +9,7 @@ use super::health::Degraded;
 use super::params::asked_state;
 use super::state::WebState;
 use super::table::results_csv;
+use crate::metrics::{accepts_openmetrics, to_prometheus_text};
 use bytes::Bytes;
 use serde::Deserialize;
 use std::convert::Infallible;
@@ -120,17 +121,20 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
         .and(with_state.clone())
         .and_then(chart);
 
+    // OpenMetrics for a scraper that asks for it (Prometheus does); the Prometheus text format
+    // for everyone else (curl, promtool).
     let metrics = warp::path!("metrics")
+        .and(warp::header::optional::<String>("accept"))
         .and(with_state.clone())
-        .map(|state: Arc<WebState>| {
+        .map(|accept: Option<String>, state: Arc<WebState>| {
             let mut body = String::new();
             // Writing to a String cannot fail.
             let _ = prometheus_client::encoding::text::encode(&mut body, &state.registry);
-            warp::reply::with_header(
-                body,
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )
+            let (body, content_type) = match accepts_openmetrics(accept.as_deref()) {
+                true => (body, "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                false => (to_prometheus_text(&body), "text/plain; version=0.0.4; charset=utf-8"),
+            };
+            warp::reply::with_header(body, header::CONTENT_TYPE, content_type)
         });
 
     let health = warp::path!("healthz").and(with_state).map(health);
