@@ -15,8 +15,7 @@ records=${1:-20000000}
 runs=${2:-3}
 bootstrap=127.0.0.1:${KAFKA_PORT:-9092}
 namenode=hdfs://127.0.0.1:${HDFS_PORT:-9000}
-tally=target/release/tally
-cargo build --release -q
+tally=$(tally_binary)
 
 start_if_down kafka
 start_if_down hdfs
@@ -25,11 +24,13 @@ hdfs_root=bench-archive-$$
 cleanup() {
     rm -rf "$local_root"
     scripts/hdfs.sh dfs -rm -r -f -skipTrash "/$hdfs_root" > /dev/null 2>&1 || true
+    delete_created_topics
     stop_started
 }
 trap cleanup EXIT
 
 topic=archive-bench-$$
+created_topic "$topic"
 TALLY_LOG=warn $tally generate --count "$records" --seed 5 --partitions 8 --to "kafka://$bootstrap/$topic"
 
 declare -A seconds

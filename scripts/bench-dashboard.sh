@@ -9,10 +9,11 @@
 # Needs the Python of scripts/schemathesis.sh (websocket-client).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 seconds=${1:-60}
 runs=${2:-3}
-tally=${TALLY_BIN:-target/release/tally}
-[ -n "${TALLY_BIN:-}" ] || cargo build --release -q
+tally=$(tally_binary)
 scripts/schemathesis.sh > /dev/null
 python=${TALLY_CACHE:-$HOME/.cache/tally}/schemathesis-4.32.5/bin/python
 port=${TALLY_BENCH_PORT:-18181}

@@ -22,9 +22,8 @@ scale=${1:-1}
 bootstrap=127.0.0.1:${KAFKA_PORT:-9092}
 namenode=hdfs://127.0.0.1:${HDFS_PORT:-9000}
 table=model/data/president_2020_by_state.csv
-tally=target/release/tally
+tally=$(tally_binary)
 port=18190
-cargo build --release -q
 
 start_if_down kafka
 start_if_down hdfs
@@ -36,6 +35,8 @@ cleanup() {
     [ -n "$job" ] && kill -9 "$job" 2>/dev/null && wait "$job" 2>/dev/null || true
     rm -rf "$out"
     scripts/hdfs.sh dfs -rm -r -f -skipTrash "/$root" > /dev/null 2>&1 || true
+    # A topic this run produced (not one ELECTION_TOPIC named for reuse) goes too.
+    [ -n "${ELECTION_TOPIC:-}" ] || scripts/kafka.sh delete-topic "$topic" > /dev/null 2>&1 || true
     stop_started
 }
 trap cleanup EXIT

@@ -15,7 +15,7 @@ seconds=${1:-10}
 rate=${2:-100000}
 connections=${3:-64}
 bootstrap=127.0.0.1:${KAFKA_PORT:-9092}
-tally=${TALLY_BIN:-target/release/tally}
+tally=$(tally_binary)
 oha_version=1.16.0
 oha_root=${TALLY_CACHE:-$HOME/.cache/tally}/oha-$oha_version
 oha=$oha_root/bin/oha
@@ -23,7 +23,6 @@ if [ ! -x "$oha" ]; then
     echo "bench-http.sh: installing oha $oha_version into $oha_root" >&2
     cargo install oha --version "$oha_version" --locked --root "$oha_root" -q
 fi
-[ -n "${TALLY_BIN:-}" ] || cargo build --release -q
 start_if_down kafka
 
 work=$(mktemp -d)

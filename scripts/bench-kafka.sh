@@ -13,18 +13,18 @@ source scripts/lib.sh
 records=${1:-10000000}
 runs=${2:-3}
 bootstrap=127.0.0.1:${KAFKA_PORT:-9092}
-tally=target/release/tally
+tally=$(tally_binary)
 
-cargo build --release -q
 start_if_down kafka
 job=""
 cleanup() {
     [ -n "$job" ] && kill "$job" 2>/dev/null && wait "$job" 2>/dev/null || true
+    delete_created_topics
     stop_started
 }
 trap cleanup EXIT
 
-topic_for() { KAFKA_TOPIC=$1 KAFKA_PARTITIONS=8 scripts/kafka.sh start > /dev/null 2>&1; }
+topic_for() { KAFKA_TOPIC=$1 KAFKA_PARTITIONS=8 scripts/kafka.sh start > /dev/null 2>&1; created_topic "$1"; }
 
 echo "## Kafka ($records records, 8 partitions; median of $runs)"
 echo

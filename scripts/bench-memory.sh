@@ -12,8 +12,7 @@ source scripts/lib.sh
 voters=${1:-158429631}
 runs=${2:-1}
 workers=${3:-2}
-tally=target/release/tally
-cargo build --release -q
+tally=$(tally_binary)
 
 peaks=() steps=() seconds=()
 for _ in $(seq "$runs"); do

@@ -11,19 +11,20 @@ source scripts/lib.sh
 records=${1:-10000000}
 runs=${2:-3}
 bootstrap=127.0.0.1:${KAFKA_PORT:-9092}
-tally=target/release/tally
-cargo build --release -q
+tally=$(tally_binary)
 
 start_if_down kafka
 start_if_down hdfs
 local_root=$(mktemp -d)
 cleanup() {
     rm -rf "$local_root"
+    delete_created_topics
     stop_started
 }
 trap cleanup EXIT
 
 topic=replay-bench-$$
+created_topic "$topic"
 KAFKA_TOPIC=$topic KAFKA_PARTITIONS=8 scripts/kafka.sh start > /dev/null 2>&1
 # --count is voters; 1% invalid and 1% duplicate records come on top.
 voters=$((records * 100 / 102))

@@ -45,3 +45,23 @@ stop_started() {
     local service
     for service in "${started_services[@]}"; do scripts/"$service".sh stop || true; done
 }
+
+# The tally binary a benchmark measures: $TALLY_BIN when set (to compare two builds), else this
+# checkout's release build, built now. Every bench script takes it this way.
+tally_binary() {
+    if [ -n "${TALLY_BIN:-}" ]; then
+        echo "$TALLY_BIN"
+    else
+        cargo build --release -q >&2
+        echo target/release/tally
+    fi
+}
+
+# Topics a benchmark created, deleted by delete_created_topics (call it from the EXIT trap):
+# a benchmark leaves no data behind.
+created_topics=()
+created_topic() { created_topics+=("$1"); }
+delete_created_topics() {
+    local topic
+    for topic in "${created_topics[@]}"; do scripts/kafka.sh delete-topic "$topic" > /dev/null 2>&1 || true; done
+}

@@ -201,7 +201,7 @@ impl Durable {
 }
 
 /// Worker 0's snapshots on their way to storage. A checkpoint's state is held here until the
-/// archive is durable up to its offsets (`Tallies::durable`, reported through the graph by every
+/// archive is durable up to its offsets (`SourceProgress::durable`, reported through the graph by every
 /// worker of every process). At most two wait: the oldest, which the archive reaches first, and
 /// the newest, which replaces any later checkpoint. (Keeping only the newest would starve
 /// while the archive lags by more than a checkpoint interval.)

@@ -9,7 +9,8 @@
 //!   ([`RejectReason`]).
 //! - [`codec`]: the seed record format (`{"id":…,"gender":…,"age":…,"state":…,"decision":…}`),
 //!   strict on input, canonical on output.
-//! - [`reference`](mod@reference): the official 2020 results and the electoral votes per state by census.
+//! - [`reference`](mod@reference): the official results by state of 2016, 2020 and 2024, poll
+//!   closing times, and the electoral votes per state by census.
 //! - [`tallies`]: every count as one plain value ([`Tallies`]) and [`fold`], the sequential
 //!   specification the graph is held to.
 //! - [`progress`]: where the sources are ([`SourceProgress`]: offsets, durability, replay),

@@ -1,5 +1,6 @@
-//! Reference data shipped inside the crate: electoral-vote apportionments and the official 2020
-//! results by state (FEC; see `data/SOURCES.md` for provenance and attribution).
+//! Reference data shipped inside the crate: electoral-vote apportionments, the official results
+//! by state of 2016, 2020 and 2024, and the poll closing times of 2020 and 2024 (see
+//! `data/SOURCES.md` for provenance and attribution).
 
 use crate::vote::State;
 use serde::Deserialize;
