@@ -1,6 +1,6 @@
 //! The accept loop. warp's own logs every connection that ends early at ERROR, so a reader who
 //! closes a tab mid-response would look like an operator's problem; here a client going away is
-//! logged at DEBUG, and only the server's own failures (accepting, a broken connection that was
+//! logged at DEBUG (so is a request that is not HTTP), and only the server's own failures (accepting, a broken connection that was
 //! not the client leaving) as WARN or ERROR.
 
 use super::routes::routes;
@@ -46,12 +46,13 @@ pub async fn serve_filter<F, R>(
         let service = hyper_util::service::TowerToHyperService::new(service.clone());
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-            builder.http1().pipeline_flush(true);
+            // hyper's defaults: no pipelined flushing, which would hold back the error
+            // response (414, 431) hyper writes to a request it cannot parse.
+            let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
             let connection = builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service);
             if let Err(error) = watcher.watch(connection).await {
-                match client_went_away(&*error) {
-                    true => tracing::debug!(%error, "an HTTP client went away mid-exchange"),
+                match the_clients_doing(&*error) {
+                    true => tracing::debug!(%error, "an HTTP client went away or sent what is not HTTP"),
                     false => tracing::warn!(%error, "an HTTP connection failed"),
                 }
             }
@@ -73,14 +74,21 @@ async fn accept_failed(error: std::io::Error) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
-/// True when a connection ended because its client went away (a closed tab, a dropped network):
-/// a request cut short, a reset or a broken pipe, anywhere in the error's chain.
-pub(super) fn client_went_away(error: &(dyn std::error::Error + 'static)) -> bool {
+/// True when a connection ended by its client's doing: it went away (a closed tab, a dropped
+/// network: a request cut short, a reset, a broken pipe) or sent what does not parse as HTTP
+/// (hyper has answered that with a 4xx), anywhere in the error's chain.
+pub(super) fn the_clients_doing(error: &(dyn std::error::Error + 'static)) -> bool {
     use std::io::ErrorKind::*;
     let mut cause = Some(error);
     while let Some(error) = cause {
         if let Some(hyper) = error.downcast_ref::<hyper::Error>() {
-            if hyper.is_incomplete_message() || hyper.is_canceled() || hyper.is_closed() || hyper.is_timeout() {
+            if hyper.is_incomplete_message()
+                || hyper.is_canceled()
+                || hyper.is_closed()
+                || hyper.is_timeout()
+                || hyper.is_parse()
+                || hyper.is_parse_too_large()
+            {
                 return true;
             }
         }
@@ -105,9 +113,9 @@ mod tests {
     fn a_reset_or_a_broken_pipe_is_the_client_leaving_and_other_failures_are_not() {
         for kind in [std::io::ErrorKind::ConnectionReset, std::io::ErrorKind::BrokenPipe] {
             let error: Box<dyn std::error::Error + Send + Sync> = Box::new(std::io::Error::from(kind));
-            assert!(client_went_away(&*error), "{kind:?}");
+            assert!(the_clients_doing(&*error), "{kind:?}");
         }
         let error: Box<dyn std::error::Error + Send + Sync> = Box::new(std::io::Error::other("disk on fire"));
-        assert!(!client_went_away(&*error));
+        assert!(!the_clients_doing(&*error));
     }
 }
