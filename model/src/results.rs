@@ -72,23 +72,6 @@ pub struct Results {
     pub state_details: BTreeMap<String, StateDetail>,
 }
 
-/// Adds `count` to `name` in `group` of `groups`, allocating a key only the first time it is
-/// seen.
-fn add_to_group(groups: &mut BTreeMap<String, BTreeMap<String, u64>>, group: &str, name: &str, count: u64) {
-    if !groups.contains_key(group) {
-        groups.insert(group.to_string(), BTreeMap::new());
-    }
-    let Some(counts) = groups.get_mut(group) else {
-        return;
-    };
-    match counts.get_mut(name) {
-        Some(total) => *total += count,
-        None => {
-            counts.insert(name.to_string(), count);
-        }
-    }
-}
-
 /// A state's votes by gender and by age group (group → candidate → votes), kept beside the
 /// national document for the drill-down but not part of its JSON.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -188,37 +171,62 @@ impl Results {
                 .cloned()
                 .unwrap_or_else(|| format!("#{:016x}", id.0))
         };
-        // Each name once; the loop below borrows them, and allocates a key only the first time
-        // it is seen (this runs at every publication, over every cell of the cube).
-        let mut names: BTreeMap<CandidateId, String> = BTreeMap::new();
-        for key in tallies.votes.keys() {
-            if !names.contains_key(&key.candidate) {
-                names.insert(key.candidate, name_of(&key.candidate));
-            }
-        }
+        // This runs at every publication over every cell of the cube: sum with small keys first,
+        // then name each sum once (a string key per cell made it the costliest part of an idle
+        // job's publications).
         let mut national: BTreeMap<CandidateId, u64> = BTreeMap::new();
-        let mut by_gender: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-        let mut by_age_group: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         let mut per_state: BTreeMap<State, BTreeMap<CandidateId, u64>> = BTreeMap::new();
-        let mut state_details: BTreeMap<String, StateDetail> = BTreeMap::new();
+        let mut state_gender: BTreeMap<(State, Gender, CandidateId), u64> = BTreeMap::new();
+        let mut state_age: BTreeMap<(State, AgeGroup, CandidateId), u64> = BTreeMap::new();
         for (key, &count) in &tallies.votes {
-            let name = names.get(&key.candidate).map_or("", String::as_str);
-            let (gender, age_group) = (key.gender.as_str(), key.age_group.label());
-            let code = key.state.code();
-            if !state_details.contains_key(code) {
-                state_details.insert(code.to_string(), StateDetail::default());
-            }
-            if let Some(detail) = state_details.get_mut(code) {
-                add_to_group(&mut detail.by_gender, gender, name, count);
-                add_to_group(&mut detail.by_age_group, age_group, name, count);
-            }
-            add_to_group(&mut by_gender, gender, name, count);
-            add_to_group(&mut by_age_group, age_group, name, count);
             *national.entry(key.candidate).or_default() += count;
             *per_state
                 .entry(key.state)
                 .or_default()
                 .entry(key.candidate)
+                .or_default() += count;
+            *state_gender.entry((key.state, key.gender, key.candidate)).or_default() += count;
+            *state_age.entry((key.state, key.age_group, key.candidate)).or_default() += count;
+        }
+        let names: BTreeMap<CandidateId, String> = national.keys().map(|id| (*id, name_of(id))).collect();
+        let name = |id: &CandidateId| names.get(id).cloned().unwrap_or_else(|| name_of(id));
+        let mut by_gender: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        let mut by_age_group: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        let mut state_details: BTreeMap<String, StateDetail> = BTreeMap::new();
+        let mut national_gender: BTreeMap<(Gender, CandidateId), u64> = BTreeMap::new();
+        let mut national_age: BTreeMap<(AgeGroup, CandidateId), u64> = BTreeMap::new();
+        for (&(state, gender, id), &count) in &state_gender {
+            let detail = state_details.entry(state.code().to_string()).or_default();
+            *detail
+                .by_gender
+                .entry(gender.as_str().to_string())
+                .or_default()
+                .entry(name(&id))
+                .or_default() += count;
+            *national_gender.entry((gender, id)).or_default() += count;
+        }
+        for (&(state, age_group, id), &count) in &state_age {
+            let detail = state_details.entry(state.code().to_string()).or_default();
+            *detail
+                .by_age_group
+                .entry(age_group.label().to_string())
+                .or_default()
+                .entry(name(&id))
+                .or_default() += count;
+            *national_age.entry((age_group, id)).or_default() += count;
+        }
+        for ((gender, id), count) in national_gender {
+            *by_gender
+                .entry(gender.as_str().to_string())
+                .or_default()
+                .entry(name(&id))
+                .or_default() += count;
+        }
+        for ((age_group, id), count) in national_age {
+            *by_age_group
+                .entry(age_group.label().to_string())
+                .or_default()
+                .entry(name(&id))
                 .or_default() += count;
         }
         for gender in Gender::ALL {
