@@ -24,13 +24,26 @@ use tally_model::{Results, SourceProgress, Tallies, Timeline};
 use tally_web::{Degraded, JobStatus, NoStatus, WebState};
 use tokio::sync::watch;
 
+/// How long an epoch of Kafka records stays open at most, unless `--tick` says otherwise.
+const DEFAULT_KAFKA_TICK: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// How long a cluster process whose worker failed gives its archive writer before it exits.
 const FATAL_WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-fn pipeline_options(graph: &GraphArgs, latency: Option<Arc<LatencyHistogram>>) -> PipelineOptions {
+fn pipeline_options(
+    graph: &GraphArgs,
+    source: &SourceConfig,
+    latency: Option<Arc<LatencyHistogram>>,
+) -> PipelineOptions {
+    // Records with creation times (Kafka's) have their latency measured per epoch; others are
+    // seen no sooner than the next publication, so their epochs may last as long.
+    let default_tick = match source {
+        SourceConfig::Kafka { .. } => DEFAULT_KAFKA_TICK,
+        _ => tally_dataflow::graph::PUBLISH_INTERVAL,
+    };
     PipelineOptions {
         dedup: !graph.no_dedup,
-        tick: graph.tick,
+        tick: graph.tick.unwrap_or(default_tick),
         latency,
         stall_limit: graph.topology().is_cluster().then_some(graph.stall_timeout),
         max_record_bytes: graph.max_record_bytes,
@@ -50,7 +63,7 @@ fn run_graph(
     stop: Arc<AtomicBool>,
     on_results: Arc<dyn Fn(Results) + Send + Sync>,
 ) -> Result<()> {
-    let mut options = pipeline_options(graph, latency);
+    let mut options = pipeline_options(graph, &source, latency);
     options.checkpoint_every = snapshots.as_ref().map(|(every, _)| *every);
     let apportionment = graph.apportionment;
     let topology = graph.topology();
