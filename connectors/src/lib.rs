@@ -32,6 +32,8 @@
 //! (it names its cause), and the cause is not also the error's `source()`, so a printer of
 //! error chains (`anyhow`'s `{:#}`) says it once.
 
+#![warn(missing_docs)]
+
 pub(crate) mod events;
 pub mod kafka;
 pub mod listing;

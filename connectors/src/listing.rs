@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+#[allow(missing_docs, reason = "each variant is documented by its #[error] message")]
 /// Why local files cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum FilesError {

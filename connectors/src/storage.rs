@@ -10,6 +10,7 @@ use hdfs_native::HdfsError;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+#[allow(missing_docs, reason = "each variant is documented by its #[error] message")]
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -69,7 +70,12 @@ pub enum Location {
     Local(PathBuf),
     /// A directory on HDFS: the NameNode's `host:port` and the path (without a trailing `/`;
     /// empty for the root).
-    Hdfs { authority: String, root: String },
+    Hdfs {
+        /// The NameNode's `host:port`.
+        authority: String,
+        /// The directory, absolute, without a trailing `/`.
+        root: String,
+    },
 }
 
 impl std::str::FromStr for Location {
@@ -105,8 +111,18 @@ impl std::fmt::Display for Location {
 
 /// Storage, opened.
 pub enum Storage {
-    Local { root: PathBuf },
-    Hdfs { client: hdfs_native::Client, root: String },
+    /// A local directory.
+    Local {
+        /// The directory every path is relative to.
+        root: PathBuf,
+    },
+    /// A directory on HDFS.
+    Hdfs {
+        /// The NameNode's client (it connects on its first call).
+        client: hdfs_native::Client,
+        /// The directory every path is relative to.
+        root: String,
+    },
 }
 
 impl Storage {
@@ -195,6 +211,7 @@ impl Storage {
         }
     }
 
+    /// The whole file at `relative`.
     pub async fn read(&self, relative: &str) -> Result<Vec<u8>, StorageError> {
         match self {
             Storage::Local { root } => {

@@ -25,6 +25,7 @@ pub const TURNOUT_MARGIN: f64 = 1.02;
 /// Expected total votes per state (the states a table names).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Expected {
+    /// State → the votes expected there.
     pub states: BTreeMap<State, u64>,
 }
 

@@ -13,15 +13,21 @@ use std::borrow::Cow;
 /// A valid vote, borrowing from the record it was decoded from where it can.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ballot<'a> {
+    /// The voter's id.
     pub voter: u64,
+    /// The voter's gender.
     pub gender: Gender,
+    /// The voter's age in years.
     pub age: u64,
+    /// The state voted in.
     pub state: State,
+    /// The candidate chosen, trimmed (borrowed from the record when it needs no unescaping).
     pub decision: Cow<'a, str>,
 }
 
 impl Ballot<'_> {
     #[inline]
+    /// The cube cell this ballot counts in.
     pub fn cube_key(&self) -> CubeKey {
         CubeKey {
             state: self.state,
@@ -58,6 +64,7 @@ pub const MAX_RECORD_BYTES: usize = 1 << 20;
 // Inline: the graph's crate calls this once per record, and the fast path below is worth
 // compiling into its loop (without it, the split into crates cost up to 6% of throughput).
 #[inline]
+/// Decodes and validates one seed-format record: a ballot, or the reason it is rejected.
 pub fn decode(record: &[u8]) -> Result<Ballot<'_>, RejectReason> {
     match canonical::decode_canonical(record) {
         Some(ballot) => Ok(ballot),
@@ -145,10 +152,15 @@ fn trimmed_candidate(name: Cow<'_, str>) -> Option<Cow<'_, str>> {
 /// A record in the seed format, for writing (the generator's output).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VoterRecord<'a> {
+    /// The voter's id.
     pub id: u64,
+    /// `Female`, `Male` or `Other`.
     pub gender: &'a str,
+    /// Age in years.
     pub age: u64,
+    /// The state's name or USPS code.
     pub state: &'a str,
+    /// The candidate's name.
     pub decision: &'a str,
 }
 

@@ -7,6 +7,8 @@ use hdrhistogram::Histogram;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Latencies in milliseconds, recorded by every worker and read at scrape time: an HDR histogram
+/// (three significant digits, no upper limit) behind a lock.
 pub struct LatencyHistogram {
     /// Milliseconds; grows its range as larger values arrive.
     histogram: Mutex<Histogram<u64>>,
@@ -45,10 +47,12 @@ impl LatencyHistogram {
         }
     }
 
+    /// Records one latency.
     pub fn record(&self, latency_ms: u64) {
         record(&mut self.histogram(), latency_ms);
     }
 
+    /// Latencies recorded.
     pub fn count(&self) -> u64 {
         self.histogram().len()
     }

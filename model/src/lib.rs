@@ -24,6 +24,8 @@
 //! - [`latency`]: end-to-end latency, recorded by the workers and read by `/metrics`.
 //! - [`metrics`]: constant metrics for prometheus-client, read from counters at scrape time.
 
+#![warn(missing_docs)]
+
 pub mod calls;
 pub mod codec;
 pub mod latency;

@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 /// A candidate's party and, when a candidates file gives one, colour (`#rrggbb`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Affiliation {
+    /// The party, as the tables name it (`DEMOCRAT`, `REPUBLICAN`, …).
     pub party: String,
+    /// A colour given in a candidates file (`#rrggbb`), if any.
     pub color: Option<String>,
 }
 
@@ -61,6 +63,7 @@ impl Parties {
         self
     }
 
+    /// The affiliation of `candidate`, if known.
     pub fn get(&self, candidate: &str) -> Option<&Affiliation> {
         self.0.get(candidate)
     }

@@ -39,6 +39,7 @@ impl Apportionment {
             Apportionment::Census2020 => row.1,
         }
     }
+    /// `2020` or `2010`, the census year.
     pub fn as_str(self) -> &'static str {
         match self {
             Apportionment::Census2010 => "2010",
@@ -95,10 +96,13 @@ fn electoral_table() -> &'static [(u32, u32); 51] {
 /// One row of an official results table: votes for a candidate in a state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OfficialRow {
+    /// The state.
     pub state: State,
+    /// The candidate, as the table names them.
     pub candidate: String,
     /// As the table spells it (e.g. `DEMOCRAT`); swing compares elections party by party.
     pub party: String,
+    /// Votes in the state.
     pub votes: u64,
 }
 
@@ -111,6 +115,7 @@ struct ResultsCsvRow {
     votes: u64,
 }
 
+#[allow(missing_docs, reason = "each variant is documented by its #[error] message")]
 /// Why a results table cannot be read; `line` counts the header as line 1.
 #[derive(Debug, thiserror::Error)]
 pub enum ResultsTableError {
@@ -158,7 +163,9 @@ pub fn parse_official_results(csv_text: &[u8]) -> Result<Vec<OfficialRow>, Resul
 /// names are in no results table.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct CandidateInfo {
+    /// The candidate's name, as the stream spells it.
     pub name: String,
+    /// The party.
     pub party: String,
     /// `#rrggbb`, when given.
     #[serde(default)]

@@ -53,6 +53,7 @@ pub struct Results {
     /// points (see [`crate::swing`]); empty without a baseline.
     #[serde(default)]
     pub swing: BTreeMap<String, f64>,
+    /// Electoral votes a candidate needs to win.
     pub electoral_votes_to_win: u32,
     /// What is being counted, for a page's heading (`2024 presidential election`); `null`
     /// when the job was not told.
@@ -76,14 +77,18 @@ pub struct Results {
 /// national document for the drill-down but not part of its JSON.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StateDetail {
+    /// Gender → candidate → votes in the state.
     pub by_gender: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Age group → candidate → votes in the state.
     pub by_age_group: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 /// A recovery's progress: records replayed so far of the records the snapshot reflects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecoveryProgress {
+    /// Records replayed so far.
     pub records: u64,
+    /// Records the snapshot reflects.
     pub of: u64,
 }
 
@@ -106,11 +111,15 @@ impl Results {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One candidate nationally.
 pub struct CandidateResult {
+    /// The name, as the stream spells it.
     pub name: String,
+    /// Votes counted.
     pub votes: u64,
     /// Fraction of all valid votes, 0 to 1.
     pub share: f64,
+    /// Electoral votes from the states they lead.
     pub electoral_votes: u32,
     /// The candidate's party as the results tables spell it (`DEMOCRAT`), when known (see
     /// [`Results::with_parties`]); charts colour by it.
@@ -122,7 +131,9 @@ pub struct CandidateResult {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One state.
 pub struct StateResult {
+    /// The state's name.
     pub name: String,
     /// The candidate with the most votes; `null` with no votes or a tie for first.
     pub leader: Option<String>,

@@ -10,32 +10,50 @@ use std::collections::BTreeMap;
 /// One state's document.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StateDocument {
+    /// The publication's epoch.
     pub epoch: u64,
+    /// When it was computed (milliseconds since the Unix epoch).
     pub as_of: i64,
+    /// True once the input has ended.
     pub complete: bool,
     /// The USPS code.
     pub state: String,
+    /// The state's name.
     pub name: String,
+    /// Votes counted in the state.
     pub votes: u64,
+    /// Its electoral votes.
     pub electoral_votes: u32,
+    /// Votes expected; `null` without an expectation.
     pub expected_votes: Option<u64>,
+    /// `votes / expected_votes`, at most 1.
     pub reported: Option<f64>,
+    /// Who leads (none on a tie or no votes).
     pub leader: Option<String>,
+    /// The lead over the second, as a share of the state's votes.
     pub margin: f64,
+    /// Who the state is called for, once no outstanding vote could change it.
     pub called: Option<String>,
+    /// When it was first called (milliseconds since the Unix epoch).
     pub called_at: Option<i64>,
     /// Party → change in its share of the state since the baseline election, in points.
     pub swing: BTreeMap<String, f64>,
     /// Candidates by votes in the state, most first (ties by name), with their share of it.
     pub candidates: Vec<StateCandidate>,
+    /// Gender → candidate → votes.
     pub by_gender: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Age group → candidate → votes.
     pub by_age_group: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+/// One candidate in the state.
 pub struct StateCandidate {
+    /// The name.
     pub name: String,
+    /// Votes in the state.
     pub votes: u64,
+    /// Share of the state's votes.
     pub share: f64,
 }
 

@@ -20,8 +20,11 @@ pub enum Tally {
 /// Every count at one point: the cube of votes, the rejects by reason, the candidates' names.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tallies {
+    /// Votes per cube cell.
     pub votes: BTreeMap<CubeKey, u64>,
+    /// Rejected records per reason.
     pub rejected: BTreeMap<RejectReason, u64>,
+    /// Candidate id → the name it was first seen with.
     pub candidates: BTreeMap<CandidateId, String>,
 }
 

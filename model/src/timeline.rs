@@ -10,24 +10,34 @@ use std::collections::BTreeMap;
 pub const TIMELINE_POINTS: usize = 1000;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// How the race moved: a point per publication that changed something, at most a thousand (the
+/// older half thinned when full).
 pub struct Timeline {
     /// Oldest first.
     pub points: Vec<TimelinePoint>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The race at one publication.
 pub struct TimelinePoint {
     /// When (milliseconds since the Unix epoch).
     pub as_of: i64,
+    /// Votes counted.
     pub votes: u64,
+    /// Share of the expected votes counted, with an expectation.
     pub reported: Option<f64>,
+    /// Candidate → their figures.
     pub candidates: BTreeMap<String, CandidatePoint>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One candidate at one point.
 pub struct CandidatePoint {
+    /// Votes counted.
     pub votes: u64,
+    /// Share of the votes.
     pub share: f64,
+    /// Electoral votes of the states called for them.
     pub called_electoral_votes: u32,
 }
 

@@ -73,9 +73,11 @@ impl State {
     pub fn all() -> impl Iterator<Item = State> {
         (0..STATES.len() as u8).map(State)
     }
+    /// The full name (`Pennsylvania`).
     pub fn name(self) -> &'static str {
         STATES[self.0 as usize].0
     }
+    /// The USPS code (`PA`).
     pub fn code(self) -> &'static str {
         STATES[self.0 as usize].1
     }
@@ -110,14 +112,19 @@ impl State {
 /// A voter's gender as the seed format spells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Gender {
+    /// Female.
     Female,
+    /// Male.
     Male,
+    /// Neither, or not said.
     Other,
 }
 
 impl Gender {
+    /// Every gender, in the order charts show them.
     pub const ALL: [Gender; 3] = [Gender::Female, Gender::Male, Gender::Other];
 
+    /// As the seed record spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             Gender::Female => "Female",
@@ -137,13 +144,18 @@ impl Gender {
 /// The age groups that results are broken down by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum AgeGroup {
+    /// 18 to 29.
     From18To29,
+    /// 30 to 44.
     From30To44,
+    /// 45 to 64.
     From45To64,
+    /// 65 and over.
     From65,
 }
 
 impl AgeGroup {
+    /// Every group, youngest first.
     pub const ALL: [AgeGroup; 4] = [
         AgeGroup::From18To29,
         AgeGroup::From30To44,
@@ -163,6 +175,7 @@ impl AgeGroup {
             _ => None,
         }
     }
+    /// As charts and documents label it (`18-29`).
     pub fn label(self) -> &'static str {
         match self {
             AgeGroup::From18To29 => "18-29",
@@ -182,6 +195,7 @@ impl AgeGroup {
 pub struct CandidateId(pub u64);
 
 impl CandidateId {
+    /// The id of the candidate named `name` (a hash of it, so every worker agrees without talking).
     pub fn of(name: &str) -> CandidateId {
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
         for byte in name.as_bytes() {
@@ -198,9 +212,13 @@ pub const MAX_CANDIDATE_CHARS: usize = 64;
 /// One cell of the results cube: every count tally publishes is a sum over these.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct CubeKey {
+    /// Where the vote was cast.
     pub state: State,
+    /// The voter's gender.
     pub gender: Gender,
+    /// The voter's age group.
     pub age_group: AgeGroup,
+    /// Who the vote is for.
     pub candidate: CandidateId,
 }
 
@@ -209,11 +227,14 @@ pub struct CubeKey {
 /// position, which makes it independent of how records fall into epochs or workers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Position {
+    /// The stream: a Kafka partition, or a file's index in path order.
     pub stream: u32,
+    /// The offset in it (a Kafka offset, or a byte offset).
     pub offset: u64,
 }
 
 impl Position {
+    /// The position `offset` in `stream`.
     pub fn new(stream: u32, offset: u64) -> Position {
         Position { stream, offset }
     }
@@ -223,17 +244,26 @@ impl Position {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectReason {
+    /// Not a JSON object of the seed format (or longer than the record limit).
     Malformed,
+    /// A field is missing.
     MissingField,
+    /// The id is not a non-negative integer (a number or a string of digits) that fits 64 bits.
     InvalidId,
+    /// The gender is not `Female`, `Male` or `Other`.
     InvalidGender,
+    /// The age is not an integer within `AgeGroup::AGES` (18 to 120).
     InvalidAge,
+    /// The state is no state's name or code.
     UnknownState,
+    /// The decision is empty, too long, or holds control characters.
     InvalidDecision,
+    /// The voter voted already: a later record of the same id.
     DuplicateVoter,
 }
 
 impl RejectReason {
+    /// Every reason, in the order metrics list them.
     pub const ALL: [RejectReason; 8] = [
         RejectReason::Malformed,
         RejectReason::MissingField,
@@ -245,6 +275,7 @@ impl RejectReason {
         RejectReason::DuplicateVoter,
     ];
 
+    /// As documents and metrics name it (`invalid_age`).
     pub fn as_str(self) -> &'static str {
         match self {
             RejectReason::Malformed => "malformed",

@@ -14,16 +14,24 @@ use tally_model::{Results, Timeline};
 /// The charts the server offers, by the name in `/charts/<name>.svg`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Chart {
+    /// Votes by candidate.
     Candidates,
+    /// Votes by gender.
     Gender,
+    /// Votes by age group.
     Age,
+    /// The states tile map.
     States,
+    /// The electoral bar toward 270.
     Electoral,
+    /// How the race moved.
     Timeline,
+    /// Swing since the baseline, per state.
     Swing,
 }
 
 impl Chart {
+    /// Every chart the server draws.
     pub const ALL: [Chart; 7] = [
         Chart::Candidates,
         Chart::Gender,
@@ -34,6 +42,7 @@ impl Chart {
         Chart::Swing,
     ];
 
+    /// Its file name without `.svg` (`/charts/NAME.svg`).
     pub fn name(self) -> &'static str {
         match self {
             Chart::Candidates => "candidates",
@@ -57,6 +66,7 @@ impl Chart {
             Chart::Swing => "Swing since the baseline election",
         }
     }
+    /// The chart a file name (without `.svg`) names.
     pub fn from_name(name: &str) -> Option<Chart> {
         Chart::ALL.into_iter().find(|chart| chart.name() == name)
     }

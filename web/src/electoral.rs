@@ -45,6 +45,8 @@ fn split(results: &Results, candidate: &CandidateResult) -> (u32, u32) {
     (called, candidate.electoral_votes - called)
 }
 
+/// Lays out the electoral bar: the Democrat from the left, the Republican from the right, called
+/// votes solid and leads pale, 270 in the middle.
 pub fn electoral(scene: &mut Scene, results: &Results, palette: &Palette) {
     let to_win = results.electoral_votes_to_win;
     let total: u32 = results.states.values().map(|s| s.electoral_votes).sum::<u32>().max(1);

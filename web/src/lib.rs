@@ -20,6 +20,8 @@
 //!
 //! It depends on `tally-model` only: no timely, no differential, no Kafka, no HDFS.
 
+#![warn(missing_docs)]
+
 pub mod bars;
 pub mod charts;
 pub mod electoral;

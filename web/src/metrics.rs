@@ -11,6 +11,7 @@ use tokio::sync::watch;
 /// The latest results, as metrics.
 #[derive(Debug)]
 pub struct ResultsMetrics {
+    /// The results the server publishes.
     pub results: watch::Receiver<Arc<Results>>,
     /// Records per second over the last second, as an `f64`'s bits.
     pub ingest_rate: Arc<AtomicU64>,

@@ -9,7 +9,9 @@
 use plotters::style::RGBColor;
 use tally_model::Results;
 
+/// The Democrats' blue.
 pub const DEMOCRAT: RGBColor = RGBColor(0x1f, 0x5f, 0xbf);
+/// The Republicans' red.
 pub const REPUBLICAN: RGBColor = RGBColor(0xd6, 0x27, 0x28);
 
 /// The colours of other candidates, in the order they are handed out. Every pair of them, with
@@ -37,9 +39,11 @@ pub const NO_VOTES: RGBColor = RGBColor(0xe4, 0xe4, 0xe4);
 pub const NOT_REPORTING: RGBColor = RGBColor(0xff, 0xff, 0xff);
 /// A state whose leaders are tied.
 pub const TIED: RGBColor = RGBColor(0x6e, 0x6e, 0x6e);
+/// Body text.
 pub const TEXT: RGBColor = RGBColor(0x1a, 0x1a, 0x1a);
 /// Secondary text: 7:1 on white.
 pub const MUTED: RGBColor = RGBColor(0x55, 0x55, 0x55);
+/// White.
 pub const WHITE: RGBColor = RGBColor(0xff, 0xff, 0xff);
 
 /// The colour of each candidate a chart shows.
@@ -100,6 +104,7 @@ impl Palette {
         self.shown.iter().map(|(name, color)| (name.as_str(), *color))
     }
 
+    /// True when `name` is among the candidates charts show (the rest fold into "others").
     pub fn is_shown(&self, name: &str) -> bool {
         self.shown.iter().any(|(shown, _)| shown == name)
     }

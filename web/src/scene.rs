@@ -12,6 +12,7 @@ use plotters::style::FontStyle;
 
 /// Text sizes, in CSS pixels as shown (a chart is asked for at the width it is shown at).
 pub const TITLE_PX: f64 = 18.0;
+/// The size of labels, in CSS pixels.
 pub const LABEL_PX: f64 = 14.0;
 /// The smallest text any chart draws.
 pub const SMALL_PX: f64 = 12.0;
@@ -20,34 +21,55 @@ pub const SMALL_PX: f64 = 12.0;
 const PLOTTERS_FONT_SCALE: f64 = 1.24;
 
 #[derive(Clone)]
+/// One thing drawn.
 pub enum Mark {
+    /// A filled rectangle.
     Rect {
+        /// One corner.
         from: (i32, i32),
+        /// The opposite corner.
         to: (i32, i32),
+        /// Its fill.
         fill: RGBColor,
     },
     /// A closed outline (plotters draws rectangle outlines one pixel wide whatever the style).
     Outline {
+        /// One corner.
         from: (i32, i32),
+        /// The opposite corner.
         to: (i32, i32),
+        /// The outline's colour.
         color: RGBColor,
+        /// The outline's width in pixels.
         width: u32,
     },
+    /// A polyline.
     Line {
+        /// Its points, in order.
         points: Vec<(i32, i32)>,
+        /// Its colour.
         color: RGBColor,
+        /// Its width in pixels.
         width: u32,
     },
+    /// A text.
     Text(Label),
 }
 
 #[derive(Clone)]
+/// A text placed in the scene.
 pub struct Label {
+    /// What it says.
     pub text: String,
+    /// Where its anchor is.
     pub at: (i32, i32),
+    /// Its size in CSS pixels.
     pub px: f64,
+    /// Bold or not.
     pub bold: bool,
+    /// Which point of the text `at` is.
     pub anchor: (HPos, VPos),
+    /// Its colour.
     pub color: RGBColor,
 }
 
@@ -67,20 +89,28 @@ impl Label {
 /// A region a reader can point at or focus: its tooltip, and the state it stands for.
 #[derive(Clone, Debug)]
 pub struct Hotspot {
+    /// One corner.
     pub from: (i32, i32),
+    /// The opposite corner.
     pub to: (i32, i32),
     /// Unique within the chart, so the dashboard can keep focus on it across updates.
     pub key: String,
+    /// What the tooltip and screen readers say.
     pub tip: String,
+    /// The USPS code, for a state (`data-state`).
     pub state: Option<&'static str>,
 }
 
 #[derive(Clone)]
+/// A chart laid out as marks at a given width; it grows downward as it is laid out.
 pub struct Scene {
+    /// The width in pixels.
     pub width: i32,
     /// Where the next row goes; the chart's height once laid out.
     pub y: i32,
+    /// What is drawn, in order.
     pub marks: Vec<Mark>,
+    /// Where a pointer or the keyboard can ask what something is.
     pub hotspots: Vec<Hotspot>,
 }
 
@@ -88,6 +118,7 @@ pub struct Scene {
 pub const PAD: i32 = 12;
 
 impl Scene {
+    /// An empty scene `width` pixels wide.
     pub fn new(width: u32) -> Scene {
         Scene {
             width: width as i32,
@@ -102,6 +133,7 @@ impl Scene {
         self.width - 2 * PAD
     }
 
+    /// A filled rectangle.
     pub fn rect(&mut self, from: (i32, i32), to: (i32, i32), fill: RGBColor) {
         self.marks.push(Mark::Rect { from, to, fill });
     }
@@ -111,6 +143,7 @@ impl Scene {
         self.marks.push(Mark::Outline { from, to, color, width });
     }
 
+    /// A text.
     pub fn text(&mut self, text: impl Into<String>, at: (i32, i32), px: f64, anchor: (HPos, VPos), color: RGBColor) {
         self.marks.push(Mark::Text(Label {
             text: text.into(),
@@ -122,6 +155,7 @@ impl Scene {
         }));
     }
 
+    /// A bold text.
     pub fn bold(&mut self, text: impl Into<String>, at: (i32, i32), px: f64, anchor: (HPos, VPos), color: RGBColor) {
         self.marks.push(Mark::Text(Label {
             text: text.into(),
@@ -133,6 +167,7 @@ impl Scene {
         }));
     }
 
+    /// A hotspot: `tip` on hover and focus, `key` for the page.
     pub fn hotspot(&mut self, from: (i32, i32), to: (i32, i32), key: String, tip: String, state: Option<&'static str>) {
         self.hotspots.push(Hotspot {
             from,

@@ -56,7 +56,9 @@ pub const TILES: [(&str, u8, u8); 51] = [
     ("FL", 9, 7),
 ];
 
+/// Columns of the tile grid.
 pub const COLUMNS: u8 = 12;
+/// Rows of the tile grid.
 pub const ROWS: u8 = 8;
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use plotters::style::text_anchor::{HPos, VPos};
 use plotters::style::RGBColor;
 use tally_model::Timeline;
 
+/// Lays out how the race moved: each candidate's share, and called electoral votes toward `to_win`.
 pub fn timeline_chart(scene: &mut Scene, timeline: &Timeline, to_win: u32, palette: &Palette) {
     scene.title("How the race moved");
     let (Some(first), Some(last)) = (timeline.points.first(), timeline.points.last()) else {

@@ -12,11 +12,14 @@ use tally_model::metrics::{counters, gauge, gauges, Collector};
 #[derive(Debug, thiserror::Error)]
 #[error("Kafka unreachable for {since:.0?}: {reason}")]
 pub struct KafkaUnreachable {
+    /// How long the brokers have not answered.
     pub since: std::time::Duration,
+    /// What the last failed request said.
     pub reason: String,
 }
 
 #[derive(Debug, Default)]
+/// What the Kafka sources of this process report, shared with `/metrics` and `/healthz`.
 pub struct KafkaMetrics {
     /// Partition → (next offset to consume, high watermark last reported by the broker).
     partitions: Mutex<BTreeMap<i32, (i64, i64)>>,
@@ -33,12 +36,14 @@ pub struct KafkaMetrics {
 }
 
 impl KafkaMetrics {
+    /// Records that `partition` is read up to (its next offset to consume).
     pub fn consumed(&self, partition: i32, next_offset: i64) {
         if let Ok(mut partitions) = self.partitions.lock() {
             partitions.entry(partition).or_insert((0, 0)).0 = next_offset;
         }
     }
 
+    /// The partition's high watermark, as the broker last reported it.
     pub fn high_watermark(&self, partition: i32, high: i64) {
         if let Ok(mut partitions) = self.partitions.lock() {
             partitions.entry(partition).or_insert((0, 0)).1 = high;

@@ -12,6 +12,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+#[allow(missing_docs, reason = "each variant is documented by its #[error] message")]
 /// What went wrong talking to Kafka, or in what the user asked of it.
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
@@ -65,6 +66,7 @@ impl KafkaError {
 pub struct KafkaUrl {
     /// Comma-separated `host:port` list.
     pub brokers: String,
+    /// The topic.
     pub topic: String,
 }
 

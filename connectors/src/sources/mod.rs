@@ -23,35 +23,50 @@ pub enum SourceConfig {
     /// A Kafka topic's partitions, spread over the workers; after a restart each worker first
     /// replays its partitions' archived segments (`recovery`).
     Kafka {
+        /// What to read and how.
         config: Arc<KafkaSourceConfig>,
+        /// Where the sources report offsets, lag and reachability.
         metrics: Arc<KafkaMetrics>,
+        /// The archive to replay first, after a restart.
         recovery: Option<ReplayPlan>,
     },
     /// Files in storage (HDFS or a local directory), dealt round-robin; `progress` counts
     /// stored bytes read.
     Stored {
+        /// Where the files are.
         storage: Arc<Storage>,
+        /// The runtime storage calls run on.
         runtime: tokio::runtime::Handle,
+        /// The files, in path order.
         files: Vec<StoredFile>,
+        /// Stored bytes read so far, by every worker.
         progress: Arc<AtomicU64>,
+        /// A longer record is one malformed record.
         max_record_bytes: usize,
     },
     /// The built-in voter generator, at `rate` records per second (all workers together).
     Generator {
+        /// The generator, shared by the workers (each generates its share of the slots).
         generator: Arc<VoterGenerator>,
+        /// Records per second of all workers together; `None`: as fast as they go.
         rate: Option<f64>,
     },
     /// Local NDJSON files cut into splits; `progress` counts bytes read.
     Files {
+        /// The splits, dealt round-robin to the workers.
         splits: Arc<Vec<Split>>,
+        /// Bytes read so far, by every worker.
         progress: Arc<AtomicU64>,
+        /// A longer record is one malformed record.
         max_record_bytes: usize,
     },
 }
 
 /// The archived segments a restarted job replays before it resumes reading Kafka.
 pub struct ReplayPlan {
+    /// Where the archive is.
     pub storage: Arc<Storage>,
+    /// The runtime storage calls run on.
     pub runtime: tokio::runtime::Handle,
     /// Segments with their partitions, in (partition, offset) order.
     pub segments: Vec<(u32, StoredFile)>,

@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tally_model::metrics::{counter, gauge, Collector};
 
+#[allow(missing_docs, reason = "each variant is documented by its #[error] message")]
 /// What can go wrong in the archive and the snapshots.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -47,8 +48,11 @@ pub enum ArchiveError {
 #[derive(Debug, thiserror::Error)]
 #[error("storage failing for {since:.0?} ({queued_bytes} bytes queued): {error}")]
 pub struct StorageFailing {
+    /// How long writes have been failing.
     pub since: Duration,
+    /// Archive bytes waiting to be written.
     pub queued_bytes: u64,
+    /// The last failure.
     pub error: String,
 }
 
@@ -257,6 +261,8 @@ impl ArchiveWriter {
         })
     }
 
+    /// Queues `segment` for writing (in order per partition); its bytes count as queued until
+    /// durable.
     pub fn segment(&self, segment: Segment) {
         self.state
             .queued_bytes
@@ -336,9 +342,11 @@ impl ArchiveWriter {
 /// [`segment::Segment`].)
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct StoredSegment {
+    /// The partition it holds records of.
     pub partition: u32,
-    /// The offsets of its first and last records.
+    /// The offset of its first record.
     pub first: u64,
+    /// The offset of its last record.
     pub last: u64,
     /// Its path, relative to the storage root.
     pub path: String,

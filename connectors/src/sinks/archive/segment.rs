@@ -20,6 +20,7 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// The file extension of a segment stored this way (`.ndjson.gz` or `.ndjson`).
     pub fn extension(self) -> &'static str {
         match self {
             Compression::None => ".ndjson",
@@ -47,20 +48,28 @@ pub fn is_gzip(path: &str) -> bool {
 
 /// A closed run of one partition's records, as stored (compressed or not).
 pub struct Segment {
+    /// The topic its records were read from.
     pub topic: String,
+    /// The partition.
     pub partition: u32,
+    /// The offset of its first record.
     pub first: u64,
+    /// The offset of its last record.
     pub last: u64,
+    /// How `bytes` are stored.
     pub compression: Compression,
+    /// The records, one per line, compressed as `compression` says.
     pub bytes: bytes::Bytes,
 }
 
 impl Segment {
+    /// Where it is stored, relative to the storage root ([`segment_path`]).
     pub fn path(&self) -> String {
         segment_path(&self.topic, self.partition, self.first, self.last, self.compression)
     }
 }
 
+/// `raw/TOPIC/PARTITION/FIRST-LAST.ndjson[.gz]`, zero-padded so path order is offset order.
 pub fn segment_path(topic: &str, partition: u32, first: u64, last: u64, compression: Compression) -> String {
     let extension = compression.extension();
     format!("raw/{topic}/{partition:05}/{first:020}-{last:020}{extension}")
@@ -168,6 +177,7 @@ pub struct SegmentBuilder {
 }
 
 impl SegmentBuilder {
+    /// A builder of `topic`'s segments, closing each at `max_bytes` of records or `max_age`.
     pub fn new(topic: &str, compression: Compression, max_bytes: usize, max_age: Duration) -> SegmentBuilder {
         SegmentBuilder {
             topic: topic.to_string(),

@@ -8,10 +8,13 @@ use std::time::Duration;
 /// Where and how a source archives what it reads.
 #[derive(Clone)]
 pub struct ArchiveConfig {
+    /// The process's single writer.
     pub writer: Arc<ArchiveWriter>,
+    /// How segments are stored.
     pub compression: Compression,
     /// Record bytes (before compression) per segment.
     pub segment_bytes: usize,
+    /// A segment closes at this age, if not full before.
     pub segment_age: Duration,
 }
 
@@ -35,6 +38,7 @@ pub struct ArchiveSink {
 }
 
 impl ArchiveSink {
+    /// The sink of a source reading `topic`.
     pub fn new(topic: &str, config: &ArchiveConfig) -> ArchiveSink {
         ArchiveSink {
             builder: SegmentBuilder::new(topic, config.compression, config.segment_bytes, config.segment_age),

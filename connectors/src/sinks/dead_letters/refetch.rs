@@ -28,6 +28,7 @@ pub struct Refetcher {
 }
 
 impl Refetcher {
+    /// A refetcher reading from `url`'s topic with the source's client properties.
     pub fn new(url: &KafkaUrl, properties: &[(String, String)]) -> Result<Refetcher, KafkaError> {
         let consumer: BaseConsumer = client_config(
             &url.brokers,

@@ -47,6 +47,8 @@ impl ProducerContext for DeliveryReport {
     }
 }
 
+/// Produces seed-format records to a topic, keyed by voter id (so a voter's records share a
+/// partition and an order).
 pub struct VoteProducer {
     producer: BaseProducer<DeliveryReport>,
     topic: String,
@@ -67,6 +69,7 @@ const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
 ];
 
 impl VoteProducer {
+    /// A producer to `url`'s topic, with `extra` librdkafka properties over its defaults.
     pub fn new(url: &KafkaUrl, extra: &[(String, String)]) -> Result<VoteProducer, crate::kafka::KafkaError> {
         let producer = client_config(&url.brokers, PRODUCER_DEFAULTS, extra)
             .create_with_context(DeliveryReport::default())

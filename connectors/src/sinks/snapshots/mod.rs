@@ -8,6 +8,7 @@ use crate::storage::{Storage, StorageError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+#[allow(missing_docs, reason = "each variant is documented by its #[error] message")]
 /// Why a snapshot could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -22,7 +23,9 @@ pub enum SnapshotError {
 /// A checkpoint: results and the offsets they reflect.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Snapshot {
+    /// The checkpoint epoch the results are of.
     pub epoch: u64,
+    /// The topic the offsets are of.
     pub topic: String,
     /// Partition → next offset to read.
     pub offsets: BTreeMap<u32, u64>,

@@ -24,6 +24,7 @@ pub struct ArchiveThenLive<S: Source + DurableSource> {
 }
 
 impl<S: Source + DurableSource> ArchiveThenLive<S> {
+    /// Replays `replay` first, then reads `live`.
     pub fn new(replay: StoredFileSource, mut live: S) -> Self {
         let live_rejects = live.rejects().map(|sink| sink.wants_duplicates());
         ArchiveThenLive {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tally_model::Position;
 use tally_source::{RecordBatch, Source, SourceError, SourceState};
 
+#[allow(missing_docs, reason = "each variant is documented by its #[error] message")]
 /// Why a stored file cannot be replayed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoredError {
@@ -27,14 +28,25 @@ pub enum StoredError {
 #[derive(Clone, Copy, Debug)]
 pub enum Positions {
     /// (this stream, byte offset of the line).
-    Bytes { stream: u32 },
+    Bytes {
+        /// The stream of every record in the file.
+        stream: u32,
+    },
     /// (partition, first + line number): an archive segment.
-    Archive { partition: u32, first: u64 },
+    Archive {
+        /// The partition its records were read from.
+        partition: u32,
+        /// The offset of its first record.
+        first: u64,
+    },
 }
 
 #[derive(Clone, Debug)]
+/// A file in storage, with how its records' positions are numbered.
 pub struct StoredFile {
+    /// Its path, relative to the storage root.
     pub path: String,
+    /// How positions are numbered.
     pub positions: Positions,
 }
 
@@ -68,6 +80,7 @@ struct Reading {
     next: usize,
 }
 
+/// Reads stored files (one worker's share) line by line, decompressing gzip segments.
 pub struct StoredFileSource {
     chunks: Receiver<Result<Chunk, StoredError>>,
     current: Option<Reading>,

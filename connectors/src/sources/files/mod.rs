@@ -23,9 +23,13 @@ pub use crate::listing::{list_files, path_order, FilesError};
 /// A byte range of one file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Split {
+    /// The file.
     pub path: PathBuf,
+    /// The file's index in path order: the stream of its records' positions.
     pub stream: u32,
+    /// The first byte (a line that starts before it belongs to the split before).
     pub start: u64,
+    /// The end of the range (exclusive): a line that starts before it is read whole.
     pub end: u64,
 }
 

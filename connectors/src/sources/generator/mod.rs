@@ -29,6 +29,7 @@ use tally_source::{RecordBatch, SourceError, SourceState};
 /// What to generate.
 #[derive(Clone, Debug)]
 pub struct GeneratorConfig {
+    /// Same seed, same records.
     pub seed: u64,
     /// Voters to generate; `None` = without end (ignored with a scenario, which fixes it).
     pub voters: Option<u64>,
@@ -36,6 +37,7 @@ pub struct GeneratorConfig {
     pub invalid_rate: f64,
     /// Chance, per voter, of a duplicate of an earlier voter's record after it.
     pub duplicate_rate: f64,
+    /// A results table to reproduce exactly, instead of the random mix.
     pub scenario: Option<Scenario>,
     /// Play the scenario as an election night: the poll closings, and the night's wall time.
     pub night: Option<(tally_model::reference::PollClosings, std::time::Duration)>,
@@ -62,6 +64,7 @@ pub struct Scenario {
     cumulative: Vec<u64>,
 }
 
+#[allow(missing_docs, reason = "each variant is documented by its #[error] message")]
 /// Why a generator cannot be made as configured.
 #[derive(Debug, thiserror::Error)]
 pub enum GeneratorError {
@@ -151,6 +154,7 @@ pub const RECORDS_PER_SLOT: u64 = 3;
 pub const MAX_VOTERS: u64 = 1 << 40;
 
 impl VoterGenerator {
+    /// A generator of `config`, or why the configuration is not one.
     pub fn new(config: GeneratorConfig) -> Result<VoterGenerator, GeneratorError> {
         if let Some(voters) = config.voters.filter(|voters| *voters > MAX_VOTERS) {
             return Err(GeneratorError::TooManyVoters {

@@ -41,6 +41,8 @@ pub struct Night {
 }
 
 impl Night {
+    /// Plans `scenario`'s night: its records in report order after `closings`, by `seed`,
+    /// compressed into `length` of wall time.
     pub fn new(
         scenario: &Scenario,
         closings: &PollClosings,

@@ -25,7 +25,9 @@ use tally_source::{DurableSource, RecordBatch, RejectSink, Source, SourceError, 
 /// Where a fresh start begins reading.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StartAt {
+    /// From the oldest record the topic keeps.
     Earliest,
+    /// From records produced after the job starts.
     Latest,
 }
 
@@ -41,8 +43,11 @@ impl std::str::FromStr for StartAt {
 }
 
 #[derive(Clone, Debug)]
+/// What a Kafka source reads, and how.
 pub struct KafkaSourceConfig {
+    /// The brokers and the topic.
     pub url: KafkaUrl,
+    /// Where a fresh start begins.
     pub start: StartAt,
     /// Read up to the end offsets seen when the source connects, then end.
     pub stop_at_end: bool,
@@ -134,6 +139,8 @@ enum Phase {
     },
 }
 
+/// One worker's share of a topic's partitions (worker `i` of `W` owns `p % W == i`), assigned
+/// explicitly.
 pub struct KafkaSource {
     config: Arc<KafkaSourceConfig>,
     /// Where every record read is copied (with `--storage`).
