@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
+bench_args "$@"
 seconds=${1:-60}
 runs=${2:-3}
 tally=$(tally_binary)

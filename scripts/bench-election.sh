@@ -18,6 +18,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 recovery=false
 if [ "${1:-}" = --recovery ]; then recovery=true; shift; fi
+bench_args "$@"
 scale=${1:-1}
 bootstrap=127.0.0.1:${KAFKA_PORT:-9092}
 namenode=hdfs://127.0.0.1:${HDFS_PORT:-9000}

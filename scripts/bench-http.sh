@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
+bench_args "$@"
 seconds=${1:-10}
 rate=${2:-100000}
 connections=${3:-64}

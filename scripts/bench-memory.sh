@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
+bench_args "$@"
 voters=${1:-158429631}
 runs=${2:-1}
 workers=${3:-2}

@@ -65,3 +65,21 @@ delete_created_topics() {
     local topic
     for topic in "${created_topics[@]}"; do scripts/kafka.sh delete-topic "$topic" > /dev/null 2>&1 || true; done
 }
+
+# Every bench script's arguments: positional, each with its default, as its header comment says.
+# `-h`/`--help` prints that header; any other option is an error (not a silent default).
+bench_args() {
+    local arg
+    for arg in "$@"; do
+        case $arg in
+            -h | --help)
+                sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"
+                exit 0
+                ;;
+            -*)
+                echo "$(basename "$0"): unknown option $arg (try --help)" >&2
+                exit 2
+                ;;
+        esac
+    done
+}
