@@ -1,7 +1,7 @@
 //! The accept loop. warp's own logs every connection that ends early at ERROR, so a reader who
-//! closes a tab mid-response would look like an operator's problem; here a client going away is
-//! logged at DEBUG (so is a request that is not HTTP), and only the server's own failures (accepting, a broken connection that was
-//! not the client leaving) as WARN or ERROR.
+//! closes a tab mid-response would look like an operator's problem. Here a client that goes away,
+//! or sends what is not HTTP, is logged at DEBUG; only the server's own failures (accepting, a
+//! connection that broke for another reason) are logged at WARN or ERROR.
 
 use super::routes::routes;
 use super::state::WebState;
