@@ -252,5 +252,7 @@ fn a_256_mib_line_in_a_local_file_is_one_malformed_record_and_never_held_whole()
         "the long line is one rejected record: {}",
         results["rejected"]
     );
+    // The figure, for BENCHMARKS.md: `cargo test --test cli a_256 -- --nocapture`.
+    eprintln!("peak RSS replaying a 256 MiB line: {} MB", peak >> 20);
     assert!(peak < 160 << 20, "peak RSS {} MB replaying a 256 MiB line", peak >> 20);
 }
