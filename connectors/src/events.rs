@@ -123,3 +123,26 @@ impl InternalEvent for DeadLetterNotSent<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_dead_letter_not_sent_is_counted_and_a_burst_is_logged_once() {
+        let metrics = KafkaMetrics::default();
+        for offset in 0..1_000 {
+            DeadLetterNotSent {
+                metrics: &metrics,
+                position: Position::new(0, offset),
+                reason: RejectReason::Malformed,
+                why: "the dead-letter queue is full",
+            }
+            .emit();
+        }
+        assert_eq!(metrics.dead_letters_not_sent.load(Ordering::Relaxed), 1_000);
+        // Logged for the first only: the count at the last log line is 1.
+        let logged = metrics.dead_letter_logged.lock().map(|l| l.map(|(_, count)| count));
+        assert_eq!(logged.ok().flatten(), Some(1));
+    }
+}

@@ -199,8 +199,6 @@ impl Results {
             *state_gender.entry((key.state, key.gender, key.candidate)).or_default() += count;
             *state_age.entry((key.state, key.age_group, key.candidate)).or_default() += count;
         }
-        let names: BTreeMap<CandidateId, String> = national.keys().map(|id| (*id, name_of(id))).collect();
-        let name = |id: &CandidateId| names.get(id).cloned().unwrap_or_else(|| name_of(id));
         let mut by_gender: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         let mut by_age_group: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         let mut state_details: BTreeMap<String, StateDetail> = BTreeMap::new();
@@ -212,7 +210,7 @@ impl Results {
                 .by_gender
                 .entry(gender.as_str().to_string())
                 .or_default()
-                .entry(name(&id))
+                .entry(name_of(&id))
                 .or_default() += count;
             *national_gender.entry((gender, id)).or_default() += count;
         }
@@ -222,7 +220,7 @@ impl Results {
                 .by_age_group
                 .entry(age_group.label().to_string())
                 .or_default()
-                .entry(name(&id))
+                .entry(name_of(&id))
                 .or_default() += count;
             *national_age.entry((age_group, id)).or_default() += count;
         }
@@ -230,14 +228,14 @@ impl Results {
             *by_gender
                 .entry(gender.as_str().to_string())
                 .or_default()
-                .entry(name(&id))
+                .entry(name_of(&id))
                 .or_default() += count;
         }
         for ((age_group, id), count) in national_age {
             *by_age_group
                 .entry(age_group.label().to_string())
                 .or_default()
-                .entry(name(&id))
+                .entry(name_of(&id))
                 .or_default() += count;
         }
         for gender in Gender::ALL {

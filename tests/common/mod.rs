@@ -100,9 +100,14 @@ pub type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
 /// [`start_tally`], also keeping every line the job writes to stderr.
 pub fn start_tally_logged(args: &[&str], marker: &'static str) -> (ChildGuard, String, Log) {
+    start_tally_logged_at("info", args, marker)
+}
+
+/// [`start_tally_logged`] with `filter` as the job's log filter (`TALLY_LOG`).
+pub fn start_tally_logged_at(filter: &str, args: &[&str], marker: &'static str) -> (ChildGuard, String, Log) {
     let mut child = tally()
         .args(args)
-        .env("TALLY_LOG", "info")
+        .env("TALLY_LOG", filter)
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -131,9 +131,10 @@ mod tests {
             ..Default::default()
         })
         .expect("a night");
+        // Before the schedule starts, so every slot it hands out is due by this clock too.
+        let started = Instant::now();
         let mut schedule = Schedule::new(0, 1, None);
         let mut batch = RecordBatch::default();
-        let started = Instant::now();
         let next = schedule.take(&generator, usize::MAX, &mut batch);
         let taken = batch.len() as u64;
         // All of the night's slots but its first few are hours (here seconds) away.
