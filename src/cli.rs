@@ -195,13 +195,19 @@ pub struct MixArgs {
     /// Chance per voter of an extra duplicate of an earlier voter's record.
     #[arg(long, default_value_t = 0.0, value_parser = probability)]
     pub duplicate_rate: f64,
-    /// A results table (state,state_po,candidate,party,votes) to reproduce exactly; `2016`,
-    /// `2020` and `2024` name the tables shipped with tally.
+    /// A results table to reproduce exactly, by state (state,state_po,candidate,party,votes) or
+    /// by county (state_po,county_fips,county_name,candidate,party,votes); `2016`, `2020` and
+    /// `2024` name the county tables shipped with tally.
     #[arg(long, value_name = "2016|2020|2024|FILE.csv")]
     pub scenario: Option<PathBuf>,
     /// With --scenario: records per official vote (round(votes × scale) per row).
     #[arg(long, default_value_t = 1.0, requires = "scenario")]
     pub scale: f64,
+    /// With --scenario: draw genders and ages from this year's exit polls (`2016`, `2020`,
+    /// `2024`), given each voter's state and party, or `none` for the fixed mixes. Default: the
+    /// scenario's own year when it is a shipped table, else none.
+    #[arg(long, value_name = "2016|2020|2024|none", requires = "scenario")]
+    pub exit_polls: Option<String>,
     /// With --scenario: play it as an election night: no state reports before its polls
     /// close, then each state's count comes in on a reporting curve (see the README).
     #[arg(long, requires = "scenario")]

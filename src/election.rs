@@ -8,9 +8,10 @@ use anyhow::{Context, Result};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use tally_connectors::sources::generator::{GeneratorConfig, Scenario, VoterGenerator};
+use tally_model::exit_polls::{Demographics, ExitPoll};
 use tally_model::reference::{
     parse_candidates, parse_official_results, parse_poll_closings, poll_closing_2020, poll_closing_2024,
-    president_2016, president_2020, president_2024, OfficialRow, PollClosings,
+    president_by_county, OfficialRow, PollClosings,
 };
 use tally_model::swing::{apply_swing, Baseline};
 use tally_model::{CallDesk, Expected, Parties, Results, Timeline};
@@ -20,10 +21,16 @@ use tally_model::{CallDesk, Expected, Parties, Results, Timeline};
 pub(crate) fn generator(mix: &MixArgs, voters: Option<u64>) -> Result<VoterGenerator> {
     let scenario = match &mix.scenario {
         // A file the generator cannot use is an argument error (exit 2), as before.
-        Some(path) => Some(match built_in_table(path) {
-            Some(rows) => Scenario::new(rows, mix.scale)?,
-            None => Scenario::load(path, mix.scale)?,
-        }),
+        Some(path) => {
+            let (scenario, rows) = match built_in_table(path) {
+                Some(rows) => (Scenario::new(rows, mix.scale)?, rows.to_vec()),
+                None => (Scenario::load(path, mix.scale)?, table(path)?),
+            };
+            Some(match exit_poll(mix)? {
+                Some(poll) => scenario.with_demographics(Demographics::new(poll, &rows)),
+                None => scenario,
+            })
+        }
         None => None,
     };
     let night = match mix.night {
@@ -80,17 +87,40 @@ fn default_title(mix: Option<&MixArgs>) -> Option<String> {
     Some(format!("{name}: simulated {how} at {percent}% of the votes"))
 }
 
-/// The table shipped with tally that `path` names: `2016`, `2020` or `2024`, when no file has
-/// that name.
+/// The table shipped with tally that `path` names: `2016`, `2020` or `2024` (by county, whose
+/// states sum to the official state tables), when no file has that name.
 fn built_in_table(path: &Path) -> Option<&'static [OfficialRow]> {
+    built_in_year(path).and_then(president_by_county)
+}
+
+/// The year a shipped table's name is, when no file has that name.
+fn built_in_year(path: &Path) -> Option<u16> {
     if path.exists() {
         return None;
     }
     match path.to_str()? {
-        "2016" => Some(president_2016()),
-        "2020" => Some(president_2020()),
-        "2024" => Some(president_2024()),
+        "2016" => Some(2016),
+        "2020" => Some(2020),
+        "2024" => Some(2024),
         _ => None,
+    }
+}
+
+/// The exit polls genders and ages are drawn from: `--exit-polls`, else the shipped scenario's
+/// own year's (none for a file).
+fn exit_poll(mix: &MixArgs) -> Result<Option<&'static ExitPoll>> {
+    match mix.exit_polls.as_deref() {
+        Some("none") => Ok(None),
+        Some(year) => {
+            let poll = year.parse::<u16>().ok().and_then(ExitPoll::shipped);
+            poll.map(Some)
+                .with_context(|| format!("--exit-polls {year:?}: tally ships 2016, 2020 and 2024, or say none"))
+        }
+        None => Ok(mix
+            .scenario
+            .as_deref()
+            .and_then(built_in_year)
+            .and_then(ExitPoll::shipped)),
     }
 }
 

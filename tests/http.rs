@@ -377,3 +377,79 @@ fn a_reader_who_leaves_mid_response_logs_nothing_at_error() {
         .collect();
     assert!(bad.is_empty(), "a reader leaving was logged as a problem: {bad:?}");
 }
+
+/// A county table played through the job: every state lists its counties, each with exactly its
+/// table value at the scale played, and the county CSV holds them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counties_are_listed_under_their_state_each_with_its_table_value() {
+    use tally_model::reference::{president_by_county, scaled};
+    let scale = 0.0005;
+    let (_server, base) = start_server(&[
+        "--scenario",
+        "2020",
+        "--scale",
+        "0.0005",
+        "--workers",
+        "2",
+        "--baseline",
+        "2016",
+    ]);
+    let national = complete_results(&base).await;
+    let rows = president_by_county(2020).unwrap();
+    // county → candidate → records, as the generator scales the table.
+    let mut want: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> = Default::default();
+    for (row, count) in rows.iter().zip(scaled(rows, scale)) {
+        *want
+            .entry(row.county.unwrap().to_string())
+            .or_default()
+            .entry(row.candidate.clone())
+            .or_default() += count;
+    }
+    let pa: Value = get(&format!("{base}/api/results?state=PA")).await.json().await.unwrap();
+    let units = pa["units"].as_array().unwrap();
+    assert_eq!(units.len(), 67, "Pennsylvania's 67 counties");
+    let philadelphia = units.iter().find(|u| u["county"] == "42101").expect("Philadelphia");
+    assert_eq!(philadelphia["name"], "Philadelphia County");
+    assert_eq!(philadelphia["leader"], "Biden");
+    assert_eq!(philadelphia["reported"], 1.0);
+    assert!(philadelphia["swing"]["DEMOCRAT"].is_number(), "{philadelphia}");
+    for unit in units {
+        let code = unit["county"].as_str().unwrap();
+        assert_eq!(
+            unit["expected_votes"], unit["votes"],
+            "{code}: all expected votes are in"
+        );
+        let candidates: std::collections::BTreeMap<String, u64> =
+            serde_json::from_value(unit["candidates"].clone()).unwrap();
+        let mut expected = want[code].clone();
+        expected.retain(|_, n| *n > 0);
+        assert_eq!(candidates, expected, "{code}");
+    }
+    // Every county of the country in the CSV, summing to the nation.
+    let table = get(&format!("{base}/api/results.csv?level=county")).await;
+    assert!(table.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("results-by-county.csv"));
+    let table = table.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(table.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    assert_eq!(
+        &header.iter().take(4).collect::<Vec<_>>(),
+        &["state", "county", "name", "votes"]
+    );
+    let mut counted = 0u64;
+    let mut seen = 0usize;
+    for record in reader.records() {
+        let record = record.unwrap();
+        let votes: u64 = record[3].parse().unwrap();
+        assert_eq!(votes, want[&record[1]].values().sum::<u64>(), "{}", &record[1]);
+        counted += votes;
+        seen += 1;
+    }
+    assert_eq!(seen, want.len());
+    assert_eq!(Some(counted), national["votes"].as_u64());
+    let (status, body) = error_status(&format!("{base}/api/results.csv?level=precinct")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("precinct"), "{body}");
+}

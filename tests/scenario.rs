@@ -185,6 +185,26 @@ fn shares(table: &str) -> std::collections::BTreeMap<(String, String), f64> {
         .collect()
 }
 
+/// `(state, party) → swing in points` of `now` against `then`, per state, and nationally under
+/// `"US"` like for like: the states' swings weighted by the votes counted in each.
+fn swings(now: &str, then: &str) -> std::collections::BTreeMap<(String, String), f64> {
+    let (now_shares, then_shares) = (shares(now), shares(then));
+    let rows = tally_model::reference::parse_official_results(now.as_bytes()).unwrap();
+    let mut state_votes: std::collections::BTreeMap<String, u64> = Default::default();
+    for row in &rows {
+        *state_votes.entry(row.state.code().to_string()).or_default() += row.votes;
+    }
+    let national: u64 = state_votes.values().sum();
+    let mut swings: std::collections::BTreeMap<(String, String), f64> = Default::default();
+    for ((state, party), share) in now_shares.iter().filter(|((state, _), _)| state != "US") {
+        let points = 100.0 * (share - then_shares[&(state.clone(), party.clone())]);
+        swings.insert((state.clone(), party.clone()), points);
+        *swings.entry(("US".to_string(), party.clone())).or_default() +=
+            points * state_votes[state] as f64 / national as f64;
+    }
+    swings
+}
+
 #[test]
 fn swing_against_a_baseline_is_the_tables_own_difference_matched_by_party() {
     let table = std::fs::read_to_string(TABLE_2020).unwrap();
@@ -232,13 +252,11 @@ fn swing_against_a_baseline_is_the_tables_own_difference_matched_by_party() {
         "--candidates",
         candidates.to_str().unwrap(),
     ]));
-    let (now, then) = (shares(&renamed), shares(&baseline));
     let mut checked = 0;
-    for ((state, party), share) in &now {
-        let expected = 100.0 * (share - then[&(state.clone(), party.clone())]);
+    for ((state, party), expected) in swings(&renamed, &baseline) {
         let got = match state.as_str() {
-            "US" => &results["swing"][party],
-            code => &results["states"][code]["swing"][party],
+            "US" => &results["swing"][&party],
+            code => &results["states"][code]["swing"][&party],
         };
         let got = got.as_f64().unwrap_or_else(|| panic!("{state} {party}: {got}"));
         // The scenario rounds each row to 1%: shares move by at most a few hundredths of a point.
@@ -380,12 +398,16 @@ fn a_live_night_names_no_winner_before_270_called_and_never_flips_a_call() {
 
 #[test]
 fn the_2024_night_swings_against_2020_as_the_official_tables_do() {
+    // The state tables, so that each state is one unit (by county, see `history` in the night's
+    // tests): each state's swing is its own difference, and the nation's their mean weighted
+    // by the votes counted.
+    let table_2024 = concat!(env!("CARGO_MANIFEST_DIR"), "/model/data/president_2024_by_state.csv");
     let dir = tempfile::tempdir().unwrap();
     let votes = dir.path().join("2024.ndjson");
     run_ok(&[
         "generate",
         "--scenario",
-        "2024",
+        table_2024,
         "--scale",
         "0.01",
         "--out",
@@ -395,22 +417,20 @@ fn the_2024_night_swings_against_2020_as_the_official_tables_do() {
         "replay",
         votes.to_str().unwrap(),
         "--expected",
-        "2024",
+        table_2024,
         "--expected-scale",
         "0.01",
         "--baseline",
-        "2020",
+        TABLE_2020,
     ]));
-    let dir_2024 = concat!(env!("CARGO_MANIFEST_DIR"), "/model/data/president_2024_by_state.csv");
-    let (now, then) = (
-        shares(&std::fs::read_to_string(dir_2024).unwrap()),
-        shares(&std::fs::read_to_string(TABLE_2020).unwrap()),
+    let expected = swings(
+        &std::fs::read_to_string(table_2024).unwrap(),
+        &std::fs::read_to_string(TABLE_2020).unwrap(),
     );
-    for ((state, party), share) in &now {
-        let expected = 100.0 * (share - then[&(state.clone(), party.clone())]);
+    for ((state, party), expected) in expected {
         let got = match state.as_str() {
-            "US" => &results["swing"][party],
-            code => &results["states"][code]["swing"][party],
+            "US" => &results["swing"][&party],
+            code => &results["states"][code]["swing"][&party],
         };
         let got = got.as_f64().unwrap_or_else(|| panic!("{state} {party}: {got}"));
         assert!(

@@ -29,15 +29,15 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use tally_model::tallies::Tally;
 use tally_model::VoterId;
-use tally_model::{CubeKey, Position, RejectReason};
+use tally_model::{CubeKey, Position, RejectReason, UnitKey, VoteKey};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
 
-/// A valid record as the graph sees it: who voted, where the record was, for what cell, and
-/// (only for dead-lettering) the raw record.
-pub type Ballot = (VoterId, Position, CubeKey, Option<Box<[u8]>>);
+/// A valid record as the graph sees it: who voted, where the record was, for what cell (and
+/// county), and (only for dead-lettering) the raw record.
+pub type Ballot = (VoterId, Position, VoteKey, Option<Box<[u8]>>);
 
 /// How many ballots ahead the voter table is asked to prefetch: enough to cover a memory
 /// access while the ballots in between are applied.
@@ -62,7 +62,7 @@ fn owner(voter: VoterId) -> u64 {
 fn apply(
     voters: &mut VoterTable,
     ballot: Ballot,
-    changes: &mut HashMap<CubeKey, isize>,
+    changes: &mut HashMap<VoteKey, isize>,
     found: &mut Vec<Duplicate>,
 ) -> bool {
     let (voter, position, cube, record) = ballot;
@@ -106,7 +106,11 @@ pub fn first_ballots<'s>(
             |_, _| {
                 let mut stash: BTreeMap<Epoch, (Capability<Epoch>, Vec<Ballot>)> = BTreeMap::new();
                 let mut voters = VoterTable::default();
-                let mut changes: HashMap<CubeKey, isize> = HashMap::new();
+                let mut changes: HashMap<VoteKey, isize> = HashMap::new();
+                // The epoch's changes summed per cube cell and per county × candidate: what
+                // the counts are kept by (a few thousand cells each, fewer than the keys).
+                let mut cubes: HashMap<CubeKey, isize> = HashMap::new();
+                let mut units: HashMap<UnitKey, isize> = HashMap::new();
                 move |(input, frontier), output| {
                     input.for_each(|cap, data| {
                         if let Some(&time) = cap.least() {
@@ -136,8 +140,17 @@ pub fn first_ballots<'s>(
                         }
                         let time = *cap.time();
                         let mut session = output.session(&cap);
-                        for (cube, diff) in changes.drain().filter(|(_, diff)| *diff != 0) {
+                        for (key, diff) in changes.drain().filter(|(_, diff)| *diff != 0) {
+                            *cubes.entry(key.cube).or_default() += diff;
+                            if let Some(unit) = key.unit() {
+                                *units.entry(unit).or_default() += diff;
+                            }
+                        }
+                        for (cube, diff) in cubes.drain().filter(|(_, diff)| *diff != 0) {
                             session.give((Tally::Vote(cube), time, diff));
+                        }
+                        for (unit, diff) in units.drain().filter(|(_, diff)| *diff != 0) {
+                            session.give((Tally::Unit(unit), time, diff));
                         }
                         if later_ballots > 0 {
                             session.give((Tally::Rejected(RejectReason::DuplicateVoter), time, later_ballots));

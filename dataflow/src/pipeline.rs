@@ -163,12 +163,12 @@ impl Ingest {
     fn record(&mut self, position: Position, record: &[u8]) -> Option<RejectReason> {
         match decode(record) {
             Ok(ballot) => {
-                let cube = ballot.cube_key();
-                if self.named.insert(cube.candidate) {
-                    self.names.insert((cube.candidate, ballot.decision.into_owned()));
+                let key = ballot.vote_key();
+                if self.named.insert(key.cube.candidate) {
+                    self.names.insert((key.cube.candidate, ballot.decision.into_owned()));
                 }
                 let carried = self.carry_records.then(|| Box::<[u8]>::from(record));
-                self.ballots.send((ballot.voter, position, cube, carried));
+                self.ballots.send((ballot.voter, position, key, carried));
                 None
             }
             Err(reason) => {

@@ -1,12 +1,12 @@
 //! One worker's voters: each voter's first ballot so far, in 16 bytes.
 //!
 //! A whole national election is about 158 M voters, so this table is tally's memory budget. A
-//! general hash map of `voter → (Position, CubeKey)` costs 40 bytes an entry before its load
+//! general hash map of `voter → (Position, VoteKey)` costs 40 bytes an entry before its load
 //! factor and doubles all at once when it grows; this table costs 16 bytes a slot and grows in
 //! small steps, about 21 bytes a voter all the time:
 //!
-//! - **A slot is the voter id and one packed word**: the voter's cube cell, interned per worker
-//!   (the cells are a few thousand; 18 bits), and the full source position of the ballot, the
+//! - **A slot is the voter id and one packed word**: the voter's vote key (cube cell and county),
+//!   interned per worker (a few thousand cells, about a hundred thousand with counties; 18 bits), and the full source position of the ballot, the
 //!   stream in 10 bits and the offset in 36. The position is what decides "first" for a later
 //!   ballot, so it is kept whole; nothing else is kept (a displaced record's bytes are in Kafka
 //!   and the archive, and the source fetches them when it needs them).
@@ -28,7 +28,7 @@
 
 use hashbrown::HashMap;
 use tally_model::VoterId;
-use tally_model::{CubeKey, Position};
+use tally_model::{Position, VoteKey};
 
 /// How a ballot changed its voter's entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub enum Applied {
         /// Where the ballot that had counted was read.
         position: Position,
         /// The cube cell it had counted in.
-        cube: CubeKey,
+        cube: VoteKey,
     },
     /// The voter already voted with an earlier ballot: this one is a duplicate.
     Later,
@@ -132,10 +132,10 @@ pub struct VoterTable {
     shards: Vec<Slots>,
     /// Occupied slots per shard.
     lens: Vec<usize>,
-    cubes: Vec<CubeKey>,
-    cube_index: HashMap<CubeKey, u64>,
+    cubes: Vec<VoteKey>,
+    cube_index: HashMap<VoteKey, u64>,
     /// Voters whose entry does not pack into a slot.
-    overflow: HashMap<VoterId, (Position, CubeKey)>,
+    overflow: HashMap<VoterId, (Position, VoteKey)>,
 }
 
 impl Default for VoterTable {
@@ -194,7 +194,7 @@ impl VoterTable {
     }
 
     /// Records a valid ballot of `voter` at `position` for `cube`: "first" is least position.
-    pub fn apply(&mut self, voter: VoterId, position: Position, cube: CubeKey) -> Applied {
+    pub fn apply(&mut self, voter: VoterId, position: Position, cube: VoteKey) -> Applied {
         let hash = mix(voter ^ self.seed);
         let shard = (hash >> (64 - SHARD_BITS)) as usize;
         if self.lens[shard] * MAX_LOAD.1 >= self.shards[shard].len() * MAX_LOAD.0 {
@@ -253,7 +253,7 @@ impl VoterTable {
     }
 
     /// The packed word for an entry, or [`OVERFLOW`] after putting it in the side map.
-    fn pack(&mut self, voter: VoterId, position: Position, cube: CubeKey) -> u64 {
+    fn pack(&mut self, voter: VoterId, position: Position, cube: VoteKey) -> u64 {
         let index = match self.cube_index.get(&cube) {
             Some(&index) => index,
             None => {
@@ -273,7 +273,7 @@ impl VoterTable {
         ((index + 1) << (OFFSET_BITS + STREAM_BITS)) | (u64::from(position.stream) << OFFSET_BITS) | position.offset
     }
 
-    fn unpack(&self, voter: VoterId, packed: u64) -> (Position, CubeKey) {
+    fn unpack(&self, voter: VoterId, packed: u64) -> (Position, VoteKey) {
         if packed == OVERFLOW {
             return self.overflow[&voter];
         }
@@ -307,14 +307,17 @@ impl VoterTable {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
-    use tally_model::{AgeGroup, CandidateId, Gender, State};
+    use tally_model::{AgeGroup, CandidateId, CubeKey, Gender, State};
 
-    fn cube(candidate: u64) -> CubeKey {
-        CubeKey {
-            state: State(3),
-            gender: Gender::Other,
-            age_group: AgeGroup::From30To44,
-            candidate: CandidateId(candidate),
+    fn cube(candidate: u64) -> VoteKey {
+        VoteKey {
+            county: None,
+            cube: CubeKey {
+                state: State(3),
+                gender: Gender::Other,
+                age_group: AgeGroup::From30To44,
+                candidate: CandidateId(candidate),
+            },
         }
     }
 
@@ -383,7 +386,7 @@ mod tests {
     #[test]
     fn agrees_with_a_map_through_growth_and_stays_compact() {
         let mut table = VoterTable::with_seed(42);
-        let mut model: BTreeMap<u64, (Position, CubeKey)> = BTreeMap::new();
+        let mut model: BTreeMap<u64, (Position, VoteKey)> = BTreeMap::new();
         let mut state = 12345u64;
         for n in 0..400_000u64 {
             state = mix(state.wrapping_add(n));

@@ -132,13 +132,20 @@ fn record() -> impl Strategy<Value = Vec<u8>> {
         8 => prop::sample::select(vec!["\"Ada\"", "\"Grace\"", "\" Ada \"", "\"Émile\""]).prop_map(String::from),
         1 => Just("\"\"".to_string()),
     ];
-    let complete = (id, gender, age, state, decision, 0usize..6).prop_map(|(i, g, a, s, d, drop)| {
+    // Counties of Ohio and Texas, as strings and integers, one of another state, one of none.
+    let county = prop_oneof![
+        4 => Just(None),
+        2 => prop::sample::select(vec!["\"39035\"", "\"48201\"", "39049", "\"13121\""]).prop_map(|c| Some(c.to_string())),
+        1 => prop::sample::select(vec!["\"99999\"", "\"4820\"", "null"]).prop_map(|c| Some(c.to_string())),
+    ];
+    let complete = (id, gender, age, state, decision, county, 0usize..7).prop_map(|(i, g, a, s, d, c, drop)| {
         let fields = [
             field("id", i),
             field("gender", g),
             field("age", a),
             field("state", s),
             field("decision", d),
+            c.and_then(|c| field("county", c)),
         ];
         let kept: Vec<String> = fields
             .into_iter()

@@ -16,28 +16,35 @@
 use crate::reference::{Apportionment, OfficialRow, VOTES_TO_WIN};
 use crate::results::Results;
 use crate::tallies::Tallies;
+use crate::units::County;
 use crate::vote::State;
 use std::collections::BTreeMap;
 
 /// How far turnout may exceed the expectation before a call could be wrong: 2%.
 pub const TURNOUT_MARGIN: f64 = 1.02;
 
-/// Expected total votes per state (the states a table names).
+/// Expected total votes per state (the states a table names), and per county when the table
+/// is by county.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Expected {
     /// State → the votes expected there.
     pub states: BTreeMap<State, u64>,
+    /// County → the votes expected there (empty for a state table).
+    pub counties: BTreeMap<County, u64>,
 }
 
 impl Expected {
-    /// Per state, the sum of `round(votes × scale)` over its rows: exactly what the generator
-    /// emits for a scenario of the same table and scale.
+    /// Per state and county, the votes `rows` stand for at `scale` ([`crate::reference::scaled`]):
+    /// exactly what the generator emits for a scenario of the same table and scale.
     pub fn from_rows(rows: &[OfficialRow], scale: f64) -> Expected {
-        let mut states = BTreeMap::new();
-        for row in rows {
-            *states.entry(row.state).or_default() += (row.votes as f64 * scale).round() as u64;
+        let mut expected = Expected::default();
+        for (row, votes) in rows.iter().zip(crate::reference::scaled(rows, scale)) {
+            *expected.states.entry(row.state).or_default() += votes;
+            if let Some(county) = row.county {
+                *expected.counties.entry(county).or_default() += votes;
+            }
         }
-        Expected { states }
+        expected
     }
 
     /// Votes that may still come in `state` after `counted`, or `None` when nothing bounds them.
@@ -63,6 +70,9 @@ impl Results {
     /// Race calls and % reporting against `expected` (none: calls only once complete).
     pub fn with_expectation(mut self, expected: Option<&Expected>) -> Results {
         call_races(&mut self, expected);
+        if let Some(expected) = expected {
+            self.expect_units(&expected.counties);
+        }
         self
     }
 }
@@ -171,6 +181,7 @@ mod tests {
     fn expected(states: &[(&str, u64)]) -> Expected {
         Expected {
             states: states.iter().map(|(s, n)| (State::lookup(s).unwrap(), *n)).collect(),
+            ..Default::default()
         }
     }
 
@@ -210,6 +221,7 @@ mod tests {
         let votes: Vec<(&str, &str, i64)> = big.iter().map(|s| (*s, "A", 3)).collect();
         let e = Expected {
             states: big.iter().map(|s| (State::lookup(s).unwrap(), 1_000_000)).collect(),
+            ..Default::default()
         };
         let running = results(&votes, false, Some(&e));
         assert!(running.candidates[0].electoral_votes >= 270);

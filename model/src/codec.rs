@@ -3,9 +3,13 @@
 //!
 //! [`decode`] validates a record into a [`Ballot`] or names the one [`RejectReason`] it fails
 //! on. Presence of all five fields is checked first (`missing_field`; `null` counts as missing),
-//! then the fields in the order id, gender, age, state, decision. Unknown fields are ignored.
+//! then the fields in the order id, gender, age, state, county, decision. Unknown fields are
+//! ignored. `county` is optional (absent or `null`: the vote counts at state level); given, it
+//! is a county's 5-digit FIPS code, as a string (`"01001"`) or an integer (`1001`), of a county
+//! in the record's state.
 
-use crate::vote::{AgeGroup, CandidateId, CubeKey, Gender, RejectReason, State, MAX_CANDIDATE_CHARS};
+use crate::units::County;
+use crate::vote::{AgeGroup, CandidateId, CubeKey, Gender, RejectReason, State, VoteKey, MAX_CANDIDATE_CHARS};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -21,6 +25,8 @@ pub struct Ballot<'a> {
     pub age: u64,
     /// The state voted in.
     pub state: State,
+    /// The county voted in, when the record names one.
+    pub county: Option<County>,
     /// The candidate chosen, trimmed (borrowed from the record when it needs no unescaping).
     pub decision: Cow<'a, str>,
 }
@@ -36,6 +42,15 @@ impl Ballot<'_> {
             candidate: CandidateId::of(&self.decision),
         }
     }
+
+    #[inline]
+    /// The cube cell and county this ballot counts in.
+    pub fn vote_key(&self) -> VoteKey {
+        VoteKey {
+            cube: self.cube_key(),
+            county: self.county,
+        }
+    }
 }
 
 /// The fields as raw JSON text, so that each one can be judged on its own.
@@ -49,6 +64,8 @@ struct RawRecord<'a> {
     age: Option<&'a RawValue>,
     #[serde(borrow)]
     state: Option<&'a RawValue>,
+    #[serde(borrow)]
+    county: Option<&'a RawValue>,
     #[serde(borrow)]
     decision: Option<&'a RawValue>,
 }
@@ -91,6 +108,10 @@ pub(crate) fn decode_general(record: &[u8]) -> Result<Ballot<'_>, RejectReason> 
     let state = json_str(state)
         .and_then(|text| State::lookup(&text))
         .ok_or(RejectReason::UnknownState)?;
+    let county = match raw.county {
+        Some(raw) => Some(county_of(raw, state)?),
+        None => None,
+    };
     let decision = json_str(decision)
         .and_then(trimmed_candidate)
         .ok_or(RejectReason::InvalidDecision)?;
@@ -99,8 +120,34 @@ pub(crate) fn decode_general(record: &[u8]) -> Result<Ballot<'_>, RejectReason> 
         gender,
         age,
         state,
+        county,
         decision,
     })
+}
+
+/// The county a record's `county` value names, checked against its state.
+fn county_of(raw: &RawValue, state: State) -> Result<County, RejectReason> {
+    let text = raw.get();
+    let county = if text.starts_with('"') {
+        json_str(raw).and_then(|code| County::parse(&code))
+    } else {
+        serde_json::from_str::<u32>(text)
+            .ok()
+            .filter(|code| *code < 100_000)
+            .map(County)
+    };
+    check_county(county, state)
+}
+
+/// A parsed county code must be a known county, of `state`.
+#[inline]
+pub(crate) fn check_county(county: Option<County>, state: State) -> Result<County, RejectReason> {
+    let county = county.ok_or(RejectReason::UnknownCounty)?;
+    match county.state() {
+        None => Err(RejectReason::UnknownCounty),
+        Some(of) if of != state => Err(RejectReason::CountyOutsideState),
+        Some(_) => Ok(county),
+    }
 }
 
 #[derive(Deserialize)]
@@ -160,6 +207,9 @@ pub struct VoterRecord<'a> {
     pub age: u64,
     /// The state's name or USPS code.
     pub state: &'a str,
+    /// The county's 5-digit FIPS code, if the record names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub county: Option<&'a str>,
     /// The candidate's name.
     pub decision: &'a str,
 }
@@ -240,6 +290,23 @@ mod tests {
         }
         let line = format!(r#"{{{head},"age":40,"state":"Atlantis","decision":"A"}}"#);
         assert_eq!(reason(&line), RejectReason::UnknownState);
+        for county in ["\"99999\"", "\"4810\"", "\"48a01\"", "100000", "-1", "true", "\"\""] {
+            let line = format!(r#"{{{head},"age":40,"state":"TX","county":{county},"decision":"A"}}"#);
+            assert_eq!(reason(&line), RejectReason::UnknownCounty, "{county}");
+        }
+        let line = format!(r#"{{{head},"age":40,"state":"TX","county":"42101","decision":"A"}}"#);
+        assert_eq!(reason(&line), RejectReason::CountyOutsideState);
+        // Checked before the decision, after the state.
+        let line = format!(r#"{{{head},"age":40,"state":"TX","county":"42101","decision":""}}"#);
+        assert_eq!(reason(&line), RejectReason::CountyOutsideState);
+        for (county, want) in [
+            ("\"48201\"", Some(County(48201))),
+            ("48201", Some(County(48201))),
+            ("null", None),
+        ] {
+            let line = format!(r#"{{{head},"age":40,"state":"TX","county":{county},"decision":"A"}}"#);
+            assert_eq!(decode(line.as_bytes()).map(|b| b.county), Ok(want), "{county}");
+        }
         let long = "x".repeat(65);
         for decision in ["\"\"", "\"   \"", "5", &format!("\"{long}\""), "\"a\\nb\""] {
             let line = format!(r#"{{{head},"age":40,"state":"TX","decision":{decision}}}"#);
@@ -264,12 +331,14 @@ mod tests {
             gender: "Other",
             age: 70,
             state: "Maine",
+            county: Some("23005"),
             decision: "Q \"R\"",
         };
         let mut line = Vec::new();
         record.write_json(&mut line);
         let ballot = decode(&line).unwrap();
         assert_eq!((ballot.voter, ballot.age, ballot.state.code()), (42, 70, "ME"));
+        assert_eq!(ballot.county, Some(County(23005)));
         assert_eq!(ballot.decision, "Q \"R\"");
     }
 }

@@ -7,15 +7,18 @@
 //! - [`vote`]: the vocabulary of a vote — [`State`], [`Gender`], [`AgeGroup`], candidates, the
 //!   [`CubeKey`] every count is made of, a record's [`Position`] and why a record is rejected
 //!   ([`RejectReason`]).
+//! - [`units`]: counties, the reporting units below the state ([`County`]).
 //! - [`codec`]: the seed record format (`{"id":…,"gender":…,"age":…,"state":…,"decision":…}`),
 //!   strict on input, canonical on output.
 //! - [`reference`](mod@reference): the official results by state of 2016, 2020 and 2024, poll
 //!   closing times, and the electoral votes per state by census.
+//! - [`exit_polls`]: how genders and age groups voted, as the generator draws them.
 //! - [`tallies`]: every count as one plain value ([`Tallies`]) and [`fold`], the sequential
 //!   specification the graph is held to.
 //! - [`progress`]: where the sources are ([`SourceProgress`]: offsets, durability, replay),
 //!   carried beside the counts so a snapshot pairs counts with exactly their offsets.
 //! - [`results`]: the published document ([`Results`]) derived from the counts.
+//! - [`unit_results`]: results by reporting unit (county), listed under their state.
 //! - [`state_view`]: one state's document, cut from the same counts (the drill-down).
 //! - [`timeline`]: how the race moved, a bounded series of points ([`Timeline`]).
 //! - [`swing`]: each party's change in share against a previous election ([`swing::Baseline`]).
@@ -28,6 +31,7 @@
 
 pub mod calls;
 pub mod codec;
+pub mod exit_polls;
 pub mod latency;
 pub mod metrics;
 pub mod parties;
@@ -38,6 +42,8 @@ pub mod state_view;
 pub mod swing;
 pub mod tallies;
 pub mod timeline;
+pub mod unit_results;
+pub mod units;
 pub mod vote;
 
 pub use calls::{CallDesk, Expected};
@@ -47,4 +53,5 @@ pub use reference::Apportionment;
 pub use results::Results;
 pub use tallies::{fold, Tallies};
 pub use timeline::Timeline;
-pub use vote::{AgeGroup, CandidateId, CubeKey, Gender, Position, RejectReason, State, VoterId};
+pub use units::County;
+pub use vote::{AgeGroup, CandidateId, CubeKey, Gender, Position, RejectReason, State, UnitKey, VoteKey, VoterId};

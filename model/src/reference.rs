@@ -2,6 +2,7 @@
 //! by state of 2016, 2020 and 2024, and the poll closing times of 2020 and 2024 (see
 //! `data/SOURCES.md` for provenance and attribution).
 
+use crate::units::County;
 use crate::vote::State;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -13,6 +14,11 @@ const ELECTORAL_VOTES_CSV: &str = include_str!("../data/electoral_votes.csv");
 const PRESIDENT_2020_CSV: &str = include_str!("../data/president_2020_by_state.csv");
 const PRESIDENT_2016_CSV: &str = include_str!("../data/president_2016_by_state.csv");
 const PRESIDENT_2024_CSV: &str = include_str!("../data/president_2024_by_state.csv");
+const COUNTY_2016_CSV: &str = include_str!("../data/president_2016_by_county.csv");
+const COUNTY_2020_CSV: &str = include_str!("../data/president_2020_by_county.csv");
+const COUNTY_2024_CSV: &str = include_str!("../data/president_2024_by_county.csv");
+/// The shipped county tables, whose units are the counties tally knows ([`crate::units`]).
+pub(crate) const COUNTY_TABLES: [&str; 3] = [COUNTY_2016_CSV, COUNTY_2020_CSV, COUNTY_2024_CSV];
 const POLL_CLOSING_2020_CSV: &str = include_str!("../data/poll_closing_2020.csv");
 const POLL_CLOSING_2024_CSV: &str = include_str!("../data/poll_closing_2024.csv");
 
@@ -93,22 +99,27 @@ fn electoral_table() -> &'static [(u32, u32); 51] {
     })
 }
 
-/// One row of an official results table: votes for a candidate in a state.
+/// One row of an official results table: votes for a candidate in a state, or in one county
+/// of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OfficialRow {
     /// The state.
     pub state: State,
+    /// The county, in a county table; `None` in a state table.
+    pub county: Option<County>,
     /// The candidate, as the table names them.
     pub candidate: String,
     /// As the table spells it (e.g. `DEMOCRAT`); swing compares elections party by party.
     pub party: String,
-    /// Votes in the state.
+    /// Votes in the state (or the county).
     pub votes: u64,
 }
 
 #[derive(Deserialize)]
 struct ResultsCsvRow {
     state_po: String,
+    #[serde(default)]
+    county_fips: Option<String>,
     candidate: String,
     #[serde(default)]
     party: String,
@@ -131,10 +142,21 @@ pub enum ResultsTableError {
     BadTime { line: usize, time: String },
     #[error("no row for {code}")]
     MissingState { code: String },
+    #[error("line {line}: {code:?} is no county's 5-digit FIPS code")]
+    UnknownCounty { line: usize, code: String },
+    #[error("line {line}: county {code} is not in {state}")]
+    CountyOutsideState {
+        line: usize,
+        code: String,
+        state: &'static str,
+    },
 }
 
 /// Parses a results table in the format of `data/president_2020_by_state.csv`
-/// (`state,state_po,candidate,party,votes`; `state` is not used, and a missing party is empty).
+/// (`state,state_po,candidate,party,votes`; `state` is not used, and a missing party is empty)
+/// or of `data/president_2020_by_county.csv` (`state_po,county_fips,county_name,candidate,
+/// party,votes`, one row per county and candidate; the county must be one tally knows, in
+/// that state).
 pub fn parse_official_results(csv_text: &[u8]) -> Result<Vec<OfficialRow>, ResultsTableError> {
     let mut reader = csv::Reader::from_reader(csv_text);
     let mut rows = Vec::new();
@@ -149,8 +171,28 @@ pub fn parse_official_results(csv_text: &[u8]) -> Result<Vec<OfficialRow>, Resul
         if candidate.is_empty() {
             return Err(ResultsTableError::EmptyCandidate { line });
         }
+        let county = match row.county_fips.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(code) => {
+                let county = County::parse(code)
+                    .filter(|county| county.info().is_some())
+                    .ok_or_else(|| ResultsTableError::UnknownCounty {
+                        line,
+                        code: code.to_string(),
+                    })?;
+                if county.state() != Some(state) {
+                    return Err(ResultsTableError::CountyOutsideState {
+                        line,
+                        code: code.to_string(),
+                        state: state.code(),
+                    });
+                }
+                Some(county)
+            }
+        };
         rows.push(OfficialRow {
             state,
+            county,
             candidate,
             party: row.party.trim().to_string(),
             votes: row.votes,
@@ -287,9 +329,115 @@ pub fn president_2020() -> &'static [OfficialRow] {
     })
 }
 
+/// The shipped results of `year` (2016, 2020, 2024) by county: each state's per-candidate sum
+/// is exactly the state table's (see `scripts/build-county-tables.py` and `data/SOURCES.md`).
+pub fn president_by_county(year: u16) -> Option<&'static [OfficialRow]> {
+    static ROWS: [OnceLock<Vec<OfficialRow>>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let index = match year {
+        2016 => 0,
+        2020 => 1,
+        2024 => 2,
+        _ => return None,
+    };
+    Some(ROWS[index].get_or_init(|| {
+        parse_official_results(COUNTY_TABLES[index].as_bytes()).expect("embedded county table is valid")
+    }))
+}
+
+/// The exact number of records (or expected votes) each of `rows` stands for at `scale`: per
+/// state and candidate, `round(total × scale)` (the state table's figure, whatever the table's
+/// units), apportioned over the group's rows by the largest-remainder method (ties to the
+/// earlier row). A state table's rows are their own groups, so each is `round(votes × scale)`.
+/// The generator and the expectation both scale with this, so they agree to the vote.
+pub fn scaled(rows: &[OfficialRow], scale: f64) -> Vec<u64> {
+    let mut groups: BTreeMap<(State, &str), Vec<usize>> = BTreeMap::new();
+    for (index, row) in rows.iter().enumerate() {
+        groups
+            .entry((row.state, row.candidate.as_str()))
+            .or_default()
+            .push(index);
+    }
+    let mut counts = vec![0u64; rows.len()];
+    for members in groups.values() {
+        let total: u64 = members.iter().map(|&i| rows[i].votes).sum();
+        let target = (total as f64 * scale).round() as u64;
+        if total == 0 {
+            continue;
+        }
+        // Exact shares in integers: target × votes / total, with u128 against overflow.
+        let mut remainders: Vec<(u128, usize)> = Vec::with_capacity(members.len());
+        let mut given = 0u64;
+        for &i in members {
+            let exact = u128::from(target) * u128::from(rows[i].votes);
+            let share = (exact / u128::from(total)) as u64;
+            counts[i] = share;
+            given += share;
+            remainders.push((exact % u128::from(total), i));
+        }
+        remainders.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        for &(_, i) in remainders.iter().take((target - given) as usize) {
+            counts[i] += 1;
+        }
+    }
+    counts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn county_tables_sum_to_the_state_tables_exactly() {
+        for (year, states) in [
+            (2016, president_2016()),
+            (2020, president_2020()),
+            (2024, president_2024()),
+        ] {
+            let counties = president_by_county(year).unwrap();
+            let mut sums: BTreeMap<(State, String), u64> = BTreeMap::new();
+            for row in counties {
+                let county = row.county.expect("a county table's rows have counties");
+                assert_eq!(county.state(), Some(row.state), "{year} {county}");
+                *sums.entry((row.state, row.candidate.clone())).or_default() += row.votes;
+            }
+            let official: BTreeMap<(State, String), u64> = states
+                .iter()
+                .map(|r| ((r.state, r.candidate.clone()), r.votes))
+                .collect();
+            assert_eq!(sums, official, "{year}");
+            // Scaled, the counties still sum to the scaled state table.
+            for scale in [0.01, 0.0007] {
+                let mut scaled_sums: BTreeMap<(State, String), u64> = BTreeMap::new();
+                for (row, count) in counties.iter().zip(scaled(counties, scale)) {
+                    *scaled_sums.entry((row.state, row.candidate.clone())).or_default() += count;
+                }
+                let want: BTreeMap<(State, String), u64> = states
+                    .iter()
+                    .zip(scaled(states, scale))
+                    .map(|(r, n)| ((r.state, r.candidate.clone()), n))
+                    .collect();
+                assert_eq!(scaled_sums, want, "{year} at {scale}");
+            }
+        }
+        assert_eq!(president_by_county(2012), None);
+    }
+
+    #[test]
+    fn county_rows_must_name_a_known_county_of_their_state() {
+        let head = "state_po,county_fips,county_name,candidate,party,votes\n";
+        let ok = parse_official_results(format!("{head}PA,42101,Philadelphia,A,,5\n").as_bytes()).unwrap();
+        assert_eq!(ok[0].county, Some(County(42101)));
+        for (row, says) in [
+            ("PA,99999,X,A,,5", "99999"),
+            ("PA,4210,X,A,,5", "4210"),
+            ("OH,42101,X,A,,5", "not in OH"),
+        ] {
+            let err = parse_official_results(format!("{head}{row}\n").as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says) && err.contains("line 2"), "{row}: {err}");
+        }
+    }
 
     #[test]
     fn apportionments_each_sum_to_538() {

@@ -71,6 +71,10 @@ pub struct Results {
     /// ([`Results::state_document`]); not part of this document's JSON.
     #[serde(skip)]
     pub state_details: BTreeMap<String, StateDetail>,
+    /// USPS code → the state's reporting units ([`crate::unit_results`]); not part of this
+    /// document's JSON.
+    #[serde(skip)]
+    pub units: crate::unit_results::UnitResults,
 }
 
 /// A state's votes by gender and by age group (group → candidate → votes), kept beside the
@@ -336,6 +340,7 @@ impl Results {
             lost: 0,
             recovering: None,
             state_details,
+            units: crate::unit_results::counted_units(tallies, name_of),
         }
     }
 

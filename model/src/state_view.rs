@@ -44,6 +44,9 @@ pub struct StateDocument {
     pub by_gender: BTreeMap<String, BTreeMap<String, u64>>,
     /// Age group → candidate → votes.
     pub by_age_group: BTreeMap<String, BTreeMap<String, u64>>,
+    /// The state's reporting units (counties), by FIPS code: those counted, and with a
+    /// county-level expectation every one expected.
+    pub units: Vec<crate::unit_results::UnitResult>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -94,6 +97,7 @@ impl Results {
             candidates,
             by_gender: detail.by_gender,
             by_age_group: detail.by_age_group,
+            units: self.units_of(state).to_vec(),
         }
     }
 

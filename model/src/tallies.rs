@@ -2,7 +2,7 @@
 //! specification the graph must agree with.
 
 use crate::codec::decode;
-use crate::vote::{CandidateId, CubeKey, Position, RejectReason};
+use crate::vote::{CandidateId, CubeKey, Position, RejectReason, UnitKey};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 
@@ -11,17 +11,23 @@ use std::collections::{BTreeMap, HashSet};
 pub enum Tally {
     /// Votes in one cube cell.
     Vote(CubeKey),
+    /// Votes in one county for one candidate (records that name a county).
+    Unit(UnitKey),
     /// Records rejected for one reason.
     Rejected(RejectReason),
     /// A candidate's name, present once any valid ballot named it.
     Candidate(CandidateId, String),
 }
 
-/// Every count at one point: the cube of votes, the rejects by reason, the candidates' names.
+/// Every count at one point: the cube of votes, the votes by county, the rejects by reason, the
+/// candidates' names.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tallies {
     /// Votes per cube cell.
     pub votes: BTreeMap<CubeKey, u64>,
+    /// Votes per county × candidate, of the records that named a county (each also counts in
+    /// `votes`).
+    pub units: BTreeMap<UnitKey, u64>,
     /// Rejected records per reason.
     pub rejected: BTreeMap<RejectReason, u64>,
     /// Candidate id → the name it was first seen with.
@@ -40,6 +46,12 @@ impl Tallies {
                 add(&mut self.votes, *key, delta);
                 if self.votes[key] == 0 {
                     self.votes.remove(key);
+                }
+            }
+            Tally::Unit(key) => {
+                add(&mut self.units, *key, delta);
+                if self.units[key] == 0 {
+                    self.units.remove(key);
                 }
             }
             Tally::Rejected(reason) => {
@@ -80,12 +92,15 @@ pub fn fold<'a>(records: impl IntoIterator<Item = (Position, &'a [u8])>, dedup: 
     for (_, record) in records {
         match decode(record) {
             Ok(ballot) => {
-                let key = ballot.cube_key();
-                tallies.apply(&Tally::Candidate(key.candidate, ballot.decision.to_string()), 1);
+                let key = ballot.vote_key();
+                tallies.apply(&Tally::Candidate(key.cube.candidate, ballot.decision.to_string()), 1);
                 if dedup && !voters.insert(ballot.voter) {
                     tallies.apply(&Tally::Rejected(RejectReason::DuplicateVoter), 1);
                 } else {
-                    tallies.apply(&Tally::Vote(key), 1);
+                    tallies.apply(&Tally::Vote(key.cube), 1);
+                    if let Some(unit) = key.unit() {
+                        tallies.apply(&Tally::Unit(unit), 1);
+                    }
                 }
             }
             Err(reason) => tallies.apply(&Tally::Rejected(reason), 1),

@@ -222,6 +222,35 @@ pub struct CubeKey {
     pub candidate: CandidateId,
 }
 
+/// What a counted vote is: its cube cell and, when the record named one, its county. The graph
+/// keeps one per voter; the cube and the county × candidate counts are both sums over these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct VoteKey {
+    /// The cube cell.
+    pub cube: CubeKey,
+    /// The county, if the record named one.
+    pub county: Option<crate::units::County>,
+}
+
+impl VoteKey {
+    /// The county × candidate cell this vote counts in, if it has a county.
+    pub fn unit(&self) -> Option<UnitKey> {
+        self.county.map(|county| UnitKey {
+            county,
+            candidate: self.cube.candidate,
+        })
+    }
+}
+
+/// One county × candidate cell: votes by reporting unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct UnitKey {
+    /// The county.
+    pub county: crate::units::County,
+    /// Who the vote is for.
+    pub candidate: CandidateId,
+}
+
 /// Where a record came from: a stream (Kafka partition, or file in path order) and an offset in
 /// it (Kafka offset, or byte offset of the line). "First" for one-voter-one-vote means least
 /// position, which makes it independent of how records fall into epochs or workers.
@@ -256,6 +285,10 @@ pub enum RejectReason {
     InvalidAge,
     /// The state is no state's name or code.
     UnknownState,
+    /// The county is not the 5-digit FIPS code of a county tally knows (see `units`).
+    UnknownCounty,
+    /// The county is a known one, but not in the record's state.
+    CountyOutsideState,
     /// The decision is empty, too long, or holds control characters.
     InvalidDecision,
     /// The voter voted already: a later record of the same id.
@@ -264,13 +297,15 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// Every reason, in the order metrics list them.
-    pub const ALL: [RejectReason; 8] = [
+    pub const ALL: [RejectReason; 10] = [
         RejectReason::Malformed,
         RejectReason::MissingField,
         RejectReason::InvalidId,
         RejectReason::InvalidGender,
         RejectReason::InvalidAge,
         RejectReason::UnknownState,
+        RejectReason::UnknownCounty,
+        RejectReason::CountyOutsideState,
         RejectReason::InvalidDecision,
         RejectReason::DuplicateVoter,
     ];
@@ -284,6 +319,8 @@ impl RejectReason {
             RejectReason::InvalidGender => "invalid_gender",
             RejectReason::InvalidAge => "invalid_age",
             RejectReason::UnknownState => "unknown_state",
+            RejectReason::UnknownCounty => "unknown_county",
+            RejectReason::CountyOutsideState => "county_outside_state",
             RejectReason::InvalidDecision => "invalid_decision",
             RejectReason::DuplicateVoter => "duplicate_voter",
         }

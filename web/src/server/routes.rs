@@ -8,7 +8,7 @@ use super::events::{result_events, EventsQuery};
 use super::health::Degraded;
 use super::params::asked_state;
 use super::state::WebState;
-use super::table::results_csv;
+use super::table::{county_csv, results_csv};
 use crate::metrics::{accepts_openmetrics, to_prometheus_text};
 use bytes::Bytes;
 use serde::Deserialize;
@@ -30,6 +30,13 @@ struct ResultsQuery {
     state: Option<String>,
     /// The publication asked for (one of the last [`super::KEPT_EPOCHS`]); the latest without it.
     epoch: Option<u64>,
+}
+
+/// `/api/results.csv`'s query.
+#[derive(Deserialize)]
+struct TableQuery {
+    /// `state` (the default: one row per state) or `county` (one row per reporting unit).
+    level: Option<String>,
 }
 
 /// Every route, with errors turned into JSON.
@@ -76,19 +83,27 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
         });
 
     let table = warp::path!("api" / "results.csv")
+        .and(warp::query::<TableQuery>())
         .and(gzip)
         .and(with_state.clone())
-        .map(|gzip: bool, state: Arc<WebState>| match results_csv(&state.latest()) {
-            Ok(body) => {
-                let reply = Body::new(Bytes::from(body)).reply("text/csv; charset=utf-8", gzip);
-                warp::reply::with_header(
-                    reply,
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"results.csv\"",
-                )
-                .into_response()
+        .map(|query: TableQuery, gzip: bool, state: Arc<WebState>| {
+            let (body, file) = match query.level.as_deref() {
+                None | Some("state") => (results_csv(&state.latest()), "results.csv"),
+                Some("county") => (county_csv(&state.latest()), "results-by-county.csv"),
+                Some(other) => {
+                    let shown: String = other.chars().take(40).collect();
+                    let message = format!("unknown level {shown:?}: use state or county");
+                    return ApiError::BadRequest(message).reply();
+                }
+            };
+            match body {
+                Ok(body) => {
+                    let reply = Body::new(Bytes::from(body)).reply("text/csv; charset=utf-8", gzip);
+                    let disposition = format!("attachment; filename=\"{file}\"");
+                    warp::reply::with_header(reply, header::CONTENT_DISPOSITION, disposition).into_response()
+                }
+                Err(e) => ApiError::Internal(format!("writing the results table: {e}")).reply(),
             }
-            Err(e) => ApiError::Internal(format!("writing the results table: {e}")).reply(),
         });
 
     let timeline =

@@ -9,7 +9,10 @@
 //! Mixes: without a scenario, each voter's (state, candidate) is drawn with the weights of the
 //! official 2020 results (so states by turnout and candidates by their share in each state); with
 //! a scenario, slot `k` takes the `k`-th cell of a seeded permutation of the scenario's scaled
-//! table, so the whole stream reproduces it exactly. Ages and genders follow fixed mixes.
+//! table, so the whole stream reproduces it exactly (by county, with the county's FIPS code in
+//! the record, when the table is by county). Ages and genders follow fixed mixes, unless the
+//! scenario has exit polls ([`tally_model::exit_polls`]): then they are drawn given the voter's
+//! state and party, so groups vote as the polls say while every count stays the table's.
 //!
 //! A scenario can also be played as an election night ([`night`]): the same records, in the
 //! order the states report them after their polls close, due over the night's wall time.
@@ -21,7 +24,8 @@ pub use schedule::{Next, Schedule};
 
 use std::path::{Path, PathBuf};
 use tally_model::codec::VoterRecord;
-use tally_model::reference::{parse_official_results, president_2020, OfficialRow};
+use tally_model::exit_polls::{party_index, Demographics};
+use tally_model::reference::{parse_official_results, president_2020, scaled, OfficialRow};
 use tally_model::Position;
 use tally_model::{AgeGroup, Gender, State};
 use tally_source::{RecordBatch, SourceError, SourceState};
@@ -56,12 +60,24 @@ impl Default for GeneratorConfig {
     }
 }
 
-/// A results table scaled to exact record counts per (state, candidate).
+/// A results table scaled to exact record counts per (state or county, candidate).
 #[derive(Clone, Debug)]
 pub struct Scenario {
-    cells: Vec<(State, String)>,
+    cells: Vec<Cell>,
     /// `cumulative[i]` = records of cells `0..=i`.
     cumulative: Vec<u64>,
+    /// How genders and ages vote, when the scenario has exit polls.
+    demographics: Option<Demographics>,
+}
+
+/// One row of a scenario: where, for whom, and the party the exit polls know them by.
+#[derive(Clone, Debug)]
+struct Cell {
+    state: State,
+    /// The county's FIPS code, as records spell it.
+    county: Option<String>,
+    candidate: String,
+    party: usize,
 }
 
 #[allow(missing_docs, reason = "each variant is documented by its #[error] message")]
@@ -72,6 +88,8 @@ pub enum GeneratorError {
     Scale(f64),
     #[error("--night plays a scenario: give --scenario FILE.csv --scale X")]
     NightWithoutScenario,
+    #[error("a night plans at most 65,535 reporting units, not {0}")]
+    TooManyUnits(usize),
     #[error("{what} would make more than {MAX_VOTERS} voters, the most a generator makes")]
     TooManyVoters { what: String },
     #[error("{name} must be between 0 and 1, not {rate}")]
@@ -86,7 +104,8 @@ pub enum GeneratorError {
 }
 
 impl Scenario {
-    /// `round(votes × scale)` records for every row.
+    /// The records every row stands for at `scale` ([`scaled`]: `round(votes × scale)` per state
+    /// and candidate, apportioned over its counties).
     pub fn new(rows: &[OfficialRow], scale: f64) -> Result<Scenario, GeneratorError> {
         if !(scale.is_finite() && scale > 0.0) {
             return Err(GeneratorError::Scale(scale));
@@ -97,20 +116,37 @@ impl Scenario {
         let mut cells = Vec::new();
         let mut cumulative = Vec::new();
         let mut total = 0u64;
-        for row in rows {
-            let scaled = (row.votes as f64 * scale).round();
-            // Checked before the cast, which would saturate rather than fail.
-            if scaled > MAX_VOTERS as f64 {
-                return Err(too_many());
-            }
+        // Checked before scaling, whose casts would saturate rather than fail.
+        let votes: f64 = rows.iter().map(|row| row.votes as f64).sum();
+        if votes * scale > MAX_VOTERS as f64 {
+            return Err(too_many());
+        }
+        for (row, records) in rows.iter().zip(scaled(rows, scale)) {
             total = total
-                .checked_add(scaled as u64)
+                .checked_add(records)
                 .filter(|total| *total <= MAX_VOTERS)
                 .ok_or_else(too_many)?;
-            cells.push((row.state, row.candidate.clone()));
+            cells.push(Cell {
+                state: row.state,
+                county: row.county.map(|county| county.to_string()),
+                candidate: row.candidate.clone(),
+                party: party_index(&row.party),
+            });
             cumulative.push(total);
         }
-        Ok(Scenario { cells, cumulative })
+        Ok(Scenario {
+            cells,
+            cumulative,
+            demographics: None,
+        })
+    }
+
+    /// Draws genders and ages from `demographics` (exit polls raked to this table).
+    pub fn with_demographics(self, demographics: Demographics) -> Scenario {
+        Scenario {
+            demographics: Some(demographics),
+            ..self
+        }
     }
 
     /// Reads a table in the format of `president_2020_by_state.csv`.
@@ -131,7 +167,7 @@ impl Scenario {
         self.cumulative.last().copied().unwrap_or(0)
     }
 
-    fn cell(&self, index: u64) -> &(State, String) {
+    fn cell(&self, index: u64) -> &Cell {
         let at = self.cumulative.partition_point(|&upto| upto <= index);
         &self.cells[at]
     }
@@ -206,7 +242,7 @@ impl VoterGenerator {
             let mut record = self.voter(earlier);
             if rng.chance(0.5) {
                 // A conflicting second ballot: same voter, another candidate.
-                record.decision = &self.mix.cell(rng.below(self.mix.voters())).1;
+                record.decision = &self.mix.cell(rng.below(self.mix.voters())).candidate;
             }
             batch.push_with(position(2), |out| record.write_json(out));
         }
@@ -215,29 +251,47 @@ impl VoterGenerator {
     /// The valid record of slot `k`'s voter.
     fn voter(&self, k: u64) -> VoterRecord<'_> {
         let mut rng = SlotRng::new(self.config.seed ^ 0x5eed_0f70_11e5, k);
-        let (state, candidate) = match &self.config.scenario {
-            Some(scenario) => scenario.cell(match &self.night {
-                Some(night) => night.scenario_index(k),
-                None => permute(k, scenario.voters(), self.config.seed),
-            }),
-            None => self.mix.cell(rng.below(self.mix.voters())),
+        let (cell, demographics) = match &self.config.scenario {
+            Some(scenario) => (
+                scenario.cell(match &self.night {
+                    Some(night) => night.scenario_index(k),
+                    None => permute(k, scenario.voters(), self.config.seed),
+                }),
+                scenario.demographics.as_ref(),
+            ),
+            None => (self.mix.cell(rng.below(self.mix.voters())), None),
         };
-        let (_, _, ages) = &AGE_MIX[rng.weighted(&AGE_MIX.map(|(_, weight, _)| weight))];
+        let age_weights = demographics
+            .and_then(|d| d.age(cell.state, cell.party))
+            .map(|shares| shares.iter().map(|p| (p * 1e9) as u64).collect::<Vec<u64>>())
+            .unwrap_or_else(|| AGE_MIX.map(|(_, weight, _)| weight).to_vec());
+        let (_, _, ages) = &AGE_MIX[rng.weighted(&age_weights)];
         let age = ages.start + rng.below(ages.end - ages.start);
-        let gender = GENDER_MIX[rng.weighted(&GENDER_MIX.map(|(_, w)| w))].0;
+        let gender = match demographics.and_then(|d| d.gender(cell.state, cell.party)) {
+            // The polls ask only about women and men: a voter of neither is as common as in
+            // the fixed mix, and the rest follow the poll.
+            Some(shares) => match rng.chance(GENDER_MIX[2].1 as f64 / 1000.0) {
+                true => Gender::Other,
+                false => {
+                    [Gender::Female, Gender::Male][rng.weighted(&[(shares[0] * 1e9) as u64, (shares[1] * 1e9) as u64])]
+                }
+            },
+            None => GENDER_MIX[rng.weighted(&GENDER_MIX.map(|(_, w)| w))].0,
+        };
         VoterRecord {
             id: voter_id(k, self.config.seed),
             gender: gender.as_str(),
             age,
-            state: state.name(),
-            decision: candidate,
+            state: cell.state.name(),
+            county: cell.county.as_deref(),
+            decision: &cell.candidate,
         }
     }
 
     /// An invalid record for slot `k`, of one of the codec's reject reasons.
     fn invalid(&self, k: u64, rng: &mut SlotRng, out: &mut Vec<u8>) {
         let mut record = self.voter(k);
-        match rng.below(7) {
+        match rng.below(8) {
             0 => {
                 // `out` holds earlier records too: cut only this one.
                 let start = out.len();
@@ -264,6 +318,7 @@ impl VoterGenerator {
             3 => record.gender = "Unknown",
             4 => record.age = if rng.chance(0.5) { 7 } else { 150 },
             5 => record.state = "Atlantis",
+            6 => record.county = Some("99999"),
             _ => record.decision = "",
         }
         record.write_json(out);
@@ -457,18 +512,21 @@ mod tests {
     fn a_scenario_is_reproduced_exactly() {
         let rows = vec![
             OfficialRow {
+                county: None,
                 state: State::lookup("OH").unwrap(),
                 candidate: "A".into(),
                 party: String::new(),
                 votes: 1234,
             },
             OfficialRow {
+                county: None,
                 state: State::lookup("OH").unwrap(),
                 candidate: "B".into(),
                 party: String::new(),
                 votes: 766,
             },
             OfficialRow {
+                county: None,
                 state: State::lookup("WY").unwrap(),
                 candidate: "A".into(),
                 party: String::new(),
@@ -490,6 +548,73 @@ mod tests {
                 .count()
         };
         assert_eq!((count("OH", "A"), count("OH", "B"), count("WY", "A")), (123, 77, 2));
+    }
+
+    #[test]
+    fn groups_vote_as_the_exit_polls_say_and_every_county_count_stays_exact() {
+        use tally_model::exit_polls::{Demographics, ExitPoll, GENDERS};
+        use tally_model::reference::president_by_county;
+        let rows = president_by_county(2020).unwrap();
+        let poll = ExitPoll::shipped(2020).unwrap();
+        let scale = 0.002;
+        let scenario = Scenario::new(rows, scale)
+            .unwrap()
+            .with_demographics(Demographics::new(poll, rows));
+        let voters = scenario.voters();
+        let all = records(
+            GeneratorConfig {
+                seed: 5,
+                scenario: Some(scenario),
+                ..Default::default()
+            },
+            voters,
+        );
+        // group → candidate → votes, and county × candidate → votes.
+        let mut groups: std::collections::BTreeMap<(String, String), u64> = Default::default();
+        let mut units: std::collections::BTreeMap<(String, String), u64> = Default::default();
+        for record in &all {
+            let ballot = decode(record).unwrap();
+            let age = tally_model::AgeGroup::of(ballot.age).unwrap().label();
+            for group in [ballot.gender.as_str(), age] {
+                *groups
+                    .entry((group.to_string(), ballot.decision.to_string()))
+                    .or_default() += 1;
+            }
+            *units
+                .entry((ballot.county.unwrap().to_string(), ballot.decision.to_string()))
+                .or_default() += 1;
+        }
+        let share = |group: &str, candidate: &str| {
+            let of_group: u64 = groups.iter().filter(|((g, _), _)| g == group).map(|(_, n)| n).sum();
+            100.0
+                * groups
+                    .get(&(group.to_string(), candidate.to_string()))
+                    .copied()
+                    .unwrap_or(0) as f64
+                / of_group as f64
+        };
+        let labels: Vec<&str> = tally_model::AgeGroup::ALL.iter().map(|a| a.label()).collect();
+        for (question, names) in [("gender", GENDERS.to_vec()), ("age", labels)] {
+            let published = poll.question("US", question).unwrap();
+            for (group, &(_, dem, rep)) in names.iter().zip(&published.groups) {
+                let (biden, trump) = (share(group, "Biden"), share(group, "Trump"));
+                assert!(
+                    (biden - dem).abs() < 1.0,
+                    "{group}: Biden {biden:.1} against the poll's {dem}"
+                );
+                assert!(
+                    (trump - rep).abs() < 1.0,
+                    "{group}: Trump {trump:.1} against the poll's {rep}"
+                );
+            }
+        }
+        // Groups differ as the poll says: women voted Biden by 15 points, men Trump by 8.
+        assert!(share("Female", "Biden") - share("Female", "Trump") > 10.0);
+        assert!(share("Male", "Trump") - share("Male", "Biden") > 5.0);
+        for (row, count) in rows.iter().zip(scaled(rows, scale)) {
+            let key = (row.county.unwrap().to_string(), row.candidate.clone());
+            assert_eq!(units.get(&key).copied().unwrap_or(0), count, "{key:?}");
+        }
     }
 
     #[test]
