@@ -389,6 +389,8 @@ async fn counties_are_listed_under_their_state_each_with_its_table_value() {
         "2020",
         "--scale",
         "0.0005",
+        "--rate",
+        "0",
         "--workers",
         "2",
         "--baseline",
