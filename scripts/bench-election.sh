@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole 2020 presidential election through the real path (a benchmark, not a test):
-#   1. `tally generate --scenario model/data/president_2020_by_state.csv --scale 1` writes
-#      all 158,429,631 ballots to a new 8-partition Kafka topic;
+#   1. `tally generate --scenario model/data/president_2020_by_county.csv --scale 1` writes
+#      all 158,429,631 ballots, each with its county, to a new 8-partition Kafka topic
+#      (ELECTION_TABLE=model/data/president_2020_by_state.csv: the same ballots without counties);
 #   2. `tally run --source kafka://…/TOPIC --storage hdfs://… --stop-at-end --workers 2
 #      --apportionment 2010` (archive and snapshots on HDFS) reads them to final results: timed,
 #      with its peak RSS;
@@ -22,7 +23,7 @@ bench_args "$@"
 scale=${1:-1}
 bootstrap=127.0.0.1:${KAFKA_PORT:-9092}
 namenode=hdfs://127.0.0.1:${HDFS_PORT:-9000}
-table=model/data/president_2020_by_state.csv
+table=${ELECTION_TABLE:-model/data/president_2020_by_county.csv}
 tally=$(tally_binary)
 port=18190
 
@@ -47,13 +48,16 @@ check() {
     python3 - "$1" "$table" "$scale" <<'PY'
 import csv, json, sys
 results, table, scale = json.load(open(sys.argv[1])), sys.argv[2], float(sys.argv[3])
-wrong, expected_total = [], 0
-for row in csv.DictReader(open(table)):
-    expected = int(int(row["votes"]) * scale + 0.5)  # as the generator rounds (half up)
+wrong, expected_total, table_votes = [], 0, {}
+for row in csv.DictReader(open(table)):  # by state, or by county: summed per state x candidate
+    key = (row["state_po"], row["candidate"])
+    table_votes[key] = table_votes.get(key, 0) + int(row["votes"])
+for (state, candidate), votes in table_votes.items():
+    expected = int(votes * scale + 0.5)  # as the generator rounds (half up)
     expected_total += expected
-    got = results["by_state"].get(row["state_po"], {}).get(row["candidate"], 0)
+    got = results["by_state"].get(state, {}).get(candidate, 0)
     if got != expected:
-        wrong.append(f'{row["state_po"]} {row["candidate"]}: {got} != {expected}')
+        wrong.append(f'{state} {candidate}: {got} != {expected}')
 ev = {c["name"]: c["electoral_votes"] for c in results["candidates"]}
 if results["votes"] != expected_total:
     wrong.append(f'votes {results["votes"]} != {expected_total}')
@@ -69,7 +73,12 @@ print(f'counts equal the table: {results["votes"]:,} votes, every state x candid
 PY
 }
 
-ballots=$(python3 -c 'import csv, sys; print(sum(int(int(r["votes"]) * float(sys.argv[2]) + 0.5) for r in csv.DictReader(open(sys.argv[1]))))' "$table" "$scale")
+ballots=$(python3 -c '
+import csv, sys
+totals = {}
+for r in csv.DictReader(open(sys.argv[1])):
+    totals[(r["state_po"], r["candidate"])] = totals.get((r["state_po"], r["candidate"]), 0) + int(r["votes"])
+print(sum(int(v * float(sys.argv[2]) + 0.5) for v in totals.values()))' "$table" "$scale")
 if [ -z "${ELECTION_TOPIC:-}" ]; then
     t0=$(now)
     TALLY_LOG=warn $tally generate --scenario "$table" --scale "$scale" --seed 2020 --partitions 8 \

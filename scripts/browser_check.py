@@ -2,7 +2,7 @@
 """Looks at the dashboard in a real browser (headless Chromium, driven over the DevTools
 protocol) as a reader would, and prints what it found as JSON; exits 1 on any failure.
 
-    scripts/browser_check.py BASE_URL [CHROMIUM] [final|live|traffic|shots]
+    scripts/browser_check.py BASE_URL [CHROMIUM] [final|live|traffic|shots|counties:CODE]
 
 final (a job whose results are complete): at 390, 1024 and 1440 px wide (and 360 and 2560),
 the page must not scroll sideways or log a console error; its cards, heading and table must
@@ -21,6 +21,11 @@ draw again.
 
 traffic (a job still counting): what one open tab downloads over TALLY_TRAFFIC_SECONDS (60),
 by kind (the event stream, charts, the page and API), measured, not checked.
+
+counties:CODE (a job whose records name counties): the state's panel, opened from its
+address, must map every county /api/results?state=CODE lists (one hotspot per county, the
+largest one's tooltip naming it) and list them in its table, most votes first, sorting by name
+at a click on the County header.
 
 shots: full-page screenshots at 1440×1000 and 390×844 into TALLY_SCREENSHOTS (the docs'
 pictures), nothing checked.
@@ -289,6 +294,51 @@ def check_panel(page, base, results):
     return failures
 
 
+def check_counties(page, base, code):
+    """A state's panel maps its counties (one shape per unit, each with a tooltip naming it) and
+    lists them in a table that sorts."""
+    failures = []
+    document = json.load(urllib.request.urlopen(f"{base}/api/results?state={code}", timeout=10))
+    units = document["units"]
+    if not units:
+        return [f"counties: {code} has no counties in /api/results"]
+    page.call("Emulation.setDeviceMetricsOverride",
+              {"width": 1024, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session=True)
+    page.call("Page.navigate", {"url": base + "/#" + code}, session=True)
+    page.wait_for("the county map", "document.getElementById('panel').open && "
+                  "document.querySelector('#panel figure[data-chart=counties] [data-key^=\"county-\"]') !== null")
+    page.wait_for("the county table", "document.querySelectorAll('#counties tr').length === %d" % len(units))
+    keys = page.evaluate("[...new Set([...document.querySelectorAll('#panel figure[data-chart=counties] [data-key^=\"county-\"]')]"
+                         ".map(e => e.dataset.key.split('-')[1]))]")
+    want = sorted(u["county"] for u in units)
+    if sorted(keys) != want:
+        missing = sorted(set(want) - set(keys))[:5]
+        failures.append(f"counties: the map has {len(keys)} counties of {len(want)}; missing e.g. {missing}")
+    # Pointing at the largest county shows its tooltip, naming it.
+    largest = max(units, key=lambda u: u["votes"])
+    selector = "#panel figure[data-chart=counties] [data-key=\"county-%s\"]" % largest["county"]
+    page.evaluate("document.querySelector(%s).scrollIntoView({block: 'center'})" % json.dumps(selector))
+    box = page.evaluate("(() => { const b = document.querySelector(%s).getBoundingClientRect();"
+                        " return [b.left + b.width / 2, b.top + b.height / 2]; })()" % json.dumps(selector))
+    page.call("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": box[0], "y": box[1]}, session=True)
+    try:
+        page.wait_for("a tooltip naming " + largest["name"], "!document.getElementById('tip').hidden && "
+                      "document.getElementById('tip').textContent.includes(%s)" % json.dumps(largest["name"]))
+    except RuntimeError:
+        tip = page.evaluate("document.getElementById('tip').textContent")
+        failures.append(f"counties: pointing at {largest['name']} shows {tip!r}")
+    # Most votes first; a click on the County header sorts by name.
+    first = page.evaluate("document.querySelector('#counties tr td').textContent")
+    if first != largest["name"]:
+        failures.append(f"counties: the table starts with {first!r}, not the largest county {largest['name']!r}")
+    page.evaluate("document.querySelector('th[data-county-sort=name] button').click()")
+    first = page.evaluate("document.querySelector('#counties tr td').textContent")
+    alphabetical = min(u["name"] for u in units)
+    if first != alphabetical:
+        failures.append(f"counties: sorted by name the table starts with {first!r}, not {alphabetical!r}")
+    return failures
+
+
 def check_live(page, base):
     """While results change, each one reaches the page (numbers and charts) within 2 s of its
     computation."""
@@ -383,6 +433,11 @@ def main():
             page.call("Emulation.setDeviceMetricsOverride",
                       {"width": 1440, "height": 1000, "deviceScaleFactor": 1, "mobile": False}, session=True)
             report["traffic"] = measure_traffic(page, base, float(os.environ.get("TALLY_TRAFFIC_SECONDS", "60")))
+            page.close()
+        elif mode.startswith("counties:"):
+            page = Page(endpoint)
+            report["failures"] += check_counties(page, base, mode.split(":", 1)[1])
+            report["failures"] += [f"counties: console error {e}" for e in page.errors()]
             page.close()
         elif mode == "live":
             page = Page(endpoint)

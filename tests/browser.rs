@@ -163,3 +163,28 @@ fn a_live_dashboard_shows_each_publication_within_two_seconds() {
         serde_json::from_str(&http_get(&format!("{base}/api/results")).expect("results")).expect("JSON");
     assert_eq!(results["complete"], false, "the views were of a live count");
 }
+
+#[test]
+fn the_state_panel_maps_and_lists_its_counties() {
+    let Some((python, chromium)) = tools_or_skip("the_state_panel_maps_and_lists_its_counties") else {
+        return;
+    };
+    let (_job, base) = start_server(&[
+        "--scenario",
+        "2020",
+        "--scale",
+        "0.0005",
+        "--rate",
+        "0",
+        "--baseline",
+        "2016",
+        "--workers",
+        "2",
+    ]);
+    wait_for("the final results", Duration::from_secs(120), || {
+        let results: serde_json::Value = serde_json::from_str(&http_get(&format!("{base}/api/results"))?).ok()?;
+        (results["complete"] == true).then_some(())
+    });
+    let report = browser_check(&python, &chromium, &base, "counties:PA");
+    assert_eq!(report["failures"].as_array().map(Vec::len), Some(0), "{report}");
+}

@@ -443,3 +443,66 @@ fn the_2024_night_swings_against_2020_as_the_official_tables_do() {
     assert!(results["swing"]["DEMOCRAT"].as_f64() < Some(-2.0));
     assert_eq!(results["winner"], "Trump");
 }
+
+/// Each shipped year, generated at 1% to a file and replayed through the job: every county
+/// gets exactly its scaled table value (the county CSV), and the counties sum to their states.
+#[test]
+fn every_county_of_each_shipped_year_replays_to_its_table_value_at_one_percent() {
+    use tally_model::reference::{president_by_county, scaled};
+    let dir = tempfile::tempdir().unwrap();
+    for year in ["2016", "2020", "2024"] {
+        let file = dir.path().join(format!("{year}.ndjson"));
+        run_ok(&[
+            "generate",
+            "--scenario",
+            year,
+            "--scale",
+            "0.01",
+            "--seed",
+            year,
+            "--out",
+            file.to_str().unwrap(),
+        ]);
+        let (_job, base) = start_server(&[
+            "--source",
+            file.to_str().unwrap(),
+            "--workers",
+            "2",
+            "--expected",
+            year,
+            "--expected-scale",
+            "0.01",
+        ]);
+        wait_for("the replay to end", std::time::Duration::from_secs(120), || {
+            let results: serde_json::Value = serde_json::from_str(&http_get(&format!("{base}/api/results"))?).ok()?;
+            (results["complete"] == true).then_some(())
+        });
+        let rows = president_by_county(year.parse().unwrap()).unwrap();
+        let mut want: std::collections::BTreeMap<(String, String), u64> = Default::default();
+        for (row, count) in rows.iter().zip(scaled(rows, 0.01)) {
+            *want
+                .entry((row.county.unwrap().to_string(), row.candidate.clone()))
+                .or_default() += count;
+        }
+        let table = http_get(&format!("{base}/api/results.csv?level=county")).expect("the county table");
+        let mut reader = csv::Reader::from_reader(table.as_bytes());
+        let header = reader.headers().unwrap().clone();
+        let mut checked = 0;
+        for record in reader.records() {
+            let record = record.unwrap();
+            // Every unit is expected, so every one is listed and complete.
+            assert_eq!(
+                &record[3], &record[4],
+                "{year} {}: all expected votes are in",
+                &record[1]
+            );
+            for (column, name) in header.iter().enumerate().skip(8) {
+                let got: u64 = record[column].parse().unwrap();
+                let key = (record[1].to_string(), name.to_string());
+                assert_eq!(got, want.get(&key).copied().unwrap_or(0), "{year} {key:?}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, want.len(), "{year}: every county × candidate of the table");
+    }
+}

@@ -56,19 +56,47 @@ fn owner(voter: VoterId) -> u64 {
     voter.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 29
 }
 
+/// An epoch's change in votes per interned key (by the voter table's index): a dense vector
+/// and the indices touched, since a map of up to a hundred thousand keys (cube cells ×
+/// counties) missed the cache on most ballots.
+#[derive(Default)]
+struct Changes {
+    by_key: Vec<isize>,
+    touched: Vec<u32>,
+}
+
+impl Changes {
+    #[inline]
+    fn add(&mut self, index: u32, diff: isize) {
+        let at = index as usize;
+        if at >= self.by_key.len() {
+            self.by_key.resize(at + 1, 0);
+        }
+        if self.by_key[at] == 0 {
+            self.touched.push(index);
+        }
+        self.by_key[at] += diff;
+    }
+
+    /// Every nonzero change, by key index, leaving all at zero.
+    fn drain(&mut self) -> impl Iterator<Item = (u32, isize)> + '_ {
+        let by_key = &mut self.by_key;
+        self.touched
+            .drain(..)
+            .map(move |index| (index, std::mem::take(&mut by_key[index as usize])))
+            .filter(|(_, diff)| *diff != 0)
+    }
+}
+
 /// Applies one ballot to `voters`: adds its effect on the vote counts to `changes` and any
 /// record it makes a duplicate to `found` (only when the ballot carries its record, i.e. the
 /// source wants duplicates). Returns whether the voter had voted before.
-fn apply(
-    voters: &mut VoterTable,
-    ballot: Ballot,
-    changes: &mut HashMap<VoteKey, isize>,
-    found: &mut Vec<Duplicate>,
-) -> bool {
+fn apply(voters: &mut VoterTable, ballot: Ballot, changes: &mut Changes, found: &mut Vec<Duplicate>) -> bool {
     let (voter, position, cube, record) = ballot;
-    match voters.apply(voter, position, cube) {
+    let index = voters.intern(cube);
+    match voters.apply_interned(voter, position, index) {
         Applied::First => {
-            *changes.entry(cube).or_default() += 1;
+            changes.add(index, 1);
             false
         }
         Applied::Displaced {
@@ -76,8 +104,8 @@ fn apply(
             cube: held_cube,
         } => {
             // The new ballot comes first: the vote moves, and the held record is the duplicate.
-            *changes.entry(held_cube).or_default() -= 1;
-            *changes.entry(cube).or_default() += 1;
+            changes.add(voters.intern(held_cube), -1);
+            changes.add(index, 1);
             if record.is_some() {
                 found.push((held_position, None));
             }
@@ -106,7 +134,7 @@ pub fn first_ballots<'s>(
             |_, _| {
                 let mut stash: BTreeMap<Epoch, (Capability<Epoch>, Vec<Ballot>)> = BTreeMap::new();
                 let mut voters = VoterTable::default();
-                let mut changes: HashMap<VoteKey, isize> = HashMap::new();
+                let mut changes = Changes::default();
                 // The epoch's changes summed per cube cell and per county × candidate: what
                 // the counts are kept by (a few thousand cells each, fewer than the keys).
                 let mut cubes: HashMap<CubeKey, isize> = HashMap::new();
@@ -128,7 +156,7 @@ pub fn first_ballots<'s>(
                         let ids: Vec<VoterId> = ballots.iter().map(|b| b.0).collect();
                         for (index, ballot) in ballots.into_iter().enumerate() {
                             if !dedup {
-                                *changes.entry(ballot.2).or_default() += 1;
+                                changes.add(voters.intern(ballot.2), 1);
                                 continue;
                             }
                             if let Some(&ahead) = ids.get(index + PREFETCH_AHEAD) {
@@ -140,7 +168,8 @@ pub fn first_ballots<'s>(
                         }
                         let time = *cap.time();
                         let mut session = output.session(&cap);
-                        for (key, diff) in changes.drain().filter(|(_, diff)| *diff != 0) {
+                        for (index, diff) in changes.drain() {
+                            let key = voters.key(index);
                             *cubes.entry(key.cube).or_default() += diff;
                             if let Some(unit) = key.unit() {
                                 *units.entry(unit).or_default() += diff;

@@ -132,8 +132,15 @@ pub struct VoterTable {
     shards: Vec<Slots>,
     /// Occupied slots per shard.
     lens: Vec<usize>,
-    cubes: Vec<VoteKey>,
-    cube_index: HashMap<VoteKey, u64>,
+    /// The interned keys, by index.
+    keys: Vec<VoteKey>,
+    /// Interning in two small steps, since a ballot's key is looked up for every new voter and
+    /// one map of about 110,000 keys (cube cells × counties) misses the cache on most lookups:
+    /// the cube cell's number (a few thousand cells), then, in that cell's row, the county's
+    /// place in its state (none first): the key's index plus one, 0 when not yet interned.
+    cube_rows: HashMap<tally_model::CubeKey, u32>,
+    /// The rows, one after another: a row starts where `cube_rows` says.
+    cells: Vec<u32>,
     /// Voters whose entry does not pack into a slot.
     overflow: HashMap<VoterId, (Position, VoteKey)>,
 }
@@ -171,8 +178,9 @@ impl VoterTable {
             seed,
             shards,
             lens: vec![0; SHARDS],
-            cubes: Vec::new(),
-            cube_index: HashMap::new(),
+            keys: Vec::new(),
+            cube_rows: HashMap::new(),
+            cells: Vec::new(),
             overflow: HashMap::new(),
         }
     }
@@ -195,6 +203,12 @@ impl VoterTable {
 
     /// Records a valid ballot of `voter` at `position` for `cube`: "first" is least position.
     pub fn apply(&mut self, voter: VoterId, position: Position, cube: VoteKey) -> Applied {
+        let index = self.intern(cube);
+        self.apply_interned(voter, position, index)
+    }
+
+    /// [`VoterTable::apply`] for a key already interned (its index from [`VoterTable::intern`]).
+    pub fn apply_interned(&mut self, voter: VoterId, position: Position, index: u32) -> Applied {
         let hash = mix(voter ^ self.seed);
         let shard = (hash >> (64 - SHARD_BITS)) as usize;
         if self.lens[shard] * MAX_LOAD.1 >= self.shards[shard].len() * MAX_LOAD.0 {
@@ -205,7 +219,7 @@ impl VoterTable {
         loop {
             let slot = slots[i];
             if slot.packed == 0 {
-                let packed = self.pack(voter, position, cube);
+                let packed = self.pack(voter, position, index);
                 self.shards[shard].as_mut_slice()[i] = Slot { voter, packed };
                 self.lens[shard] += 1;
                 return Applied::First;
@@ -218,7 +232,7 @@ impl VoterTable {
                 if slot.packed == OVERFLOW {
                     self.overflow.remove(&voter);
                 }
-                let packed = self.pack(voter, position, cube);
+                let packed = self.pack(voter, position, index);
                 self.shards[shard].as_mut_slice()[i].packed = packed;
                 return Applied::Displaced {
                     position: held_position,
@@ -253,16 +267,9 @@ impl VoterTable {
     }
 
     /// The packed word for an entry, or [`OVERFLOW`] after putting it in the side map.
-    fn pack(&mut self, voter: VoterId, position: Position, cube: VoteKey) -> u64 {
-        let index = match self.cube_index.get(&cube) {
-            Some(&index) => index,
-            None => {
-                let index = self.cubes.len() as u64;
-                self.cubes.push(cube);
-                self.cube_index.insert(cube, index);
-                index
-            }
-        };
+    fn pack(&mut self, voter: VoterId, position: Position, index: u32) -> u64 {
+        let cube = self.keys[index as usize];
+        let index = u64::from(index);
         let fits = index + 1 < CUBE_FIELD_OVERFLOW
             && u64::from(position.stream) < 1 << STREAM_BITS
             && position.offset < 1 << OFFSET_BITS;
@@ -280,7 +287,63 @@ impl VoterTable {
         let index = (packed >> (OFFSET_BITS + STREAM_BITS)) - 1;
         let stream = ((packed >> OFFSET_BITS) & ((1 << STREAM_BITS) - 1)) as u32;
         let offset = packed & ((1 << OFFSET_BITS) - 1);
-        (Position::new(stream, offset), self.cubes[index as usize])
+        (Position::new(stream, offset), self.keys[index as usize])
+    }
+
+    /// The interned key at `index` (from [`VoterTable::intern`]).
+    pub fn key(&self, index: u32) -> VoteKey {
+        self.keys[index as usize]
+    }
+
+    /// Keys interned so far: every index is below this.
+    pub fn keys(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// The index of `key` among the interned keys, interning it if new.
+    #[inline]
+    pub fn intern(&mut self, key: VoteKey) -> u32 {
+        let start = match self.cube_rows.get(&key.cube) {
+            Some(&start) => start as usize,
+            None => {
+                let start = self.cells.len();
+                let width = 1 + tally_model::County::count_in(key.cube.state);
+                self.cells.resize(start + width, 0);
+                self.cube_rows.insert(key.cube, start as u32);
+                start
+            }
+        };
+        // A county of another state than the cell's cannot come from the codec; it is kept
+        // exact all the same, apart from the rows.
+        let column = match key.county {
+            None => 0,
+            Some(county) => match county.place() {
+                Some((state, in_state)) if state == key.cube.state => 1 + usize::from(in_state),
+                _ => return self.intern_elsewhere(key),
+            },
+        };
+        match self.cells[start + column] {
+            0 => {
+                let index = self.keys.len() as u32;
+                self.keys.push(key);
+                self.cells[start + column] = index + 1;
+                index
+            }
+            stored => stored - 1,
+        }
+    }
+
+    /// Interns a key no row has a column for (a county of another state): by search, since no
+    /// source makes these.
+    #[cold]
+    fn intern_elsewhere(&mut self, key: VoteKey) -> u32 {
+        match self.keys.iter().position(|k| *k == key) {
+            Some(index) => index as u32,
+            None => {
+                self.keys.push(key);
+                self.keys.len() as u32 - 1
+            }
+        }
     }
 
     /// Moves shard `shard` into a quarter more slots.
@@ -308,6 +371,46 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
     use tally_model::{AgeGroup, CandidateId, CubeKey, Gender, State};
+
+    #[test]
+    fn keys_with_counties_are_interned_once_each_and_come_back_whole() {
+        let mut table = VoterTable::with_seed(1);
+        let pa = State::lookup("PA").unwrap();
+        let key = |county: Option<u32>, candidate: u64| VoteKey {
+            cube: CubeKey {
+                state: pa,
+                gender: Gender::Male,
+                age_group: AgeGroup::From65,
+                candidate: CandidateId(candidate),
+            },
+            county: county.map(tally_model::County),
+        };
+        // PA counties, none, and a county of another state (kept exact all the same).
+        let keys = [
+            key(Some(42101), 1),
+            key(Some(42001), 1),
+            key(None, 1),
+            key(Some(42101), 2),
+            key(Some(39035), 1),
+        ];
+        for (voter, k) in keys.iter().cycle().take(50).enumerate() {
+            assert_eq!(
+                table.apply(voter as u64, Position::new(0, voter as u64 + 1), *k),
+                Applied::First
+            );
+        }
+        assert_eq!(table.keys.len(), keys.len(), "each key interned once");
+        for (voter, k) in keys.iter().cycle().take(50).enumerate() {
+            let earlier = table.apply(voter as u64, Position::new(0, 0), key(None, 9));
+            assert_eq!(
+                earlier,
+                Applied::Displaced {
+                    position: Position::new(0, voter as u64 + 1),
+                    cube: *k
+                }
+            );
+        }
+    }
 
     fn cube(candidate: u64) -> VoteKey {
         VoteKey {

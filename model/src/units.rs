@@ -25,6 +25,9 @@ pub struct CountyInfo {
     pub state: State,
     /// Its name (`Philadelphia County`).
     pub name: String,
+    /// Its place among its state's counties, by code, from 0: a dense index for tables kept
+    /// per state (see [`County::count_in`]).
+    pub in_state: u16,
 }
 
 impl County {
@@ -54,12 +57,25 @@ impl County {
     /// The state of a known county.
     #[inline]
     pub fn state(self) -> Option<State> {
-        self.info().map(|info| info.state)
+        self.place().map(|(state, _)| state)
+    }
+
+    /// A known county's state and place in it ([`CountyInfo::in_state`]), from one small word
+    /// per code: the hot path (the codec, the voter table) asks this of every ballot.
+    #[inline]
+    pub fn place(self) -> Option<(State, u16)> {
+        let word = *registry().places.get(self.0 as usize)?;
+        (word != 0).then_some((State((word >> 16) as u8 & 0x7f), word as u16))
     }
 
     /// Every known county, by code.
     pub fn all() -> &'static [CountyInfo] {
         &registry().counties
+    }
+
+    /// How many counties `state` has ([`CountyInfo::in_state`] is below it).
+    pub fn count_in(state: State) -> usize {
+        usize::from(registry().per_state[usize::from(state.0)])
     }
 }
 
@@ -71,8 +87,12 @@ impl fmt::Display for County {
 
 struct Registry {
     counties: Vec<CountyInfo>,
+    /// Counties per state, by state index.
+    per_state: Vec<u16>,
     /// Code → position in `counties` plus one (0: no county).
     index: Vec<u16>,
+    /// Code → `1 << 23 | state << 16 | in_state` (0: no county).
+    places: Vec<u32>,
 }
 
 fn registry() -> &'static Registry {
@@ -90,15 +110,29 @@ fn registry() -> &'static Registry {
                     county,
                     state,
                     name: row[2].to_string(),
+                    in_state: 0,
                 });
             }
         }
-        let counties: Vec<CountyInfo> = counties.into_values().collect();
+        let mut counties: Vec<CountyInfo> = counties.into_values().collect();
+        let mut per_state = vec![0u16; State::all().count()];
+        for info in &mut counties {
+            let count = &mut per_state[usize::from(info.state.0)];
+            info.in_state = *count;
+            *count += 1;
+        }
         let mut index = vec![0u16; County::CODES as usize];
+        let mut places = vec![0u32; County::CODES as usize];
         for (position, info) in counties.iter().enumerate() {
             index[info.county.0 as usize] = u16::try_from(position + 1).expect("fewer than 65,535 counties");
+            places[info.county.0 as usize] = 1 << 23 | u32::from(info.state.0) << 16 | u32::from(info.in_state);
         }
-        Registry { counties, index }
+        Registry {
+            counties,
+            per_state,
+            index,
+            places,
+        }
     })
 }
 
@@ -127,5 +161,12 @@ mod tests {
         assert_eq!(County(9110).state().map(State::code), Some("CT"));
         assert!(County::all().len() > 3100, "{}", County::all().len());
         assert!(State::all().all(|s| County::all().iter().any(|c| c.state == s)));
+        let pa = State::lookup("PA").unwrap();
+        assert_eq!(County::count_in(pa), 67);
+        assert_eq!(County(42001).info().map(|i| i.in_state), Some(0));
+        assert_eq!(County(42133).info().map(|i| i.in_state), Some(66));
+        assert_eq!(County(42133).place(), Some((pa, 66)));
+        assert_eq!(County(56045).place().map(|(s, _)| s.code()), Some("WY"));
+        assert_eq!(County(99999).place(), None);
     }
 }

@@ -28,11 +28,13 @@ pub enum Chart {
     Timeline,
     /// Swing since the baseline, per state.
     Swing,
+    /// One state's counties (`?state=` is required).
+    Counties,
 }
 
 impl Chart {
     /// Every chart the server draws.
-    pub const ALL: [Chart; 7] = [
+    pub const ALL: [Chart; 8] = [
         Chart::Candidates,
         Chart::Gender,
         Chart::Age,
@@ -40,6 +42,7 @@ impl Chart {
         Chart::Electoral,
         Chart::Timeline,
         Chart::Swing,
+        Chart::Counties,
     ];
 
     /// Its file name without `.svg` (`/charts/NAME.svg`).
@@ -52,6 +55,7 @@ impl Chart {
             Chart::Electoral => "electoral",
             Chart::Timeline => "timeline",
             Chart::Swing => "swing",
+            Chart::Counties => "counties",
         }
     }
     /// What the chart shows, as its SVG `<title>` says.
@@ -64,6 +68,7 @@ impl Chart {
             Chart::Electoral => "Electoral votes",
             Chart::Timeline => "How the race moved",
             Chart::Swing => "Swing since the baseline election",
+            Chart::Counties => "Results by county",
         }
     }
     /// The chart a file name (without `.svg`) names.
@@ -94,6 +99,18 @@ pub fn render(
     width: u32,
     height: Option<u32>,
 ) -> Result<String, ChartError> {
+    render_for(chart, results, timeline, width, height, None)
+}
+
+/// [`render`], for the charts of one `state` (the county map needs to know which).
+pub fn render_for(
+    chart: Chart,
+    results: &Results,
+    timeline: &Timeline,
+    width: u32,
+    height: Option<u32>,
+    state: Option<tally_model::State>,
+) -> Result<String, ChartError> {
     let palette = Palette::of(results);
     let mut scene = Scene::new(width);
     match chart {
@@ -109,6 +126,13 @@ pub fn render(
         Chart::States => crate::maps::states(&mut scene, results, &palette),
         Chart::Swing => crate::maps::swing(&mut scene, results),
         Chart::Electoral => crate::electoral::electoral(&mut scene, results, &palette),
+        Chart::Counties => match state {
+            Some(state) => crate::county_map::counties(&mut scene, results, &palette, state),
+            None => {
+                scene.title("Results by county");
+                scene.note("Choose a state: /charts/counties.svg?state=PA");
+            }
+        },
         Chart::Timeline => {
             crate::timeline_chart::timeline_chart(&mut scene, timeline, results.electoral_votes_to_win, &palette)
         }

@@ -24,6 +24,7 @@
 
 pub mod bars;
 pub mod charts;
+pub mod county_map;
 pub mod electoral;
 pub mod format;
 pub mod maps;

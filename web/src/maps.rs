@@ -199,6 +199,41 @@ fn hatch(scene: &mut Scene, from: (i32, i32), side: i32) {
     }
 }
 
+/// Diagonal grey lines across the polygon `points` (even-odd), clipped to it: each diagonal
+/// `x + y = d` is cut where it crosses the polygon's edges, and drawn between pairs of crossings.
+pub(crate) fn hatch_polygon(scene: &mut Scene, points: &[(i32, i32)]) {
+    if points.len() < 3 {
+        return;
+    }
+    let sums = points.iter().map(|(x, y)| x + y);
+    let (low, high) = (sums.clone().min().unwrap_or(0), sums.max().unwrap_or(0));
+    let step = 6;
+    let mut d = low - low.rem_euclid(step) + step;
+    while d < high {
+        let mut crossings: Vec<f64> = Vec::new();
+        for (i, &(ax, ay)) in points.iter().enumerate() {
+            let (bx, by) = points[(i + 1) % points.len()];
+            let (fa, fb) = (f64::from(ax + ay - d), f64::from(bx + by - d));
+            if (fa < 0.0) != (fb < 0.0) {
+                let t = fa / (fa - fb);
+                crossings.push(f64::from(ax) + t * f64::from(bx - ax));
+            }
+        }
+        crossings.sort_by(f64::total_cmp);
+        for pair in crossings.chunks_exact(2) {
+            let (x0, x1) = (pair[0].round() as i32, pair[1].round() as i32);
+            if x1 > x0 {
+                scene.marks.push(Mark::Line {
+                    points: vec![(x0, d - x0), (x1, d - x1)],
+                    color: HATCH,
+                    width: 1,
+                });
+            }
+        }
+        d += step;
+    }
+}
+
 /// The hatching's grey: 3:1 against white, as a graphic needs (WCAG 1.4.11).
 const HATCH: RGBColor = RGBColor(0x8a, 0x8a, 0x8a);
 

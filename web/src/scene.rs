@@ -52,6 +52,15 @@ pub enum Mark {
         /// Its width in pixels.
         width: u32,
     },
+    /// A filled polygon with a one-pixel border.
+    Polygon {
+        /// Its corners, in order.
+        points: Vec<(i32, i32)>,
+        /// Its fill.
+        fill: RGBColor,
+        /// Its border.
+        stroke: RGBColor,
+    },
     /// A text.
     Text(Label),
 }
@@ -99,6 +108,8 @@ pub struct Hotspot {
     pub tip: String,
     /// The USPS code, for a state (`data-state`).
     pub state: Option<&'static str>,
+    /// A polygon's corners, when the region is one (a county); a rectangle otherwise.
+    pub shape: Option<Vec<(i32, i32)>>,
 }
 
 #[derive(Clone)]
@@ -175,6 +186,25 @@ impl Scene {
             key,
             tip,
             state,
+            shape: None,
+        });
+    }
+
+    /// A hotspot shaped as the polygon `points`.
+    pub fn polygon_hotspot(&mut self, points: Vec<(i32, i32)>, key: String, tip: String) {
+        let from = points
+            .iter()
+            .fold((i32::MAX, i32::MAX), |m, p| (m.0.min(p.0), m.1.min(p.1)));
+        let to = points
+            .iter()
+            .fold((i32::MIN, i32::MIN), |m, p| (m.0.max(p.0), m.1.max(p.1)));
+        self.hotspots.push(Hotspot {
+            from,
+            to,
+            key,
+            tip,
+            state: None,
+            shape: Some(points),
         });
     }
 
@@ -242,6 +272,13 @@ impl Scene {
                     Mark::Line { points, color, width } => {
                         root.draw(&PathElement::new(points.clone(), color.stroke_width(*width)))
                     }
+                    Mark::Polygon { points, fill, stroke } => {
+                        root.draw(&Polygon::new(points.clone(), fill.filled())).and_then(|()| {
+                            let mut ring = points.clone();
+                            ring.extend(points.first().copied());
+                            root.draw(&PathElement::new(ring, stroke.stroke_width(1)))
+                        })
+                    }
                     Mark::Text(label) => {
                         let style = if label.bold { FontStyle::Bold } else { FontStyle::Normal };
                         let font = ("sans-serif", label.px * PLOTTERS_FONT_SCALE, style)
@@ -274,6 +311,16 @@ impl Scene {
         out.push_str("<g class=\"hotspots\">");
         for spot in &self.hotspots {
             let state = spot.state.map(|s| format!(" data-state=\"{s}\"")).unwrap_or_default();
+            if let Some(shape) = &spot.shape {
+                let points: Vec<String> = shape.iter().map(|(x, y)| format!("{x},{y}")).collect();
+                out.push_str(&format!(
+                    "<polygon points=\"{}\" fill=\"#000\" fill-opacity=\"0\" tabindex=\"0\" data-key=\"{}\" aria-label=\"{tip}\"><title>{tip}</title></polygon>",
+                    points.join(" "),
+                    escape(&spot.key),
+                    tip = escape(&spot.tip),
+                ));
+                continue;
+            }
             out.push_str(&format!(
                 "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#000\" fill-opacity=\"0\" tabindex=\"0\" data-key=\"{}\"{state} aria-label=\"{tip}\"><title>{tip}</title></rect>",
                 spot.from.0,

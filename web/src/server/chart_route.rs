@@ -6,7 +6,7 @@ use super::chart_cache::ChartKey;
 use super::errors::ApiError;
 use super::params::asked_state;
 use super::state::WebState;
-use crate::charts::{render, Chart};
+use crate::charts::{render_for, Chart};
 use bytes::Bytes;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -52,13 +52,17 @@ pub(super) async fn chart(
         .reject());
     }
     let shown = match &query.state {
-        Some(asked) if matches!(chart, Chart::Candidates | Chart::Gender | Chart::Age) => {
+        Some(asked) if matches!(chart, Chart::Candidates | Chart::Gender | Chart::Age | Chart::Counties) => {
             Some(asked_state(asked).map_err(ApiError::reject)?)
         }
         Some(_) => {
-            return Err(
-                ApiError::BadRequest("?state= applies to the candidates, gender and age charts".to_string()).reject(),
+            return Err(ApiError::BadRequest(
+                "?state= applies to the candidates, gender, age and counties charts".to_string(),
             )
+            .reject())
+        }
+        None if chart == Chart::Counties => {
+            return Err(ApiError::BadRequest("counties.svg needs ?state=, e.g. ?state=PA".to_string()).reject())
         }
         None => None,
     };
@@ -83,7 +87,7 @@ pub(super) async fn chart(
                 Chart::Timeline => state.timeline.read().map(|t| t.clone()).unwrap_or_default(),
                 _ => Timeline::default(),
             };
-            render(chart, &results, &timeline, width, query.height)
+            render_for(chart, &results, &timeline, width, query.height, shown)
                 .map(|svg| Body::new(Bytes::from(svg)))
                 .map_err(Arc::new)
         })

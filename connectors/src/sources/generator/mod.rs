@@ -18,16 +18,17 @@
 //! order the states report them after their polls close, due over the night's wall time.
 
 pub mod night;
+mod scenario;
 pub mod schedule;
 
+pub use scenario::Scenario;
 pub use schedule::{Next, Schedule};
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use tally_model::codec::VoterRecord;
-use tally_model::exit_polls::{party_index, Demographics};
-use tally_model::reference::{parse_official_results, president_2020, scaled, OfficialRow};
+use tally_model::reference::president_2020;
 use tally_model::Position;
-use tally_model::{AgeGroup, Gender, State};
+use tally_model::{AgeGroup, Gender};
 use tally_source::{RecordBatch, SourceError, SourceState};
 
 /// What to generate.
@@ -60,26 +61,6 @@ impl Default for GeneratorConfig {
     }
 }
 
-/// A results table scaled to exact record counts per (state or county, candidate).
-#[derive(Clone, Debug)]
-pub struct Scenario {
-    cells: Vec<Cell>,
-    /// `cumulative[i]` = records of cells `0..=i`.
-    cumulative: Vec<u64>,
-    /// How genders and ages vote, when the scenario has exit polls.
-    demographics: Option<Demographics>,
-}
-
-/// One row of a scenario: where, for whom, and the party the exit polls know them by.
-#[derive(Clone, Debug)]
-struct Cell {
-    state: State,
-    /// The county's FIPS code, as records spell it.
-    county: Option<String>,
-    candidate: String,
-    party: usize,
-}
-
 #[allow(missing_docs, reason = "each variant is documented by its #[error] message")]
 /// Why a generator cannot be made as configured.
 #[derive(Debug, thiserror::Error)]
@@ -101,76 +82,6 @@ pub enum GeneratorError {
         path: PathBuf,
         cause: tally_model::reference::ResultsTableError,
     },
-}
-
-impl Scenario {
-    /// The records every row stands for at `scale` ([`scaled`]: `round(votes × scale)` per state
-    /// and candidate, apportioned over its counties).
-    pub fn new(rows: &[OfficialRow], scale: f64) -> Result<Scenario, GeneratorError> {
-        if !(scale.is_finite() && scale > 0.0) {
-            return Err(GeneratorError::Scale(scale));
-        }
-        let too_many = || GeneratorError::TooManyVoters {
-            what: format!("scale {scale}"),
-        };
-        let mut cells = Vec::new();
-        let mut cumulative = Vec::new();
-        let mut total = 0u64;
-        // Checked before scaling, whose casts would saturate rather than fail.
-        let votes: f64 = rows.iter().map(|row| row.votes as f64).sum();
-        if votes * scale > MAX_VOTERS as f64 {
-            return Err(too_many());
-        }
-        for (row, records) in rows.iter().zip(scaled(rows, scale)) {
-            total = total
-                .checked_add(records)
-                .filter(|total| *total <= MAX_VOTERS)
-                .ok_or_else(too_many)?;
-            cells.push(Cell {
-                state: row.state,
-                county: row.county.map(|county| county.to_string()),
-                candidate: row.candidate.clone(),
-                party: party_index(&row.party),
-            });
-            cumulative.push(total);
-        }
-        Ok(Scenario {
-            cells,
-            cumulative,
-            demographics: None,
-        })
-    }
-
-    /// Draws genders and ages from `demographics` (exit polls raked to this table).
-    pub fn with_demographics(self, demographics: Demographics) -> Scenario {
-        Scenario {
-            demographics: Some(demographics),
-            ..self
-        }
-    }
-
-    /// Reads a table in the format of `president_2020_by_state.csv`.
-    pub fn load(path: &Path, scale: f64) -> Result<Scenario, GeneratorError> {
-        let text = std::fs::read(path).map_err(|cause| GeneratorError::Read {
-            path: path.to_path_buf(),
-            cause,
-        })?;
-        let rows = parse_official_results(&text).map_err(|cause| GeneratorError::Table {
-            path: path.to_path_buf(),
-            cause,
-        })?;
-        Scenario::new(&rows, scale)
-    }
-
-    /// Records (voters) in the scenario.
-    pub fn voters(&self) -> u64 {
-        self.cumulative.last().copied().unwrap_or(0)
-    }
-
-    fn cell(&self, index: u64) -> &Cell {
-        let at = self.cumulative.partition_point(|&upto| upto <= index);
-        &self.cells[at]
-    }
 }
 
 /// Generates the records of any voter slot.
@@ -251,30 +162,22 @@ impl VoterGenerator {
     /// The valid record of slot `k`'s voter.
     fn voter(&self, k: u64) -> VoterRecord<'_> {
         let mut rng = SlotRng::new(self.config.seed ^ 0x5eed_0f70_11e5, k);
-        let (cell, demographics) = match &self.config.scenario {
-            Some(scenario) => (
-                scenario.cell(match &self.night {
-                    Some(night) => night.scenario_index(k),
-                    None => permute(k, scenario.voters(), self.config.seed),
-                }),
-                scenario.demographics.as_ref(),
-            ),
-            None => (self.mix.cell(rng.below(self.mix.voters())), None),
+        let cell = match &self.config.scenario {
+            Some(scenario) => scenario.cell(match &self.night {
+                Some(night) => night.scenario_index(k),
+                None => permute(k, scenario.voters(), self.config.seed),
+            }),
+            None => self.mix.cell(rng.below(self.mix.voters())),
         };
-        let age_weights = demographics
-            .and_then(|d| d.age(cell.state, cell.party))
-            .map(|shares| shares.iter().map(|p| (p * 1e9) as u64).collect::<Vec<u64>>())
-            .unwrap_or_else(|| AGE_MIX.map(|(_, weight, _)| weight).to_vec());
+        let age_weights = cell.age_weights.unwrap_or(AGE_MIX.map(|(_, weight, _)| weight));
         let (_, _, ages) = &AGE_MIX[rng.weighted(&age_weights)];
         let age = ages.start + rng.below(ages.end - ages.start);
-        let gender = match demographics.and_then(|d| d.gender(cell.state, cell.party)) {
+        let gender = match cell.gender_weights {
             // The polls ask only about women and men: a voter of neither is as common as in
             // the fixed mix, and the rest follow the poll.
-            Some(shares) => match rng.chance(GENDER_MIX[2].1 as f64 / 1000.0) {
+            Some(weights) => match rng.chance(GENDER_MIX[2].1 as f64 / 1000.0) {
                 true => Gender::Other,
-                false => {
-                    [Gender::Female, Gender::Male][rng.weighted(&[(shares[0] * 1e9) as u64, (shares[1] * 1e9) as u64])]
-                }
+                false => [Gender::Female, Gender::Male][rng.weighted(&weights)],
             },
             None => GENDER_MIX[rng.weighted(&GENDER_MIX.map(|(_, w)| w))].0,
         };
@@ -446,6 +349,8 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
     use tally_model::codec::decode;
+    use tally_model::reference::{scaled, OfficialRow};
+    use tally_model::State;
 
     fn records(config: GeneratorConfig, slots: u64) -> Vec<Vec<u8>> {
         let generator = VoterGenerator::new(config).unwrap();
