@@ -20,16 +20,16 @@
 //!
 //! The per-voter state is a [`VoterTable`]: 16 bytes a slot, grown without doubling spikes.
 
+use crate::keys::{Interned, VoteKeys};
 use crate::voters::{Applied, VoterTable};
 use crate::Epoch;
 use differential_dataflow::{AsCollection, VecCollection};
-use hashbrown::HashMap;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use tally_model::tallies::Tally;
 use tally_model::VoterId;
-use tally_model::{CubeKey, Position, RejectReason, UnitKey, VoteKey};
+use tally_model::{Position, RejectReason, VoteKey};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::Capability;
@@ -56,56 +56,79 @@ fn owner(voter: VoterId) -> u64 {
     voter.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 29
 }
 
-/// An epoch's change in votes per interned key (by the voter table's index): a dense vector
-/// and the indices touched, since a map of up to a hundred thousand keys (cube cells ×
-/// counties) missed the cache on most ballots.
+/// Changes per small number (a cube cell's, or a county × candidate's; see [`VoteKeys`]): a
+/// dense vector and the numbers touched, so that summing an epoch's ballots touches only memory
+/// that stays in cache.
+#[derive(Default)]
+struct Dense {
+    by_number: Vec<isize>,
+    touched: Vec<u32>,
+}
+
+impl Dense {
+    #[inline]
+    fn add(&mut self, number: u32, diff: isize) {
+        let at = number as usize;
+        if at >= self.by_number.len() {
+            self.by_number.resize(at + 1, 0);
+        }
+        if self.by_number[at] == 0 {
+            self.touched.push(number);
+        }
+        self.by_number[at] += diff;
+    }
+
+    /// Every nonzero change, by number, leaving all at zero.
+    fn drain(&mut self) -> impl Iterator<Item = (u32, isize)> + '_ {
+        let by_number = &mut self.by_number;
+        self.touched
+            .drain(..)
+            .map(move |number| (number, std::mem::take(&mut by_number[number as usize])))
+            .filter(|(_, diff)| *diff != 0)
+    }
+}
+
+/// An epoch's change in votes, per cube cell and per county × candidate.
 #[derive(Default)]
 struct Changes {
-    by_key: Vec<isize>,
-    touched: Vec<u32>,
+    cubes: Dense,
+    units: Dense,
 }
 
 impl Changes {
     #[inline]
-    fn add(&mut self, index: u32, diff: isize) {
-        let at = index as usize;
-        if at >= self.by_key.len() {
-            self.by_key.resize(at + 1, 0);
+    fn add(&mut self, key: Interned, diff: isize) {
+        self.cubes.add(key.cube, diff);
+        if let Some(unit) = key.unit {
+            self.units.add(unit, diff);
         }
-        if self.by_key[at] == 0 {
-            self.touched.push(index);
-        }
-        self.by_key[at] += diff;
-    }
-
-    /// Every nonzero change, by key index, leaving all at zero.
-    fn drain(&mut self) -> impl Iterator<Item = (u32, isize)> + '_ {
-        let by_key = &mut self.by_key;
-        self.touched
-            .drain(..)
-            .map(move |index| (index, std::mem::take(&mut by_key[index as usize])))
-            .filter(|(_, diff)| *diff != 0)
     }
 }
 
 /// Applies one ballot to `voters`: adds its effect on the vote counts to `changes` and any
 /// record it makes a duplicate to `found` (only when the ballot carries its record, i.e. the
 /// source wants duplicates). Returns whether the voter had voted before.
-fn apply(voters: &mut VoterTable, ballot: Ballot, changes: &mut Changes, found: &mut Vec<Duplicate>) -> bool {
-    let (voter, position, cube, record) = ballot;
-    let index = voters.intern(cube);
-    match voters.apply_interned(voter, position, index) {
+fn apply(
+    voters: &mut VoterTable,
+    keys: &mut VoteKeys,
+    ballot: Ballot,
+    changes: &mut Changes,
+    found: &mut Vec<Duplicate>,
+) -> bool {
+    let (voter, position, key, record) = ballot;
+    let key = keys.intern(key);
+    match voters.apply(voter, position, key.key) {
         Applied::First => {
-            changes.add(index, 1);
+            changes.add(key, 1);
             false
         }
         Applied::Displaced {
             position: held_position,
-            cube: held_cube,
+            key: held_key,
         } => {
             // The new ballot comes first: the vote moves, and the held record is the duplicate.
-            changes.add(voters.intern(held_cube), -1);
-            changes.add(index, 1);
+            changes.add(keys.numbers(held_key), -1);
+            changes.add(key, 1);
             if record.is_some() {
                 found.push((held_position, None));
             }
@@ -134,11 +157,8 @@ pub fn first_ballots<'s>(
             |_, _| {
                 let mut stash: BTreeMap<Epoch, (Capability<Epoch>, Vec<Ballot>)> = BTreeMap::new();
                 let mut voters = VoterTable::default();
+                let mut keys = VoteKeys::default();
                 let mut changes = Changes::default();
-                // The epoch's changes summed per cube cell and per county × candidate: what
-                // the counts are kept by (a few thousand cells each, fewer than the keys).
-                let mut cubes: HashMap<CubeKey, isize> = HashMap::new();
-                let mut units: HashMap<UnitKey, isize> = HashMap::new();
                 move |(input, frontier), output| {
                     input.for_each(|cap, data| {
                         if let Some(&time) = cap.least() {
@@ -156,30 +176,24 @@ pub fn first_ballots<'s>(
                         let ids: Vec<VoterId> = ballots.iter().map(|b| b.0).collect();
                         for (index, ballot) in ballots.into_iter().enumerate() {
                             if !dedup {
-                                changes.add(voters.intern(ballot.2), 1);
+                                changes.add(keys.intern(ballot.2), 1);
                                 continue;
                             }
                             if let Some(&ahead) = ids.get(index + PREFETCH_AHEAD) {
                                 voters.prefetch(ahead);
                             }
-                            if apply(&mut voters, ballot, &mut changes, &mut duplicates.borrow_mut()) {
+                            let found = &mut duplicates.borrow_mut();
+                            if apply(&mut voters, &mut keys, ballot, &mut changes, found) {
                                 later_ballots += 1;
                             }
                         }
                         let time = *cap.time();
                         let mut session = output.session(&cap);
-                        for (index, diff) in changes.drain() {
-                            let key = voters.key(index);
-                            *cubes.entry(key.cube).or_default() += diff;
-                            if let Some(unit) = key.unit() {
-                                *units.entry(unit).or_default() += diff;
-                            }
+                        for (cube, diff) in changes.cubes.drain() {
+                            session.give((Tally::Vote(keys.cube(cube)), time, diff));
                         }
-                        for (cube, diff) in cubes.drain().filter(|(_, diff)| *diff != 0) {
-                            session.give((Tally::Vote(cube), time, diff));
-                        }
-                        for (unit, diff) in units.drain().filter(|(_, diff)| *diff != 0) {
-                            session.give((Tally::Unit(unit), time, diff));
+                        for (unit, diff) in changes.units.drain() {
+                            session.give((Tally::Unit(keys.unit(unit)), time, diff));
                         }
                         if later_ballots > 0 {
                             session.give((Tally::Rejected(RejectReason::DuplicateVoter), time, later_ballots));

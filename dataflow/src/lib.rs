@@ -6,7 +6,8 @@
 //!
 //! - [`graph`]: the whole computation on one screen, [`graph::tally_counts`], and the sink that
 //!   hands worker 0 one consistent [`tally_model::Tallies`] per completed epoch.
-//! - [`dedup`]: one vote per voter, a specialised operator over the [`voters::VoterTable`].
+//! - [`dedup`]: one vote per voter, a specialised operator over the [`voters::VoterTable`],
+//!   summing changes by the small numbers [`keys::VoteKeys`] gives each vote key.
 //! - [`pipeline`]: drives one timely worker from a [`Source`] (records and their positions),
 //!   cutting the input into epochs; sources that archive or replay what they read also
 //!   implement [`DurableSource`], whose progress travels beside the counts, never as counts.
@@ -57,6 +58,7 @@
 
 pub mod dedup;
 pub mod graph;
+pub mod keys;
 pub mod pipeline;
 pub mod voters;
 

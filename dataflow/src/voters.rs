@@ -5,9 +5,10 @@
 //! factor and doubles all at once when it grows; this table costs 16 bytes a slot and grows in
 //! small steps, about 21 bytes a voter all the time:
 //!
-//! - **A slot is the voter id and one packed word**: the voter's vote key (cube cell and county),
-//!   interned per worker (a few thousand cells, about a hundred thousand with counties; 18 bits), and the full source position of the ballot, the
-//!   stream in 10 bits and the offset in 36. The position is what decides "first" for a later
+//! - **A slot is the voter id and one packed word**: the number of the voter's vote key (cube
+//!   cell and county, numbered per worker by [`crate::keys::VoteKeys`]: a few thousand, about
+//!   114,000 with counties; 18 bits), and the full source position of the ballot, the stream in
+//!   10 bits and the offset in 36. The position is what decides "first" for a later
 //!   ballot, so it is kept whole; nothing else is kept (a displaced record's bytes are in Kafka
 //!   and the archive, and the source fetches them when it needs them).
 //! - **Anything that does not fit is exact too**: a voter whose cell index, stream or offset is
@@ -27,21 +28,21 @@
 //! Hashing is seeded per table, so ids chosen to collide cannot be prepared in advance.
 
 use hashbrown::HashMap;
+use tally_model::Position;
 use tally_model::VoterId;
-use tally_model::{Position, VoteKey};
 
 /// How a ballot changed its voter's entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Applied {
     /// The voter's first ballot so far: it counts.
     First,
-    /// The ballot precedes the one that counted, which it replaces: the vote moves from `cube`,
+    /// The ballot precedes the one that counted, which it replaces: the vote moves from `key`,
     /// and the record at `position` is now a duplicate.
     Displaced {
         /// Where the ballot that had counted was read.
         position: Position,
-        /// The cube cell it had counted in.
-        cube: VoteKey,
+        /// The number of the vote key it had counted under.
+        key: u32,
     },
     /// The voter already voted with an earlier ballot: this one is a duplicate.
     Later,
@@ -59,11 +60,11 @@ const SHARD_BITS: u32 = 8;
 const SHARDS: usize = 1 << SHARD_BITS;
 const OFFSET_BITS: u32 = 36;
 const STREAM_BITS: u32 = 10;
-const CUBE_BITS: u32 = 64 - OFFSET_BITS - STREAM_BITS;
-/// The cell field holds the cell's index plus one (0 marks an empty slot); all ones marks a
+const KEY_BITS: u32 = 64 - OFFSET_BITS - STREAM_BITS;
+/// The key field holds the key's number plus one (0 marks an empty slot); all ones marks a
 /// voter kept in the side map.
-const CUBE_FIELD_OVERFLOW: u64 = (1 << CUBE_BITS) - 1;
-const OVERFLOW: u64 = CUBE_FIELD_OVERFLOW << (OFFSET_BITS + STREAM_BITS);
+const KEY_FIELD_OVERFLOW: u64 = (1 << KEY_BITS) - 1;
+const OVERFLOW: u64 = KEY_FIELD_OVERFLOW << (OFFSET_BITS + STREAM_BITS);
 /// A shard grows when more than this share of its slots is full...
 const MAX_LOAD: (usize, usize) = (85, 100);
 /// ...by this factor.
@@ -132,17 +133,8 @@ pub struct VoterTable {
     shards: Vec<Slots>,
     /// Occupied slots per shard.
     lens: Vec<usize>,
-    /// The interned keys, by index.
-    keys: Vec<VoteKey>,
-    /// Interning in two small steps, since a ballot's key is looked up for every new voter and
-    /// one map of about 110,000 keys (cube cells × counties) misses the cache on most lookups:
-    /// the cube cell's number (a few thousand cells), then, in that cell's row, the county's
-    /// place in its state (none first): the key's index plus one, 0 when not yet interned.
-    cube_rows: HashMap<tally_model::CubeKey, u32>,
-    /// The rows, one after another: a row starts where `cube_rows` says.
-    cells: Vec<u32>,
     /// Voters whose entry does not pack into a slot.
-    overflow: HashMap<VoterId, (Position, VoteKey)>,
+    overflow: HashMap<VoterId, (Position, u32)>,
 }
 
 impl Default for VoterTable {
@@ -178,9 +170,6 @@ impl VoterTable {
             seed,
             shards,
             lens: vec![0; SHARDS],
-            keys: Vec::new(),
-            cube_rows: HashMap::new(),
-            cells: Vec::new(),
             overflow: HashMap::new(),
         }
     }
@@ -201,14 +190,9 @@ impl VoterTable {
         self.shards.iter().map(Slots::len).sum::<usize>() * std::mem::size_of::<Slot>()
     }
 
-    /// Records a valid ballot of `voter` at `position` for `cube`: "first" is least position.
-    pub fn apply(&mut self, voter: VoterId, position: Position, cube: VoteKey) -> Applied {
-        let index = self.intern(cube);
-        self.apply_interned(voter, position, index)
-    }
-
-    /// [`VoterTable::apply`] for a key already interned (its index from [`VoterTable::intern`]).
-    pub fn apply_interned(&mut self, voter: VoterId, position: Position, index: u32) -> Applied {
+    /// Records a valid ballot of `voter` at `position` for the vote key numbered `key` (see
+    /// [`crate::keys::VoteKeys`]): "first" is least position.
+    pub fn apply(&mut self, voter: VoterId, position: Position, key: u32) -> Applied {
         let hash = mix(voter ^ self.seed);
         let shard = (hash >> (64 - SHARD_BITS)) as usize;
         if self.lens[shard] * MAX_LOAD.1 >= self.shards[shard].len() * MAX_LOAD.0 {
@@ -219,24 +203,24 @@ impl VoterTable {
         loop {
             let slot = slots[i];
             if slot.packed == 0 {
-                let packed = self.pack(voter, position, index);
+                let packed = self.pack(voter, position, key);
                 self.shards[shard].as_mut_slice()[i] = Slot { voter, packed };
                 self.lens[shard] += 1;
                 return Applied::First;
             }
             if slot.voter == voter {
-                let (held_position, held_cube) = self.unpack(voter, slot.packed);
+                let (held_position, held_key) = self.unpack(voter, slot.packed);
                 if position >= held_position {
                     return Applied::Later;
                 }
                 if slot.packed == OVERFLOW {
                     self.overflow.remove(&voter);
                 }
-                let packed = self.pack(voter, position, index);
+                let packed = self.pack(voter, position, key);
                 self.shards[shard].as_mut_slice()[i].packed = packed;
                 return Applied::Displaced {
                     position: held_position,
-                    cube: held_cube,
+                    key: held_key,
                 };
             }
             i += 1;
@@ -267,83 +251,26 @@ impl VoterTable {
     }
 
     /// The packed word for an entry, or [`OVERFLOW`] after putting it in the side map.
-    fn pack(&mut self, voter: VoterId, position: Position, index: u32) -> u64 {
-        let cube = self.keys[index as usize];
-        let index = u64::from(index);
-        let fits = index + 1 < CUBE_FIELD_OVERFLOW
+    fn pack(&mut self, voter: VoterId, position: Position, key: u32) -> u64 {
+        let field = u64::from(key) + 1;
+        let fits = field < KEY_FIELD_OVERFLOW
             && u64::from(position.stream) < 1 << STREAM_BITS
             && position.offset < 1 << OFFSET_BITS;
         if !fits {
-            self.overflow.insert(voter, (position, cube));
+            self.overflow.insert(voter, (position, key));
             return OVERFLOW;
         }
-        ((index + 1) << (OFFSET_BITS + STREAM_BITS)) | (u64::from(position.stream) << OFFSET_BITS) | position.offset
+        (field << (OFFSET_BITS + STREAM_BITS)) | (u64::from(position.stream) << OFFSET_BITS) | position.offset
     }
 
-    fn unpack(&self, voter: VoterId, packed: u64) -> (Position, VoteKey) {
+    fn unpack(&self, voter: VoterId, packed: u64) -> (Position, u32) {
         if packed == OVERFLOW {
             return self.overflow[&voter];
         }
-        let index = (packed >> (OFFSET_BITS + STREAM_BITS)) - 1;
+        let key = (packed >> (OFFSET_BITS + STREAM_BITS)) - 1;
         let stream = ((packed >> OFFSET_BITS) & ((1 << STREAM_BITS) - 1)) as u32;
         let offset = packed & ((1 << OFFSET_BITS) - 1);
-        (Position::new(stream, offset), self.keys[index as usize])
-    }
-
-    /// The interned key at `index` (from [`VoterTable::intern`]).
-    pub fn key(&self, index: u32) -> VoteKey {
-        self.keys[index as usize]
-    }
-
-    /// Keys interned so far: every index is below this.
-    pub fn keys(&self) -> usize {
-        self.keys.len()
-    }
-
-    /// The index of `key` among the interned keys, interning it if new.
-    #[inline]
-    pub fn intern(&mut self, key: VoteKey) -> u32 {
-        let start = match self.cube_rows.get(&key.cube) {
-            Some(&start) => start as usize,
-            None => {
-                let start = self.cells.len();
-                let width = 1 + tally_model::County::count_in(key.cube.state);
-                self.cells.resize(start + width, 0);
-                self.cube_rows.insert(key.cube, start as u32);
-                start
-            }
-        };
-        // A county of another state than the cell's cannot come from the codec; it is kept
-        // exact all the same, apart from the rows.
-        let column = match key.county {
-            None => 0,
-            Some(county) => match county.place() {
-                Some((state, in_state)) if state == key.cube.state => 1 + usize::from(in_state),
-                _ => return self.intern_elsewhere(key),
-            },
-        };
-        match self.cells[start + column] {
-            0 => {
-                let index = self.keys.len() as u32;
-                self.keys.push(key);
-                self.cells[start + column] = index + 1;
-                index
-            }
-            stored => stored - 1,
-        }
-    }
-
-    /// Interns a key no row has a column for (a county of another state): by search, since no
-    /// source makes these.
-    #[cold]
-    fn intern_elsewhere(&mut self, key: VoteKey) -> u32 {
-        match self.keys.iter().position(|k| *k == key) {
-            Some(index) => index as u32,
-            None => {
-                self.keys.push(key);
-                self.keys.len() as u32 - 1
-            }
-        }
+        (Position::new(stream, offset), key as u32)
     }
 
     /// Moves shard `shard` into a quarter more slots.
@@ -370,58 +297,10 @@ impl VoterTable {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
-    use tally_model::{AgeGroup, CandidateId, CubeKey, Gender, State};
 
-    #[test]
-    fn keys_with_counties_are_interned_once_each_and_come_back_whole() {
-        let mut table = VoterTable::with_seed(1);
-        let pa = State::lookup("PA").unwrap();
-        let key = |county: Option<u32>, candidate: u64| VoteKey {
-            cube: CubeKey {
-                state: pa,
-                gender: Gender::Male,
-                age_group: AgeGroup::From65,
-                candidate: CandidateId(candidate),
-            },
-            county: county.map(tally_model::County),
-        };
-        // PA counties, none, and a county of another state (kept exact all the same).
-        let keys = [
-            key(Some(42101), 1),
-            key(Some(42001), 1),
-            key(None, 1),
-            key(Some(42101), 2),
-            key(Some(39035), 1),
-        ];
-        for (voter, k) in keys.iter().cycle().take(50).enumerate() {
-            assert_eq!(
-                table.apply(voter as u64, Position::new(0, voter as u64 + 1), *k),
-                Applied::First
-            );
-        }
-        assert_eq!(table.keys.len(), keys.len(), "each key interned once");
-        for (voter, k) in keys.iter().cycle().take(50).enumerate() {
-            let earlier = table.apply(voter as u64, Position::new(0, 0), key(None, 9));
-            assert_eq!(
-                earlier,
-                Applied::Displaced {
-                    position: Position::new(0, voter as u64 + 1),
-                    cube: *k
-                }
-            );
-        }
-    }
-
-    fn cube(candidate: u64) -> VoteKey {
-        VoteKey {
-            county: None,
-            cube: CubeKey {
-                state: State(3),
-                gender: Gender::Other,
-                age_group: AgeGroup::From30To44,
-                candidate: CandidateId(candidate),
-            },
-        }
+    /// A vote key's number, as `VoteKeys` would give it.
+    fn cube(number: u64) -> u32 {
+        number as u32
     }
 
     #[test]
@@ -433,7 +312,7 @@ mod tests {
             table.apply(1, Position::new(0, 900), cube(3)),
             Applied::Displaced {
                 position: Position::new(3, 50),
-                cube: cube(1)
+                key: cube(1)
             }
         );
         assert_eq!(table.apply(1, Position::new(3, 50), cube(1)), Applied::Later);
@@ -451,7 +330,7 @@ mod tests {
             table.apply(10, Position::new(2, 2), cube(3)),
             Applied::Displaced {
                 position: huge,
-                cube: cube(1)
+                key: cube(1)
             }
         );
         // Now packed: a later ballot is measured against the packed position.
@@ -467,7 +346,7 @@ mod tests {
     #[test]
     fn more_cells_than_the_field_holds_overflow_exactly() {
         let mut table = VoterTable::with_seed(3);
-        let cells = CUBE_FIELD_OVERFLOW + 10;
+        let cells = KEY_FIELD_OVERFLOW + 10;
         for voter in 0..cells {
             assert_eq!(table.apply(voter, Position::new(0, voter), cube(voter)), Applied::First);
         }
@@ -478,7 +357,7 @@ mod tests {
             } else {
                 Applied::Displaced {
                     position: Position::new(0, voter),
-                    cube: cube(voter),
+                    key: cube(voter),
                 }
             };
             assert_eq!(earlier, expected, "voter {voter}");
@@ -489,7 +368,7 @@ mod tests {
     #[test]
     fn agrees_with_a_map_through_growth_and_stays_compact() {
         let mut table = VoterTable::with_seed(42);
-        let mut model: BTreeMap<u64, (Position, VoteKey)> = BTreeMap::new();
+        let mut model: BTreeMap<u64, (Position, u32)> = BTreeMap::new();
         let mut state = 12345u64;
         for n in 0..400_000u64 {
             state = mix(state.wrapping_add(n));
@@ -506,7 +385,7 @@ mod tests {
                     model.insert(voter, (position, cell));
                     Applied::Displaced {
                         position: held,
-                        cube: held_cube,
+                        key: held_cube,
                     }
                 }
             };

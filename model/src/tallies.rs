@@ -4,6 +4,7 @@
 use crate::codec::decode;
 use crate::vote::{CandidateId, CubeKey, Position, RejectReason, UnitKey};
 use serde::{Deserialize, Serialize};
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashSet};
 
 /// One counted thing. The graph's whole output is a count per `Tally`.
@@ -37,29 +38,29 @@ pub struct Tallies {
 impl Tallies {
     /// Applies a change of `delta` to the count of `tally`.
     pub fn apply(&mut self, tally: &Tally, delta: i64) {
+        /// One lookup: this runs for every changed count at every completed epoch.
         fn add<K: Ord>(map: &mut BTreeMap<K, u64>, key: K, delta: i64) {
-            let count = map.entry(key).or_insert(0);
-            *count = count.saturating_add_signed(delta);
+            match map.entry(key) {
+                Entry::Occupied(mut entry) => {
+                    let count = entry.get().saturating_add_signed(delta);
+                    if count == 0 {
+                        entry.remove();
+                    } else {
+                        *entry.get_mut() = count;
+                    }
+                }
+                Entry::Vacant(entry) => {
+                    let count = 0u64.saturating_add_signed(delta);
+                    if count != 0 {
+                        entry.insert(count);
+                    }
+                }
+            }
         }
         match tally {
-            Tally::Vote(key) => {
-                add(&mut self.votes, *key, delta);
-                if self.votes[key] == 0 {
-                    self.votes.remove(key);
-                }
-            }
-            Tally::Unit(key) => {
-                add(&mut self.units, *key, delta);
-                if self.units[key] == 0 {
-                    self.units.remove(key);
-                }
-            }
-            Tally::Rejected(reason) => {
-                add(&mut self.rejected, *reason, delta);
-                if self.rejected[reason] == 0 {
-                    self.rejected.remove(reason);
-                }
-            }
+            Tally::Vote(key) => add(&mut self.votes, *key, delta),
+            Tally::Unit(key) => add(&mut self.units, *key, delta),
+            Tally::Rejected(reason) => add(&mut self.rejected, *reason, delta),
             Tally::Candidate(id, name) => {
                 if delta > 0 {
                     self.candidates.insert(*id, name.clone());

