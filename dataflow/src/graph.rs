@@ -1,21 +1,22 @@
 //! The differential-dataflow graph: one vote per voter, then one count per [`Tally`].
 //!
 //! ```text
-//! ballots (voter, position, cube) ──first ballot per voter──► Vote(cube) ──────────┐
-//!                                      └── later records ───► Rejected(duplicate_voter)
-//! rejects (reason) ───────────────────────────────────────► Rejected(reason) ├─► count_total
-//! names (candidate id, name) ──distinct──────────────────► Candidate(id, name) ┘
-//!                                                                                 │
-//! progress (offsets, durable, replaying, lost) ────────────────────────────► publish (worker 0)
+//! ballots (voter, position, key) ──first ballot per voter──► Vote(cube) ────────────────┐
+//!                                   └── later records ───────► Rejected(duplicate_voter) ─┤
+//! rejects (reason) ──────────────────────────────────────────► Rejected(reason) ──────────┤
+//! names (candidate id, name) ──distinct──────────────────────► Candidate(id, name) ───────┴─► count_total ──┐
+//! the first ballots' counties ────────────────────────────────► Unit(county, candidate), as changes ─────────┤
+//!                                                                                                             ▼
+//! progress (offsets, durable, replaying, lost) ──────────────────────────────────────────────► publish (worker 0)
 //! ```
 //!
 //! Progress is not counted: it travels on a stream of its own beside the counts, so worker 0
 //! sees at every completed epoch the positions those counts reflect.
 //!
-//! Every marginal the job publishes (national, by gender, age group, state, electoral votes) is
-//! derived from these few thousand counts when an epoch completes ([`tally_model::Results`]), so the
-//! graph's hot path is one exchange by voter id into [`first_ballots`], whose output is already
-//! consolidated per epoch.
+//! Every marginal the job publishes (national, by gender, age group, state, county, electoral
+//! votes) is derived from these counts (a few thousand cube cells, and a few per county) when an
+//! epoch completes ([`tally_model::Results`]), so the graph's hot path is one exchange by voter
+//! id into [`first_ballots`], whose output is already consolidated per epoch.
 
 use crate::dedup::{first_ballots, Ballot, Duplicates};
 use differential_dataflow::operators::{CountTotal, ThresholdTotal};
@@ -30,7 +31,9 @@ use timely::dataflow::Stream;
 
 pub use crate::Epoch;
 
-/// Counts per [`Tally`] from valid ballots, rejected records and candidate names.
+/// Counts per [`Tally`] from valid ballots, rejected records and candidate names, as a
+/// collection of `(tally, count)` whose changes, each weighted by its count, sum to each
+/// tally's count: what worker 0 adds up.
 /// Without `dedup` every valid ballot counts (for measuring what dedup costs). Duplicates whose
 /// ballots carry their records are handed over through `duplicates` (see [`first_ballots`]).
 pub fn tally_counts<'s>(
@@ -40,10 +43,21 @@ pub fn tally_counts<'s>(
     dedup: bool,
     duplicates: Duplicates,
 ) -> VecCollection<'s, Epoch, (Tally, isize)> {
-    first_ballots(ballots, dedup, duplicates)
+    let firsts = first_ballots(ballots, dedup, duplicates);
+    // County × candidate changes go to worker 0 as they are (count 1, changed by the epoch's
+    // change): an epoch of a few thousand ballots changes thousands of them, nearly one per
+    // ballot, and keeping each as a total in `count_total` (an arrangement, and a retraction
+    // and an addition per change) cost more than all the rest of the counting.
+    let units = firsts
+        .clone()
+        .filter(|tally| matches!(tally, Tally::Unit(_)))
+        .map(|tally| (tally, 1));
+    firsts
+        .filter(|tally| !matches!(tally, Tally::Unit(_)))
         .concat(rejects.map(Tally::Rejected))
         .concat(names.distinct_total().map(|(id, name)| Tally::Candidate(id, name)))
         .count_total()
+        .concat(units)
 }
 
 /// What reaches worker 0: a changed count, or a change in a source's progress.

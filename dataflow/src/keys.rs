@@ -4,9 +4,9 @@
 //! A worker sees up to about 114,000 distinct [`VoteKey`]s at a whole election (every cube cell
 //! × the counties of its state), but the counts are kept by two much smaller keys: the cube cell
 //! (up to a few thousand) and the county × candidate (a few per county). Summing an epoch's
-//! changes by vote key and then regrouping them by hash map cost about a tenth of a replay's CPU
-//! once records named counties, since nearly every ballot of an epoch then has a vote key of
-//! its own. So each vote key is interned once with the numbers of both cells it counts in:
+//! changes by vote key and then regrouping them by hash map was the largest cost counties added
+//! (about 5% of a replay's CPU, by `perf`), since nearly every ballot of an epoch then has a
+//! vote key of its own. So each vote key is interned once with the numbers of both cells it counts in:
 //!
 //! - **a row per cube cell**, made the first time the cell is seen, holding one vote key per
 //!   county of the cell's state (and one without a county) at consecutive numbers. A ballot's

@@ -254,23 +254,11 @@ impl Results {
         let mut by_state = BTreeMap::new();
         for state in State::all() {
             let counts = per_state.get(&state);
-            let state_votes: u64 = counts.map(|c| c.values().sum()).unwrap_or(0);
-            let mut ranked: Vec<(CandidateId, u64)> = counts
-                .map(|c| c.iter().map(|(id, n)| (*id, *n)).collect())
-                .unwrap_or_default();
-            ranked.sort_by_key(|r| std::cmp::Reverse(r.1));
-            let first = ranked.first().map(|r| r.1).unwrap_or(0);
-            let second = ranked.get(1).map(|r| r.1).unwrap_or(0);
-            let leader = (first > second).then(|| ranked[0].0);
+            let (leader, margin, state_votes) = lead(counts.into_iter().flatten().map(|(id, n)| (*id, *n)));
             let seats = apportionment.electoral_votes(state);
             if let Some(leader) = leader {
                 *electoral.entry(leader).or_default() += seats;
             }
-            let margin = if state_votes == 0 {
-                0.0
-            } else {
-                (first - second) as f64 / state_votes as f64
-            };
             states.insert(
                 state.code().to_string(),
                 StateResult {
@@ -355,6 +343,30 @@ impl Results {
     }
 }
 
+/// Who leads `counts` (none on a tie or without votes), by how much as a share of all votes,
+/// and all votes: the same rule for a state and for a county.
+pub(crate) fn lead<K>(counts: impl IntoIterator<Item = (K, u64)>) -> (Option<K>, f64, u64) {
+    let (mut first, mut second, mut total): (Option<(K, u64)>, u64, u64) = (None, 0, 0);
+    for (key, votes) in counts {
+        total += votes;
+        match &first {
+            Some((_, top)) if votes <= *top => second = second.max(votes),
+            _ => {
+                if let Some((_, top)) = first.replace((key, votes)) {
+                    second = second.max(top);
+                }
+            }
+        }
+    }
+    let top = first.as_ref().map_or(0, |(_, votes)| *votes);
+    let margin = if total == 0 {
+        0.0
+    } else {
+        (top - second) as f64 / total as f64
+    };
+    (first.filter(|_| top > second).map(|(key, _)| key), margin, total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,6 +406,16 @@ mod tests {
         assert_eq!(results.rejected.len(), RejectReason::ALL.len());
         assert_eq!(results.by_gender["Female"]["A"], 5);
         assert_eq!(results.by_gender["Male"].len(), 0);
+    }
+
+    #[test]
+    fn the_lead_is_strict_and_does_not_depend_on_order() {
+        assert_eq!(lead([("a", 5), ("b", 3), ("c", 2)]), (Some("a"), 0.2, 10));
+        assert_eq!(lead([("c", 2), ("b", 3), ("a", 5)]), (Some("a"), 0.2, 10));
+        assert_eq!(lead([("a", 4), ("b", 4), ("c", 2)]), (None, 0.0, 10));
+        assert_eq!(lead([("c", 2), ("a", 4), ("b", 4)]), (None, 0.0, 10));
+        assert_eq!(lead([("a", 0), ("b", 0)]), (None, 0.0, 0));
+        assert_eq!(lead(Vec::<(&str, u64)>::new()), (None, 0.0, 0));
     }
 
     #[test]

@@ -42,23 +42,15 @@ pub type UnitResults = Arc<BTreeMap<String, Vec<UnitResult>>>;
 
 impl UnitResult {
     fn new(county: County, candidates: BTreeMap<String, u64>) -> UnitResult {
-        let votes: u64 = candidates.values().sum();
-        let mut ranked: Vec<(&String, &u64)> = candidates.iter().collect();
-        ranked.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
-        let first = ranked.first().map_or(0, |r| *r.1);
-        let second = ranked.get(1).map_or(0, |r| *r.1);
+        let (leader, margin, votes) = crate::results::lead(candidates.iter().map(|(name, n)| (name, *n)));
         UnitResult {
             county: county.to_string(),
             name: county.info().map_or_else(String::new, |info| info.name.clone()),
             votes,
             expected_votes: None,
             reported: None,
-            leader: (first > second).then(|| ranked[0].0.clone()),
-            margin: if votes == 0 {
-                0.0
-            } else {
-                (first - second) as f64 / votes as f64
-            },
+            leader: leader.cloned(),
+            margin,
             swing: BTreeMap::new(),
             candidates,
         }

@@ -271,8 +271,9 @@ mod tests {
     /// vote is the raked poll's to a fraction of a point, and the published poll's to within a
     /// point plus the poll's own disagreement with the official count. That disagreement is
     /// real: the state polls publish no group sizes, so they are weighted by the nation's, and
-    /// Georgia's then implies Harris 47.0% against her official 48.5%. No draw that keeps every
-    /// count exact can match such a poll in every group; raking moves each group the least.
+    /// Georgia's age question then implies Harris 47.0% against her official 48.5%. No draw
+    /// that keeps every count exact can match such a poll in every group; raking moves each
+    /// group the least.
     #[test]
     fn each_state_with_a_poll_matches_its_raked_poll_at_one_percent() {
         let year = 2024;
