@@ -25,6 +25,12 @@
 # TALLY_LOCAL_HOSTS (the host names started without ssh; default: 127.* localhost and this
 # machine's names).
 set -euo pipefail
+# A script's background job (`cluster.sh … &` without job control, or under nohup) starts with
+# SIGINT ignored, and bash cannot trap a signal ignored on entry: Ctrl-C (kill -INT) would then
+# reach nothing and leave every process running. So start once more with it restored.
+if [ -z "${TALLY_CLUSTER_SIGINT_RESTORED:-}" ] && env --default-signal=INT true 2> /dev/null; then
+    TALLY_CLUSTER_SIGINT_RESTORED=1 exec env --default-signal=INT "$BASH" "$0" "$@"
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 log() { echo "cluster.sh: $*" >&2; }
 usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }

@@ -12,9 +12,15 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// `scripts/cluster.sh`, started as a script's background job is (`cluster.sh … &` without job
+/// control): with SIGINT ignored, which bash cannot trap unless the script restores it. So
+/// Ctrl-C (`interrupt`) is tested in the harder case.
 fn cluster_sh() -> Command {
-    let mut command = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster.sh"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster.sh");
+    let mut command = Command::new("sh");
     command
+        .args(["-c", "trap '' INT; exec \"$0\" \"$@\""])
+        .arg(script)
         .env("TALLY_BIN", env!("CARGO_BIN_EXE_tally"))
         .env("TALLY_LOG", "info");
     command
