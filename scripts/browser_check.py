@@ -15,8 +15,9 @@ must open that one, the table must sort, and a panel opened while a view is in f
 its charts. With TALLY_SCREENSHOTS=DIR, each size is saved
 there.
 
-live (a job still counting): each new view must reach the page within 2 s of its results; put
-behind another tab, the page must close its event stream and draw nothing, and brought back,
+live (a job still counting): each new view must reach the page within 2 s of its results (and,
+with a baseline, the projections show: the outlook chart, the map's key, a projected state's
+panel with its estimate); put behind another tab, the page must close its event stream and draw nothing, and brought back,
 draw again.
 
 traffic (a job still counting): what one open tab downloads over TALLY_TRAFFIC_SECONDS (60),
@@ -361,6 +362,41 @@ def check_live(page, base):
     return {"lags_ms": lags, "views_in_background": during - before}, failures
 
 
+def check_projections(page, base):
+    """With a baseline, the page shows the projections: the outlook chart names the favourite and
+    a chance; the states map keys projected states apart from called ones; a state projected but
+    not called says so in its panel, with its estimate and band."""
+    failures = []
+    page.call("Page.navigate", {"url": base + "/"}, session=True)
+    page.wait_for("the outlook chart", "document.querySelector('figure[data-chart=outlook] svg') !== null && "
+                  "/\\d+%/.test(document.querySelector('figure[data-chart=outlook] svg').textContent)")
+    if "projected, not called" not in page.evaluate("document.querySelector('figure[data-chart=states] svg').textContent"):
+        failures.append("projections: the states map has no key for projected states")
+    seen = None
+    deadline = time.monotonic() + 30
+    while seen is None and time.monotonic() < deadline:
+        results = json.load(urllib.request.urlopen(f"{base}/api/results", timeout=10))
+        projected = [c for c, s in results["states"].items()
+                     if s.get("projected") and not s.get("called") and (s.get("estimate") or {}).get("sd", 0) > 0]
+        if not projected:
+            time.sleep(0.2)  # the next publication is 100 ms away
+            continue
+        code = projected[0]
+        page.evaluate("location.hash = %s" % json.dumps("#" + code))
+        try:
+            seen = page.wait_for(f"{code}'s panel to show its projection",
+                                 "document.getElementById('panel').open && "
+                                 "document.getElementById('panel-facts').textContent.includes('projected for') && "
+                                 "document.getElementById('panel-facts').textContent.includes('estimated final') && "
+                                 "document.getElementById('panel-facts').textContent")
+            break
+        except RuntimeError:
+            continue  # called meanwhile: try another
+    if seen is None:
+        failures.append("projections: no panel showed a projection with its estimate")
+    return {"panel": seen}, failures
+
+
 def measure_traffic(page, base, seconds):
     """What one open tab costs: requests and bytes on the wire (compressed, headers included)
     over `seconds`, by kind, while the job publishes."""
@@ -445,6 +481,12 @@ def main():
             report["live"] = seen
             report["failures"] += failures + [f"live: console error {e}" for e in page.errors()]
             page.close()
+            if "outlook" in json.load(urllib.request.urlopen(f"{base}/api/results", timeout=10)):
+                page = Page(endpoint)
+                seen, failures = check_projections(page, base)
+                report["projections"] = seen
+                report["failures"] += failures + [f"projections: console error {e}" for e in page.errors()]
+                page.close()
         else:
             results = json.load(urllib.request.urlopen(f"{base}/api/results", timeout=10))
             for width, height, mobile in VIEWPORTS:

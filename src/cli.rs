@@ -28,6 +28,52 @@ pub enum Command {
     Generate(Box<GenerateArgs>),
     /// Run the graph over NDJSON files and print the final results JSON.
     Replay(Box<ReplayArgs>),
+    /// Play a scenario's night and score the projections against its final count: interval
+    /// coverage, error and projected calls at each national reporting checkpoint.
+    Backtest(Box<BacktestArgs>),
+}
+
+#[derive(Args, Debug)]
+pub struct BacktestArgs {
+    /// The share of the national expected vote between evaluations of the estimates.
+    #[arg(long, default_value_t = 0.005, value_parser = level)]
+    pub every: f64,
+    /// Same seed, same records.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The night to play: a results table by county or by state (`2016`, `2020` and `2024`
+    /// name the shipped county tables); its final count is what the estimates are scored against.
+    #[arg(long, value_name = "2016|2020|2024|FILE.csv")]
+    pub scenario: PathBuf,
+    /// Records per official vote (round(votes × scale) per row).
+    #[arg(long, default_value_t = 0.01, value_parser = positive)]
+    pub scale: f64,
+    /// Draw genders and ages from this year's exit polls, or `none` (see `run --exit-polls`).
+    #[arg(long, value_name = "2016|2020|2024|none")]
+    pub exit_polls: Option<String>,
+    /// When each state's first polls close: `2020` or `2024` (shipped with tally), or a file of
+    /// `state_po,closes_et` rows with `HH:MM` Eastern time.
+    #[arg(long, value_name = "2020|2024|FILE.csv", default_value = "2024")]
+    pub poll_closings: PathBuf,
+    #[command(flatten)]
+    pub measure: MeasureArgs,
+}
+
+impl BacktestArgs {
+    /// The generator settings that play this night.
+    pub fn mix(&self) -> MixArgs {
+        MixArgs {
+            seed: self.seed,
+            invalid_rate: 0.0,
+            duplicate_rate: 0.0,
+            scenario: Some(self.scenario.clone()),
+            scale: self.scale,
+            exit_polls: self.exit_polls.clone(),
+            night: true,
+            night_length: Duration::from_secs(180),
+            poll_closings: self.poll_closings.clone(),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -227,9 +273,6 @@ pub struct GraphArgs {
     /// Worker threads (default: available cores).
     #[arg(long, short = 'w', default_value_t = default_workers(), value_parser = workers)]
     pub workers: usize,
-    /// Electoral-vote apportionment: 2020 (census 2020; elections 2024–2028) or 2010 (2012–2020).
-    #[arg(long, default_value = "2020")]
-    pub apportionment: Apportionment,
     /// Longest time an epoch stays open (e.g. 20ms). Default: 20ms for Kafka, whose records'
     /// latency is measured; the publication interval (100ms) for the generator and files, whose
     /// records carry no creation time, so shorter epochs would only cost (five times the
@@ -259,6 +302,18 @@ pub struct GraphArgs {
     /// the file source reads past such a line without holding it.
     #[arg(long, default_value_t = tally_model::codec::MAX_RECORD_BYTES, value_parser = clap::value_parser!(usize))]
     pub max_record_bytes: usize,
+    /// What the results are measured against.
+    #[command(flatten)]
+    pub measure: MeasureArgs,
+}
+
+/// What the counts are measured against: the votes expected, the election before, and how
+/// states are projected.
+#[derive(Args, Debug)]
+pub struct MeasureArgs {
+    /// Electoral-vote apportionment: 2020 (census 2020; elections 2024–2028) or 2010 (2012–2020).
+    #[arg(long, default_value = "2020")]
+    pub apportionment: Apportionment,
     /// A results table (state,state_po,candidate,party,votes; `2016`, `2020` and `2024` name the
     /// shipped ones) whose totals per state are the votes expected: gives % reporting and race calls (a
     /// run with --scenario expects the scenario itself unless this is given).
@@ -277,6 +332,15 @@ pub struct GraphArgs {
     /// are in no results table given.
     #[arg(long, value_name = "FILE.csv")]
     pub candidates: Option<PathBuf>,
+    /// With --baseline and an expectation: the level of each state's published estimate interval.
+    #[arg(long, default_value_t = 0.90, value_parser = level)]
+    pub level: f64,
+    /// The level whose interval must exclude the other candidate before a state is projected.
+    #[arg(long, default_value_t = 0.99, value_parser = level)]
+    pub call_level: f64,
+    /// The share of a state's expected vote that must be in before it is projected.
+    #[arg(long, default_value_t = 0.10, value_parser = probability)]
+    pub min_reported: f64,
     /// The election's name, as the dashboard's heading shows it (default: what the generator
     /// plays, e.g. "2024 presidential election: simulated election night at 1% of the votes").
     #[arg(long)]
@@ -318,5 +382,13 @@ fn workers(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(n @ 1..=256) => Ok(n),
         _ => Err(format!("{text:?} is not a worker count from 1 to 256")),
+    }
+}
+
+/// An interval's level: strictly between 0 and 1.
+fn level(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x > 0.0 && x < 1.0 => Ok(x),
+        _ => Err(format!("{text:?} is not a level strictly between 0 and 1 (e.g. 0.9)")),
     }
 }

@@ -3,12 +3,13 @@
 //! (race calls and % reporting against the votes expected, swing against a baseline, the time
 //! of each call, a timeline point).
 
-use crate::cli::{GraphArgs, MixArgs};
+use crate::cli::{MeasureArgs, MixArgs};
 use anyhow::{Context, Result};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use tally_connectors::sources::generator::{GeneratorConfig, Scenario, VoterGenerator};
 use tally_model::exit_polls::{Demographics, ExitPoll};
+use tally_model::projection::{apply_projection, Projector};
 use tally_model::reference::{
     parse_candidates, parse_official_results, parse_poll_closings, poll_closing_2020, poll_closing_2024,
     president_by_county, OfficialRow, PollClosings,
@@ -57,6 +58,8 @@ pub(crate) struct Measures {
     parties: Parties,
     /// The election's name, for the dashboard's heading.
     election: Option<String>,
+    /// How states are projected (with a baseline).
+    projector: Projector,
 }
 
 impl Measures {
@@ -65,6 +68,22 @@ impl Measures {
         let mut results = results.with_parties(&self.parties);
         results.election = self.election.clone();
         results
+    }
+
+    /// `results` labelled, with its race calls and % reporting against the expected votes, and
+    /// its swing and projections against the baseline.
+    pub(crate) fn measured(&self, results: Results) -> Results {
+        let mut results = self.labelled(results.with_expectation(self.expected.as_ref()));
+        if let Some(baseline) = &self.baseline {
+            apply_swing(&mut results, baseline);
+            apply_projection(&mut results, baseline, &self.projector);
+        }
+        results
+    }
+
+    /// The votes expected, if any.
+    pub(crate) fn expected(&self) -> Option<&Expected> {
+        self.expected.as_ref()
     }
 }
 
@@ -149,7 +168,7 @@ fn poll_closings(path: &Path) -> Result<PollClosings> {
 /// What each publication is measured against: expected votes from `--expected` (scaled by `--expected-scale`), or
 /// else the generator's scenario, which is exactly what it emits; the baseline from
 /// `--baseline`, with parties from `--candidates`, then the expectation's table.
-pub(crate) fn measures(graph: &GraphArgs, mix: Option<&MixArgs>) -> Result<Measures> {
+pub(crate) fn measures(graph: &MeasureArgs, mix: Option<&MixArgs>) -> Result<Measures> {
     let scenario = mix.and_then(|mix| Some((mix.scenario.as_deref()?, mix.scale)));
     let expectation = match (&graph.expected, scenario) {
         (Some(path), _) => Some((table(path)?, graph.expected_scale)),
@@ -182,6 +201,11 @@ pub(crate) fn measures(graph: &GraphArgs, mix: Option<&MixArgs>) -> Result<Measu
         baseline,
         parties: parties.or(Parties::shipped()),
         election: graph.title.clone().or_else(|| default_title(mix)),
+        projector: Projector {
+            level: graph.level,
+            call_level: graph.call_level,
+            min_reported: graph.min_reported,
+        },
     })
 }
 
@@ -196,10 +220,7 @@ pub(crate) fn measure_each(
 ) -> Arc<dyn Fn(Results) + Send + Sync> {
     let desk = Mutex::new(CallDesk::default());
     Arc::new(move |results: Results| {
-        let mut results = measures.labelled(results.with_expectation(measures.expected.as_ref()));
-        if let Some(baseline) = &measures.baseline {
-            apply_swing(&mut results, baseline);
-        }
+        let mut results = measures.measured(results);
         if let Ok(mut desk) = desk.lock() {
             desk.stamp(&mut results);
         }

@@ -65,7 +65,7 @@ fn run_graph(
 ) -> Result<()> {
     let mut options = pipeline_options(graph, &source, latency);
     options.checkpoint_every = snapshots.as_ref().map(|(every, _)| *every);
-    let apportionment = graph.apportionment;
+    let apportionment = graph.measure.apportionment;
     let topology = graph.topology();
     let cluster = topology.is_cluster();
     let config = Arc::new(source);
@@ -341,17 +341,17 @@ pub fn run(args: RunArgs) -> Result<()> {
         let gate = SnapshotGate::new(
             durable.writer.clone(),
             topic.clone(),
-            args.graph.apportionment,
+            args.graph.measure.apportionment,
             timeline.clone(),
         );
         (args.checkpoint_interval, Arc::new(gate))
     });
     let recovery = input.durable.as_ref().and_then(|(durable, _)| durable.recovery.clone());
-    let measures = measures(&args.graph, Some(&args.mix))?;
+    let measures = measures(&args.graph.measure, Some(&args.mix))?;
     // A recovering job shows its snapshot at once, not zeros; labelled as every publication is.
     let initial = measures.labelled(match &recovery {
         Some(recovery) => recovery.initial(),
-        None => Results::empty(args.graph.apportionment),
+        None => Results::empty(args.graph.measure.apportionment),
     });
     let (sender, receiver) = watch::channel(Arc::new(initial));
     let server = Server::start(
@@ -452,7 +452,7 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
     let last: Arc<Mutex<Option<Results>>> = Arc::default();
     let keep = {
         let last = last.clone();
-        measure_each(measures(&args.graph, None)?, Arc::default(), move |results| {
+        measure_each(measures(&args.graph.measure, None)?, Arc::default(), move |results| {
             if let Ok(mut last) = last.lock() {
                 *last = Some(results);
             }

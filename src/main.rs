@@ -1,6 +1,7 @@
 //! `tally`: the binary that wires `tally-connectors` (sources) through `tally-dataflow` (the
 //! graph) to `tally-web` (results for people and programs). See README.md.
 
+mod backtest;
 mod cli;
 mod cluster;
 mod durable;
@@ -71,6 +72,7 @@ fn main() -> ExitCode {
         cli::Command::Run(args) => job::run(*args),
         cli::Command::Generate(args) => generate::generate(*args),
         cli::Command::Replay(args) => job::replay(*args),
+        cli::Command::Backtest(args) => backtest::backtest(*args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -99,8 +101,11 @@ mod tests {
         assert!(run.mix.night);
         assert_eq!(run.mix.night_length, std::time::Duration::from_secs(180));
         assert_eq!(run.mix.scale, 0.01);
-        assert_eq!(run.graph.apportionment, tally_model::Apportionment::Census2020);
-        assert_eq!(run.graph.baseline.as_deref(), Some(std::path::Path::new("2020")));
+        assert_eq!(run.graph.measure.apportionment, tally_model::Apportionment::Census2020);
+        assert_eq!(
+            run.graph.measure.baseline.as_deref(),
+            Some(std::path::Path::new("2020"))
+        );
         let generator = election::generator(&run.mix, run.count).expect("the built-in table plays");
         let voters: u64 = tally_model::reference::president_2024()
             .iter()

@@ -5,8 +5,9 @@
 //! same epoch, draws chart text at 12 px or more inside its chart, names every candidate in
 //! every legend, meets WCAG AA contrast, redraws no unchanged chart, shows tooltips, and opens a
 //! state's panel at a click, from its address and with the keyboard; live, each view arrives
-//! within 2 s of its results, and a tab put in the background closes its stream and draws
-//! nothing until it is in front again. Screenshots of each size are left in
+//! within 2 s of its results, a tab put in the background closes its stream and draws nothing
+//! until it is in front again, and with a baseline the projections show (the outlook chart, the
+//! map's key for projected states, a projected state's estimate in its panel). Screenshots of each size are left in
 //! `target/browser-screenshots/`.
 
 mod common;
@@ -153,10 +154,18 @@ fn a_live_dashboard_shows_each_publication_within_two_seconds() {
         "--night",
         "--night-length",
         "90s",
+        "--baseline",
+        "2020",
         "--workers",
         "2",
     ]);
     let report = browser_check(&python, &chromium, &base, "live");
+    // With a baseline, a state projected and not called showed its estimate in its panel.
+    let panel = report["projections"]["panel"].as_str().unwrap_or_default();
+    assert!(
+        panel.contains("projected for") && panel.contains("% interval"),
+        "{report}"
+    );
     let lags = report["live"]["lags_ms"].as_array().cloned().unwrap_or_default();
     assert!(lags.len() >= 3, "{report}");
     let results: serde_json::Value =

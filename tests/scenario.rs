@@ -442,6 +442,31 @@ fn the_2024_night_swings_against_2020_as_the_official_tables_do() {
     assert!(results["swing"]["REPUBLICAN"].as_f64() > Some(2.0));
     assert!(results["swing"]["DEMOCRAT"].as_f64() < Some(-2.0));
     assert_eq!(results["winner"], "Trump");
+    // With the count complete, every estimate is the count itself, every projection a call.
+    for (code, state) in results["states"].as_object().unwrap() {
+        let estimate = &state["estimate"];
+        assert_eq!(estimate["sd"], 0.0, "{code}: {estimate}");
+        assert_eq!(estimate["low"], estimate["high"], "{code}: {estimate}");
+        let votes = &results["by_state"][code];
+        let (first, second) = (
+            estimate["first"].as_str().unwrap(),
+            estimate["second"].as_str().unwrap(),
+        );
+        let of = |name: &str| votes[name].as_f64().unwrap_or(0.0);
+        let total: f64 = votes.as_object().unwrap().values().filter_map(|v| v.as_f64()).sum();
+        let margin = (of(first) - of(second)) / total;
+        assert!(
+            (estimate["margin"].as_f64().unwrap() - margin).abs() < 1e-9,
+            "{code}: {estimate}"
+        );
+        assert_eq!(state["projected"], state["called"], "{code}");
+    }
+    assert_eq!(results["projected_winner"], "Trump");
+    assert_eq!(results["outlook"]["win_probability"]["Trump"], 1.0);
+    assert_eq!(
+        results["projected_electoral_votes"]["Trump"],
+        results["called_electoral_votes"]["Trump"]
+    );
 }
 
 /// Each shipped year, generated at 1% to a file and replayed through the job: every county

@@ -13,6 +13,7 @@
 //! on them; a [`CallDesk`] adds what needs memory: when each call was made, and the log line of
 //! a call the data contradicts later (turnout past the bound), which is withdrawn.
 
+use crate::projection::Withdrawal;
 use crate::reference::{Apportionment, OfficialRow, VOTES_TO_WIN};
 use crate::results::Results;
 use crate::tallies::Tallies;
@@ -130,6 +131,8 @@ pub fn call_races(results: &mut Results, expected: Option<&Expected>) {
 #[derive(Debug, Default)]
 pub struct CallDesk {
     calls: BTreeMap<String, (String, i64)>,
+    projections: BTreeMap<String, (String, i64)>,
+    withdrawn: Vec<Withdrawal>,
 }
 
 impl CallDesk {
@@ -152,7 +155,32 @@ impl CallDesk {
                 }
                 (None, None) => state.called_at = None,
             }
+            // Projections: when each was made; one the count contradicts is withdrawn and logged.
+            let before = self.projections.get(code).cloned();
+            match (&state.projected, before) {
+                (Some(now), Some((was, at))) if *now == was => state.projected_at = Some(at),
+                (now, Some((was, at))) => {
+                    tracing::warn!(state = %code, "the projection for {was} is withdrawn: the estimate no longer supports it");
+                    self.withdrawn.push(Withdrawal {
+                        state: code.clone(),
+                        candidate: was,
+                        projected_at: at,
+                        withdrawn_at: results.as_of,
+                    });
+                    self.projections.remove(code);
+                    if let Some(now) = now {
+                        self.projections.insert(code.clone(), (now.clone(), results.as_of));
+                    }
+                    state.projected_at = now.as_ref().map(|_| results.as_of);
+                }
+                (Some(now), None) => {
+                    self.projections.insert(code.clone(), (now.clone(), results.as_of));
+                    state.projected_at = Some(results.as_of);
+                }
+                (None, None) => state.projected_at = None,
+            }
         }
+        results.withdrawn_projections = self.withdrawn.clone();
     }
 }
 
@@ -261,5 +289,33 @@ mod tests {
         desk.stamp(&mut contradicted);
         assert_eq!(contradicted.states["TX"].called.as_deref(), Some("B"));
         assert_eq!(contradicted.states["TX"].called_at, Some(300));
+    }
+
+    #[test]
+    fn a_projection_keeps_its_time_and_one_the_count_contradicts_is_withdrawn_and_logged() {
+        let mut desk = CallDesk::default();
+        let publish = |desk: &mut CallDesk, projected: Option<&str>, at: i64| {
+            let mut r = results(&[("TX", "A", 10), ("TX", "B", 9)], false, None).computed_at(at);
+            r.states.get_mut("TX").expect("TX").projected = projected.map(str::to_string);
+            desk.stamp(&mut r);
+            r
+        };
+        assert_eq!(publish(&mut desk, Some("A"), 100).states["TX"].projected_at, Some(100));
+        let kept = publish(&mut desk, Some("A"), 200);
+        assert_eq!(kept.states["TX"].projected_at, Some(100), "the time it was first made");
+        assert!(kept.withdrawn_projections.is_empty());
+        let withdrawn = publish(&mut desk, None, 300);
+        assert_eq!(withdrawn.states["TX"].projected_at, None);
+        let logged = Withdrawal {
+            state: "TX".into(),
+            candidate: "A".into(),
+            projected_at: 100,
+            withdrawn_at: 300,
+        };
+        assert_eq!(withdrawn.withdrawn_projections, vec![logged.clone()]);
+        // Projected for the other side later: a new projection, and the log remembers the old.
+        let flipped = publish(&mut desk, Some("B"), 400);
+        assert_eq!(flipped.states["TX"].projected_at, Some(400));
+        assert_eq!(flipped.withdrawn_projections, vec![logged]);
     }
 }

@@ -24,6 +24,10 @@
 //! - [`swing`]: each party's change in share against a previous election ([`swing::Baseline`]).
 //! - [`parties`]: who stands for which party, and in which colour ([`Parties`]).
 //! - [`calls`]: race calls against expected votes ([`Expected`]), and the winner they make.
+//! - [`projection`]: each state's final margin estimated from the units in, with an interval;
+//!   the projected calls it supports.
+//! - [`outlook`]: electoral votes and win probabilities from those estimates, states moving
+//!   together.
 //! - [`latency`]: end-to-end latency, recorded by the workers and read by `/metrics`.
 //! - [`metrics`]: constant metrics for prometheus-client, read from counters at scrape time.
 
@@ -34,8 +38,10 @@ pub mod codec;
 pub mod exit_polls;
 pub mod latency;
 pub mod metrics;
+pub mod outlook;
 pub mod parties;
 pub mod progress;
+pub mod projection;
 pub mod reference;
 pub mod results;
 pub mod state_view;

@@ -67,6 +67,22 @@ pub struct Results {
     /// snapshot it recovers from (not the partial replay), and this says how far the replay is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovering: Option<RecoveryProgress>,
+    /// The candidate whose projected states ([`crate::projection`]) are worth at least 270
+    /// electoral votes; an estimate, unlike `winner`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projected_winner: Option<String>,
+    /// Candidate → electoral votes of the states projected for them (called ones included).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub projected_electoral_votes: BTreeMap<String, u32>,
+    /// The level of the interval that must exclude the other candidate for a projection (0.99).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projected_level: Option<f64>,
+    /// Win probabilities and electoral-vote ranges from the state estimates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlook: Option<crate::outlook::Outlook>,
+    /// Every projection the count later contradicted, oldest first (see [`crate::CallDesk`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withdrawn_projections: Vec<crate::projection::Withdrawal>,
     /// USPS code → the state's votes by gender and age group, for the drill-down
     /// ([`Results::state_document`]); not part of this document's JSON.
     #[serde(skip)]
@@ -162,6 +178,18 @@ pub struct StateResult {
     /// Party → change in its share of the state since the baseline election, in points.
     #[serde(default)]
     pub swing: BTreeMap<String, f64>,
+    /// The state's estimated final margin with its interval ([`crate::projection`]); `null`
+    /// without a baseline and an expectation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<crate::projection::StateEstimate>,
+    /// The candidate the state is projected for: certain calls, and estimates whose interval at
+    /// the call level excludes the other candidate. A projection is not a call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projected: Option<String>,
+    /// When the current projection was first made (milliseconds since the Unix epoch), in a
+    /// live job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projected_at: Option<i64>,
 }
 
 impl Results {
@@ -272,6 +300,9 @@ impl Results {
                     called: None,
                     called_at: None,
                     swing: BTreeMap::new(),
+                    estimate: None,
+                    projected: None,
+                    projected_at: None,
                 },
             );
             if let Some(counts) = counts {
@@ -327,6 +358,11 @@ impl Results {
             election: None,
             lost: 0,
             recovering: None,
+            projected_winner: None,
+            projected_electoral_votes: BTreeMap::new(),
+            projected_level: None,
+            outlook: None,
+            withdrawn_projections: Vec::new(),
             state_details,
             units: crate::unit_results::counted_units(tallies, name_of),
         }

@@ -55,6 +55,22 @@ impl Baseline {
         baseline
     }
 
+    /// The party `candidate` stands for, as the baseline knows it.
+    pub fn party_of(&self, candidate: &str) -> Option<&str> {
+        self.parties.get(candidate).map(String::as_str)
+    }
+
+    /// `state`'s margin between two parties (the first's share minus the second's) in the
+    /// baseline election.
+    pub fn state_margin(&self, state: State, parties: [&str; 2]) -> Option<f64> {
+        margin(self.states.get(&state)?, parties)
+    }
+
+    /// The same for `county`.
+    pub fn county_margin(&self, county: County, parties: [&str; 2]) -> Option<f64> {
+        margin(self.counties.get(&county)?, parties)
+    }
+
     /// Party → change in share, in points, of `now` (candidate → votes) against `then` (party →
     /// votes); only for parties in both, and nothing when either has no votes.
     fn swing(&self, now: &BTreeMap<String, u64>, then: &BTreeMap<String, u64>) -> BTreeMap<String, f64> {
@@ -118,6 +134,13 @@ pub fn apply_swing(results: &mut Results, baseline: &Baseline) {
         }
     }
     results.swing = weighted_mean(&national);
+}
+
+/// The first party's share minus the second's in `votes` (party → votes).
+fn margin(votes: &BTreeMap<String, u64>, parties: [&str; 2]) -> Option<f64> {
+    let total: u64 = votes.values().sum();
+    let of = |party: &str| votes.get(party).copied().unwrap_or(0) as f64;
+    (total > 0).then(|| (of(parties[0]) - of(parties[1])) / total as f64)
 }
 
 /// Per party, the mean of its swings weighted by each unit's weight (over the units that have

@@ -39,6 +39,12 @@ pub struct CandidatePoint {
     pub share: f64,
     /// Electoral votes of the states called for them.
     pub called_electoral_votes: u32,
+    /// Electoral votes of the states projected for them (called ones included), with a baseline.
+    #[serde(default)]
+    pub projected_electoral_votes: u32,
+    /// Their chance of 270 from the state estimates, with a baseline.
+    #[serde(default)]
+    pub win_probability: Option<f64>,
 }
 
 impl TimelinePoint {
@@ -51,6 +57,11 @@ impl TimelinePoint {
                     votes: c.votes,
                     share: c.share,
                     called_electoral_votes: results.called_electoral_votes.get(&c.name).copied().unwrap_or(0),
+                    projected_electoral_votes: results.projected_electoral_votes.get(&c.name).copied().unwrap_or(0),
+                    win_probability: results
+                        .outlook
+                        .as_ref()
+                        .and_then(|o| o.win_probability.get(&c.name).copied()),
                 };
                 (c.name.clone(), point)
             })

@@ -53,16 +53,18 @@ pub fn expected_results(files: &[PathBuf], apportionment: Apportionment) -> Valu
 }
 
 /// Without the fields that say when (the epoch, the wall time `as_of`, when each state was
-/// called: `called_at`) and the election's name, which is a label, not a count.
+/// called or projected, and the projections withdrawn) and the election's name, which is a label, not a count.
 pub fn without_epoch(mut results: Value) -> Value {
     if let Some(object) = results.as_object_mut() {
         object.remove("epoch");
         object.remove("as_of");
         object.remove("election");
+        object.remove("withdrawn_projections");
     }
     if let Some(states) = results.get_mut("states").and_then(Value::as_object_mut) {
         for state in states.values_mut().filter_map(Value::as_object_mut) {
             state.remove("called_at");
+            state.remove("projected_at");
         }
     }
     results

@@ -30,11 +30,13 @@ pub enum Chart {
     Swing,
     /// One state's counties (`?state=` is required).
     Counties,
+    /// The projections: win probability, projected electoral votes, and both over the night.
+    Outlook,
 }
 
 impl Chart {
     /// Every chart the server draws.
-    pub const ALL: [Chart; 8] = [
+    pub const ALL: [Chart; 9] = [
         Chart::Candidates,
         Chart::Gender,
         Chart::Age,
@@ -43,6 +45,7 @@ impl Chart {
         Chart::Timeline,
         Chart::Swing,
         Chart::Counties,
+        Chart::Outlook,
     ];
 
     /// Its file name without `.svg` (`/charts/NAME.svg`).
@@ -56,6 +59,7 @@ impl Chart {
             Chart::Timeline => "timeline",
             Chart::Swing => "swing",
             Chart::Counties => "counties",
+            Chart::Outlook => "outlook",
         }
     }
     /// What the chart shows, as its SVG `<title>` says.
@@ -69,6 +73,7 @@ impl Chart {
             Chart::Timeline => "How the race moved",
             Chart::Swing => "Swing since the baseline election",
             Chart::Counties => "Results by county",
+            Chart::Outlook => "Projections: chance of winning",
         }
     }
     /// The chart a file name (without `.svg`) names.
@@ -133,6 +138,7 @@ pub fn render_for(
                 scene.note("Choose a state: /charts/counties.svg?state=PA");
             }
         },
+        Chart::Outlook => crate::outlook_chart::outlook_chart(&mut scene, results, timeline, &palette),
         Chart::Timeline => {
             crate::timeline_chart::timeline_chart(&mut scene, timeline, results.electoral_votes_to_win, &palette)
         }
@@ -174,6 +180,23 @@ fn description(chart: Chart, results: &Results, timeline: &Timeline) -> String {
                 .collect();
             format!("Change in national share since the baseline: {}.", swing.join(", "))
         }
+        Chart::Outlook => match &results.outlook {
+            None => "No estimates: no baseline election to compare with.".to_string(),
+            Some(outlook) => {
+                let chances: Vec<String> = outlook
+                    .win_probability
+                    .iter()
+                    .map(|(name, p)| {
+                        let ev = outlook.electoral_votes.get(name).map_or(0, |[_, median, _]| *median);
+                        format!(
+                            "{name}: {:.0}% chance of winning, {ev} electoral votes estimated",
+                            p * 100.0
+                        )
+                    })
+                    .collect();
+                format!("Projections, not calls. {}.", chances.join("; "))
+            }
+        },
         Chart::Timeline => match (timeline.points.first(), timeline.points.last()) {
             (Some(first), Some(last)) => format!(
                 "{} points from {} to {} votes counted. Now: {candidates}.",
@@ -189,7 +212,7 @@ fn description(chart: Chart, results: &Results, timeline: &Timeline) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use tally_model::tallies::{Tallies, Tally};
     use tally_model::Apportionment;
@@ -213,7 +236,8 @@ mod tests {
         Results::new(&tallies, 3, false, Apportionment::Census2020)
     }
 
-    fn texts(svg: &str) -> Vec<String> {
+    /// The text nodes of an SVG document, trimmed.
+    pub(crate) fn texts(svg: &str) -> Vec<String> {
         let document = roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("not XML: {e}\n{svg}"));
         document
             .descendants()
@@ -232,8 +256,12 @@ mod tests {
         let mut later = results.clone().computed_at(61_000);
         later.votes += 1;
         timeline.record(&later);
-        // The swing map names parties, not candidates (tested below).
-        for chart in Chart::ALL.into_iter().filter(|c| *c != Chart::Swing) {
+        // The swing map names parties, not candidates (tested below); the outlook needs estimates
+        // (tested in `outlook_chart`).
+        for chart in Chart::ALL
+            .into_iter()
+            .filter(|c| !matches!(c, Chart::Swing | Chart::Outlook))
+        {
             let svg = render(chart, &results, &timeline, Chart::DEFAULT_WIDTH, None).unwrap();
             let texts = texts(&svg);
             for name in names {
@@ -316,6 +344,7 @@ mod tests {
             let desc = child("desc").unwrap_or_default();
             match chart {
                 Chart::Swing => assert!(desc.contains("No baseline"), "{desc}"),
+                Chart::Outlook => assert!(desc.contains("No estimates"), "{desc}"),
                 Chart::Timeline => assert!(desc.contains("No votes yet"), "{desc}"),
                 _ => {
                     assert!(desc.contains("Grace <Hopper> & \"Co\""), "{desc}");

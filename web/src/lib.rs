@@ -30,6 +30,7 @@ pub mod format;
 pub mod maps;
 pub mod measure;
 pub mod metrics;
+pub mod outlook_chart;
 pub mod palette;
 pub mod scene;
 pub mod server;

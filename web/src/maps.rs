@@ -1,5 +1,5 @@
-//! The tile maps: state leaders (called states solid and outlined, leads pale, paler the
-//! closer) and the swing since the baseline. Every state is a square of [`TILES`], a hotspot
+//! The tile maps: state leaders (called states solid and outlined, projected ones ringed,
+//! leads pale, paler the closer) and the swing since the baseline. Every state is a square of [`TILES`], a hotspot
 //! that names its figures and opens its panel on the dashboard.
 
 use crate::format::{percent, thousands};
@@ -21,8 +21,26 @@ struct Tile {
     /// Hatched: nothing to show (no votes, no swing), told apart from a pale lead by its
     /// pattern, not only by a shade.
     hatched: bool,
+    /// Projected, not called: a white ring inside the tile.
+    ringed: bool,
     figure: String,
     tip: String,
+}
+
+/// A state's estimate, for its tooltip: ` Estimate: Biden +3.1 (90%: +1.0 to +5.2).`
+fn estimate_text(state: &tally_model::results::StateResult) -> String {
+    let Some(e) = &state.estimate else { return String::new() };
+    if e.sd == 0.0 {
+        return String::new();
+    }
+    format!(
+        "; estimated final: {} +{:.1} ({:.0}% interval {:+.1} to {:+.1})",
+        e.first,
+        e.margin * 100.0,
+        e.level * 100.0,
+        e.low * 100.0,
+        e.high * 100.0
+    )
 }
 
 /// How a state stands, for its fill: called, leading (by how much), tied, no votes yet.
@@ -34,13 +52,15 @@ fn leader_tile(results: &Results, palette: &Palette, code: &str) -> Tile {
     let reporting = state
         .reported
         .map(|r| format!(", {} reporting", percent(r)))
-        .unwrap_or_default();
+        .unwrap_or_default()
+        + &estimate_text(state);
     match (&state.leader, &state.called) {
         _ if state.votes == 0 => match state.expected_votes {
             Some(_) => Tile {
                 fill: NOT_REPORTING,
                 outlined: false,
                 hatched: false,
+                ringed: false,
                 figure: state.electoral_votes.to_string(),
                 tip: format!("{ev}: not reporting yet"),
             },
@@ -48,6 +68,7 @@ fn leader_tile(results: &Results, palette: &Palette, code: &str) -> Tile {
                 fill: WHITE,
                 outlined: false,
                 hatched: true,
+                ringed: false,
                 figure: state.electoral_votes.to_string(),
                 tip: format!("{ev}: no votes yet"),
             },
@@ -56,17 +77,34 @@ fn leader_tile(results: &Results, palette: &Palette, code: &str) -> Tile {
             fill: palette.color(called),
             outlined: true,
             hatched: false,
+            ringed: false,
             figure: state.electoral_votes.to_string(),
             tip: format!(
                 "{ev}: called for {called}, margin {:.1} points{reporting}",
                 state.margin * 100.0
             ),
         },
+        (_, None) if state.projected.is_some() => {
+            let projected = state.projected.as_deref().unwrap_or_default();
+            Tile {
+                fill: mix_with_white(palette.color(projected), 0.75),
+                outlined: false,
+                hatched: false,
+                ringed: true,
+                figure: state.electoral_votes.to_string(),
+                tip: format!(
+                    "{ev}: projected for {projected}, not called; {} by {:.1} points now{reporting}",
+                    state.leader.as_deref().unwrap_or("no one leads"),
+                    state.margin * 100.0
+                ),
+            }
+        }
         (Some(leader), None) => Tile {
             // Pale: from 20% of the colour for a dead heat to 55% from a 30-point lead.
             fill: mix_with_white(palette.color(leader), 0.2 + 0.35 * (state.margin / 0.30).min(1.0)),
             outlined: false,
             hatched: false,
+            ringed: false,
             figure: state.electoral_votes.to_string(),
             tip: format!(
                 "{ev}: {leader} leads by {:.1} points{reporting}, not called; {} votes",
@@ -78,6 +116,7 @@ fn leader_tile(results: &Results, palette: &Palette, code: &str) -> Tile {
             fill: TIED,
             outlined: false,
             hatched: false,
+            ringed: false,
             figure: state.electoral_votes.to_string(),
             tip: format!("{ev}: tied{reporting}; {} votes", thousands(state.votes)),
         },
@@ -89,6 +128,7 @@ fn blank(code: &str, why: &str) -> Tile {
         fill: WHITE,
         outlined: false,
         hatched: true,
+        ringed: false,
         figure: String::new(),
         tip: format!("{code}: {why}"),
     }
@@ -105,8 +145,14 @@ pub fn states(scene: &mut Scene, results: &Results, palette: &Palette) {
 
 /// What solid, pale, grey and white tiles mean.
 fn key(scene: &mut Scene) {
-    let entries: [(&str, RGBColor, bool, bool); 5] = [
+    let entries: [(&str, RGBColor, bool, bool); 6] = [
         ("called (solid, outlined)", MUTED, true, false),
+        (
+            "projected, not called (ringed)",
+            mix_with_white(MUTED, 0.75),
+            false,
+            false,
+        ),
         ("leading: paler = closer", mix_with_white(MUTED, 0.35), false, false),
         ("tied", TIED, false, false),
         ("not reporting yet", NOT_REPORTING, false, false),
@@ -127,6 +173,9 @@ fn key(scene: &mut Scene) {
         }
         let border = if outlined { 3 } else { 1 };
         scene.outline((x, y - 6), (x + 12, y + 6), TEXT, border);
+        if label.starts_with("projected") {
+            scene.outline((x + 3, y - 3), (x + 9, y + 3), WHITE, 2);
+        }
         scene.text(label, (x + 18, y), SMALL_PX, (HPos::Left, VPos::Center), TEXT);
         x += width + 16;
     }
@@ -158,6 +207,7 @@ pub fn swing(scene: &mut Scene, results: &Results) {
             fill: mix_with_white(color, (points.abs() / 10.0).min(1.0)),
             outlined: false,
             hatched: false,
+            ringed: false,
             figure: format!("{side}+{:.1}", points.abs()),
             tip: format!(
                 "{}: {:.1} points toward {party} since the baseline",
@@ -254,6 +304,9 @@ fn tile_map(scene: &mut Scene, tile: impl Fn(&str) -> Tile) {
         }
         if shown.outlined {
             scene.outline((x + 3, y + 3), (x + cell - 3, y + cell - 3), TEXT, 3);
+        }
+        if shown.ringed {
+            scene.outline((x + 4, y + 4), (x + cell - 4, y + cell - 4), WHITE, 2);
         }
         let ink = text_on(shown.fill);
         // The figure goes under the code when both fit the tile; the tooltip has it always.

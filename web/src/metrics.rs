@@ -33,6 +33,22 @@ impl Collector for ResultsMetrics {
             .iter()
             .map(|(reason, n)| ([("reason", reason.as_str())], *n));
         counters(e, "tally_rejected", "Records not counted, by reason.", rejected)?;
+        counter(
+            e,
+            "tally_projections_withdrawn",
+            "Projected calls the count later contradicted.",
+            results.withdrawn_projections.len() as u64,
+        )?;
+        let projected = results
+            .projected_electoral_votes
+            .iter()
+            .map(|(name, votes)| ([("candidate", name.as_str())], i64::from(*votes)));
+        gauges(
+            e,
+            "tally_projected_electoral_votes",
+            "Electoral votes of the states projected for each candidate (certain calls included).",
+            projected,
+        )?;
         gauge(
             e,
             "tally_epoch",
@@ -123,5 +139,30 @@ mod tests {
         )));
         assert!(!accepts_openmetrics(Some("*/*")));
         assert!(!accepts_openmetrics(None));
+    }
+
+    #[test]
+    fn withdrawn_projections_and_projected_electoral_votes_are_metrics() {
+        let mut results = Results::empty(tally_model::Apportionment::Census2020);
+        results.withdrawn_projections.push(tally_model::projection::Withdrawal {
+            state: "PA".to_string(),
+            candidate: "Ada".to_string(),
+            projected_at: 1,
+            withdrawn_at: 2,
+        });
+        results.projected_electoral_votes.insert("Ada".to_string(), 19);
+        let (_keep, receiver) = watch::channel(Arc::new(results));
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(ResultsMetrics {
+            results: receiver,
+            ingest_rate: Arc::default(),
+        }));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+        assert!(text.contains("\ntally_projections_withdrawn_total 1\n"), "{text}");
+        assert!(
+            text.contains("\ntally_projected_electoral_votes{candidate=\"Ada\"} 19\n"),
+            "{text}"
+        );
     }
 }

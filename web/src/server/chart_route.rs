@@ -84,7 +84,7 @@ pub(super) async fn chart(
                 None => results.clone(),
             };
             let timeline = match chart {
-                Chart::Timeline => state.timeline.read().map(|t| t.clone()).unwrap_or_default(),
+                Chart::Timeline | Chart::Outlook => state.timeline.read().map(|t| t.clone()).unwrap_or_default(),
                 _ => Timeline::default(),
             };
             render_for(chart, &results, &timeline, width, query.height, shown)
