@@ -12,7 +12,7 @@ use crate::kafka::{client_config, one_line, KafkaError, KafkaUrl};
 use crate::sinks::archive::{ArchiveConfig, ArchiveSink};
 use crate::sinks::dead_letters::DeadLetters;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::error::KafkaError as ClientError;
+use rdkafka::error::{KafkaError as ClientError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -81,11 +81,11 @@ const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("fetch.queue.backoff.ms", "2"),
     ("statistics.interval.ms", "1000"),
     ("reconnect.backoff.max.ms", "1000"),
-    // If retention deletes records a running job has not read yet, librdkafka moves the
-    // partition's position on its own; its default (the latest offset) would skip every record
-    // in between, deleted or not. The earliest offset skips only the deleted ones. (Counting
-    // those, as a restart does, is not done yet.)
-    ("auto.offset.reset", "earliest"),
+    // If retention deletes records a running job has not read yet, its position falls out of
+    // range. Any reset librdkafka made on its own would move it silently (`latest` skipping
+    // every record in between, deleted or not); `error` tells the source instead, which counts
+    // the deleted records as lost and moves on to the oldest one kept, as a restart does.
+    ("auto.offset.reset", "error"),
 ];
 
 /// Reports librdkafka's statistics and errors into [`KafkaMetrics`].
@@ -156,6 +156,8 @@ pub struct KafkaSource {
     metrics: Arc<KafkaMetrics>,
     /// Records lost to retention, found by this source, plus `lost_before` for worker 0.
     lost: u64,
+    /// The brokers said a position is out of range and it has not been moved yet.
+    out_of_range: bool,
 }
 
 /// How long a metadata or watermark request may take while connecting.
@@ -205,6 +207,7 @@ impl KafkaSource {
             .map(|archive| ArchiveSink::new(&config.url.topic, archive));
         Ok(KafkaSource {
             lost: if index == 0 { config.lost_before } else { 0 },
+            out_of_range: false,
             config,
             archive,
             flattened: Vec::new(),
@@ -317,6 +320,85 @@ impl KafkaSource {
     }
 }
 
+impl KafkaSource {
+    /// Retention deleted records this running job had not read: a position is out of range and
+    /// librdkafka stopped fetching that partition (`auto.offset.reset=error` does not say which,
+    /// and a stopped partition refuses a seek). Every owned partition whose next offset is now
+    /// below the oldest kept is counted lost up to it, logged, and the partitions are assigned
+    /// again from where each goes on. Whether that was done; if not, it is asked again.
+    fn skip_deleted(&mut self) -> bool {
+        let Phase::Consuming { next, end, .. } = &mut self.phase else {
+            return true;
+        };
+        let topic = &self.config.url.topic;
+        let mut lost = Vec::new();
+        let mut moved = next.clone();
+        for (&partition, slot) in moved.iter_mut() {
+            // A blocking request on the worker thread, once per loss, just after the brokers
+            // answered: simpler than the connect phase's helper thread, and as rare as the loss.
+            let (low, high) = match self.consumer.fetch_watermarks(topic, partition, CONNECT_TIMEOUT) {
+                Ok(watermarks) => watermarks,
+                Err(e) => {
+                    let (metrics, reason) = (&self.metrics, format!("watermark request failed: {e}"));
+                    KafkaUnreachable { metrics, reason }.emit();
+                    return false;
+                }
+            };
+            if *slot > high {
+                // Past the end: the topic was deleted and made again. Counting cannot go on
+                // from a position that no longer means anything; say so, and keep asking.
+                tracing::error!(
+                    partition,
+                    next = *slot,
+                    high,
+                    "the topic's offsets went back: was it recreated?"
+                );
+                return false;
+            }
+            if *slot < low {
+                // With `--stop-at-end`, records past the end are not this run's to count.
+                let last = match end.as_ref().and_then(|end| end.get(&partition)) {
+                    Some(&end) => (low - 1).min(end - 1),
+                    None => low - 1,
+                };
+                if last >= *slot {
+                    lost.push((partition, *slot, last));
+                }
+                *slot = low;
+            }
+        }
+        let mut assignment = TopicPartitionList::new();
+        for (&partition, &offset) in &moved {
+            if let Err(e) = assignment.add_partition_offset(topic, partition, Offset::Offset(offset)) {
+                let (metrics, reason) = (&self.metrics, format!("cannot assign partition {partition}: {e}"));
+                KafkaUnreachable { metrics, reason }.emit();
+                return false;
+            }
+        }
+        if let Err(e) = self.consumer.assign(&assignment) {
+            let (metrics, reason) = (&self.metrics, format!("assignment failed: {e}"));
+            KafkaUnreachable { metrics, reason }.emit();
+            return false;
+        }
+        let metrics = &self.metrics;
+        for (partition, first, last) in lost {
+            self.lost += (last - first + 1) as u64;
+            RecordsLostToRetention {
+                metrics,
+                partition,
+                first,
+                last,
+            }
+            .emit();
+        }
+        for (partition, offset) in &moved {
+            metrics.consumed(*partition, *offset);
+        }
+        *next = moved;
+        true
+    }
+}
+
 /// The partitions of `topic` that worker `index` of `peers` owns, with their watermarks.
 fn watermarks(consumer: &BaseConsumer<SourceContext>, topic: &str, index: usize, peers: usize) -> Watermarks {
     let metadata = consumer
@@ -356,6 +438,10 @@ impl Source for KafkaSource {
         while taken < max {
             match self.consumer.poll(Duration::ZERO) {
                 None => break,
+                Some(Err(ClientError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset))) => {
+                    self.out_of_range = true;
+                    break;
+                }
                 Some(Err(e)) => {
                     // `self.phase` is borrowed: tell the event directly.
                     let (metrics, reason) = (&self.metrics, e.to_string());
@@ -396,13 +482,18 @@ impl Source for KafkaSource {
             }
         }
         let finished = end.as_ref().is_some_and(|end| next.iter().all(|(p, n)| *n >= end[p]));
-        Ok(if finished {
+        let state = if finished {
             SourceState::Exhausted
         } else if taken == 0 {
             SourceState::Idle
         } else {
             SourceState::Active
-        })
+        };
+        if self.out_of_range {
+            // Until it is handled, asked again at each poll; the partition is not fetched.
+            self.out_of_range = !self.skip_deleted();
+        }
+        Ok(state)
     }
 
     /// Arriving records unpark the worker (the consumer's non-empty callback).
