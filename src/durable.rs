@@ -10,7 +10,7 @@ use tally_connectors::sources::archive::{Positions, StoredFile};
 use tally_connectors::sources::ReplayPlan;
 use tally_connectors::storage::{Location, Storage};
 use tally_model::results::RecoveryProgress;
-use tally_model::{Apportionment, Results, SourceProgress, Tallies, Timeline};
+use tally_model::{Apportionment, CallDesk, Results, SourceProgress, Tallies, Timeline};
 
 pub struct Durable {
     pub storage: Arc<Storage>,
@@ -27,6 +27,8 @@ pub struct Durable {
     pub lost_before: u64,
     /// How the race moved up to the snapshot (empty on a fresh start).
     pub timeline: Timeline,
+    /// The calls made up to the snapshot, with their times (empty on a fresh start).
+    pub desk: CallDesk,
 }
 
 /// A recovery in progress, as the dashboard and `/healthz` see it. The graph rebuilds its state
@@ -176,11 +178,17 @@ impl Durable {
             .and_then(|s| s.timeline.clone())
             .and_then(|timeline| serde_json::from_value(timeline).ok())
             .unwrap_or_default();
+        let desk = snapshot
+            .as_ref()
+            .and_then(|s| s.desk.clone())
+            .and_then(|desk| serde_json::from_value(desk).ok())
+            .unwrap_or_default();
         let writer = ArchiveWriter::start(storage.clone(), runtime.handle().clone(), keep_snapshots, buffer_bytes);
         Ok(Durable {
             recovery,
             lost_before,
             timeline,
+            desk,
             storage,
             runtime,
             writer,
@@ -212,6 +220,8 @@ pub struct SnapshotGate {
     waiting: Mutex<VecDeque<Snapshot>>,
     /// The job's timeline, saved with each snapshot up to its count.
     timeline: Arc<RwLock<Timeline>>,
+    /// The job's call desk, saved with each snapshot up to its count.
+    desk: Arc<Mutex<CallDesk>>,
 }
 
 impl SnapshotGate {
@@ -220,6 +230,7 @@ impl SnapshotGate {
         topic: String,
         apportionment: Apportionment,
         timeline: Arc<RwLock<Timeline>>,
+        desk: Arc<Mutex<CallDesk>>,
     ) -> SnapshotGate {
         SnapshotGate {
             writer,
@@ -227,6 +238,7 @@ impl SnapshotGate {
             apportionment,
             waiting: Mutex::default(),
             timeline,
+            desk,
         }
     }
 
@@ -245,12 +257,18 @@ impl SnapshotGate {
                     .read()
                     .ok()
                     .and_then(|timeline| serde_json::to_value(timeline.through(votes)).ok());
+                let desk = self
+                    .desk
+                    .lock()
+                    .ok()
+                    .and_then(|desk| serde_json::to_value(desk.through(votes)).ok());
                 let snapshot = Snapshot {
                     epoch,
                     topic: self.topic.clone(),
                     offsets: progress.offsets.clone(),
                     results,
                     timeline,
+                    desk,
                 };
                 if let Ok(mut waiting) = self.waiting.lock() {
                     if waiting.len() == 2 {
@@ -365,7 +383,13 @@ mod tests {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let storage = Arc::new(Storage::open(dir.path().to_str().expect("utf-8 path")).expect("local storage"));
         let writer = ArchiveWriter::start(storage.clone(), runtime.handle().clone(), 5, 1 << 20);
-        let gate = SnapshotGate::new(writer, "t".into(), Apportionment::Census2020, Arc::default());
+        let gate = SnapshotGate::new(
+            writer,
+            "t".into(),
+            Apportionment::Census2020,
+            Arc::default(),
+            Arc::default(),
+        );
         // A checkpoint taken while a worker replays is not a snapshot at all.
         let mut replaying = sources(&[(0, 5)], &[(0, 5)]);
         replaying.replaying.insert(1);

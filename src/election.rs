@@ -216,9 +216,9 @@ pub(crate) fn measures(graph: &MeasureArgs, mix: Option<&MixArgs>) -> Result<Mea
 pub(crate) fn measure_each(
     measures: Measures,
     timeline: Arc<RwLock<Timeline>>,
+    desk: Arc<Mutex<CallDesk>>,
     publish: impl Fn(Results) + Send + Sync + 'static,
 ) -> Arc<dyn Fn(Results) + Send + Sync> {
-    let desk = Mutex::new(CallDesk::default());
     Arc::new(move |results: Results| {
         let mut results = measures.measured(results);
         if let Ok(mut desk) = desk.lock() {

@@ -336,6 +336,14 @@ pub fn run(args: RunArgs) -> Result<()> {
             .map(|(durable, _)| durable.timeline.clone())
             .unwrap_or_default(),
     ));
+    // When each call was made, from the last snapshot on.
+    let desk = Arc::new(Mutex::new(
+        input
+            .durable
+            .as_ref()
+            .map(|(durable, _)| durable.desk.clone())
+            .unwrap_or_default(),
+    ));
     // Only process 0 has worker 0, the one that sees whole states and writes snapshots.
     let snapshots = input.durable.as_ref().map(|(durable, topic)| {
         let gate = SnapshotGate::new(
@@ -343,6 +351,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             topic.clone(),
             args.graph.measure.apportionment,
             timeline.clone(),
+            desk.clone(),
         );
         (args.checkpoint_interval, Arc::new(gate))
     });
@@ -365,7 +374,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let sender = Arc::new(sender);
     let publish = {
         let sender = sender.clone();
-        measure_each(measures, timeline, move |results| {
+        measure_each(measures, timeline, desk, move |results| {
             sender.send_replace(Arc::new(results));
         })
     };
@@ -452,11 +461,16 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
     let last: Arc<Mutex<Option<Results>>> = Arc::default();
     let keep = {
         let last = last.clone();
-        measure_each(measures(&args.graph.measure, None)?, Arc::default(), move |results| {
-            if let Ok(mut last) = last.lock() {
-                *last = Some(results);
-            }
-        })
+        measure_each(
+            measures(&args.graph.measure, None)?,
+            Arc::default(),
+            Arc::default(),
+            move |results| {
+                if let Ok(mut last) = last.lock() {
+                    *last = Some(results);
+                }
+            },
+        )
     };
     let done = Arc::new(AtomicBool::new(false));
     let bar = std::thread::spawn({

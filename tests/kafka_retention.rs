@@ -59,14 +59,8 @@ fn records_deleted_by_retention_while_the_job_was_down_are_counted_as_lost() {
     );
     // Once the newest snapshot holds the loss (it is written only when the counts change, so
     // it may be the one already there), the next start keeps the total.
-    let snapshots = std::path::Path::new(storage).join("snapshots").join(&topic);
     wait_for("a snapshot with the loss", Duration::from_secs(30), || {
-        let newest = std::fs::read_dir(&snapshots)
-            .ok()?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|path| path.extension().is_some_and(|e| e == "json"))
-            .max()?;
-        let snapshot: serde_json::Value = serde_json::from_slice(&std::fs::read(newest).ok()?).ok()?;
+        let snapshot = newest_snapshot(storage, &topic)?;
         let results = &snapshot["results"];
         (results["lost"] == 150 && records(results) == 2850).then_some(())
     });

@@ -19,6 +19,7 @@ use crate::results::Results;
 use crate::tallies::Tallies;
 use crate::units::County;
 use crate::vote::State;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// How far turnout may exceed the expectation before a call could be wrong: 2%.
@@ -127,28 +128,49 @@ pub fn call_races(results: &mut Results, expected: Option<&Expected>) {
 }
 
 /// Remembers when each state was called (wall-clock milliseconds) across publications, and
-/// withdraws, with a log line, a call the data contradicts later.
-#[derive(Debug, Default)]
+/// withdraws, with a log line, a call the data contradicts later. It is saved with each
+/// snapshot ([`CallDesk::through`]), so a restarted job keeps the night's call times.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CallDesk {
-    calls: BTreeMap<String, (String, i64)>,
-    projections: BTreeMap<String, (String, i64)>,
-    withdrawn: Vec<Withdrawal>,
+    /// State → (candidate, when, the votes counted then).
+    calls: BTreeMap<String, (String, i64, u64)>,
+    projections: BTreeMap<String, (String, i64, u64)>,
+    /// With the votes counted when each was withdrawn.
+    withdrawn: Vec<(Withdrawal, u64)>,
 }
 
 impl CallDesk {
+    /// What a snapshot of `votes` votes can vouch for: the calls, projections and withdrawals
+    /// made by then. (A restart resumes from the snapshot; later ones are made again.)
+    pub fn through(&self, votes: u64) -> CallDesk {
+        let made = |entries: &BTreeMap<String, (String, i64, u64)>| {
+            entries
+                .iter()
+                .filter(|(_, entry)| entry.2 <= votes)
+                .map(|(code, entry)| (code.clone(), entry.clone()))
+                .collect()
+        };
+        CallDesk {
+            calls: made(&self.calls),
+            projections: made(&self.projections),
+            withdrawn: self.withdrawn.iter().filter(|w| w.1 <= votes).cloned().collect(),
+        }
+    }
+
     /// Stamps `results`' calls with when they were first made (`results.as_of` for new ones).
     pub fn stamp(&mut self, results: &mut Results) {
+        let votes = results.votes;
         for (code, state) in results.states.iter_mut() {
             match (&state.called, self.calls.get(code)) {
-                (Some(now), Some((before, at))) if now == before => state.called_at = Some(*at),
+                (Some(now), Some((before, at, _))) if now == before => state.called_at = Some(*at),
                 (Some(now), earlier) => {
-                    if let Some((before, _)) = earlier {
+                    if let Some((before, ..)) = earlier {
                         tracing::warn!(state = %code, "the call for {before} is withdrawn: {now} leads beyond doubt");
                     }
-                    self.calls.insert(code.clone(), (now.clone(), results.as_of));
+                    self.calls.insert(code.clone(), (now.clone(), results.as_of, votes));
                     state.called_at = Some(results.as_of);
                 }
-                (None, Some((before, _))) => {
+                (None, Some((before, ..))) => {
                     tracing::warn!(state = %code, "the call for {before} is withdrawn: the count no longer supports it");
                     self.calls.remove(code);
                     state.called_at = None;
@@ -158,29 +180,32 @@ impl CallDesk {
             // Projections: when each was made; one the count contradicts is withdrawn and logged.
             let before = self.projections.get(code).cloned();
             match (&state.projected, before) {
-                (Some(now), Some((was, at))) if *now == was => state.projected_at = Some(at),
-                (now, Some((was, at))) => {
+                (Some(now), Some((was, at, _))) if *now == was => state.projected_at = Some(at),
+                (now, Some((was, at, _))) => {
                     tracing::warn!(state = %code, "the projection for {was} is withdrawn: the estimate no longer supports it");
-                    self.withdrawn.push(Withdrawal {
+                    let withdrawal = Withdrawal {
                         state: code.clone(),
                         candidate: was,
                         projected_at: at,
                         withdrawn_at: results.as_of,
-                    });
+                    };
+                    self.withdrawn.push((withdrawal, votes));
                     self.projections.remove(code);
                     if let Some(now) = now {
-                        self.projections.insert(code.clone(), (now.clone(), results.as_of));
+                        self.projections
+                            .insert(code.clone(), (now.clone(), results.as_of, votes));
                     }
                     state.projected_at = now.as_ref().map(|_| results.as_of);
                 }
                 (Some(now), None) => {
-                    self.projections.insert(code.clone(), (now.clone(), results.as_of));
+                    self.projections
+                        .insert(code.clone(), (now.clone(), results.as_of, votes));
                     state.projected_at = Some(results.as_of);
                 }
                 (None, None) => state.projected_at = None,
             }
         }
-        results.withdrawn_projections = self.withdrawn.clone();
+        results.withdrawn_projections = self.withdrawn.iter().map(|w| w.0.clone()).collect();
     }
 }
 
@@ -317,5 +342,39 @@ mod tests {
         let flipped = publish(&mut desk, Some("B"), 400);
         assert_eq!(flipped.states["TX"].projected_at, Some(400));
         assert_eq!(flipped.withdrawn_projections, vec![logged]);
+    }
+
+    #[test]
+    fn a_desk_saved_at_a_count_keeps_what_was_made_by_then_and_restores_its_times() {
+        let e = expected(&[("TX", 1000), ("OH", 1000)]);
+        let mut desk = CallDesk::default();
+        // TX is called at 900 votes; OH only at 1,100.
+        let mut early = results(&[("TX", "A", 600), ("TX", "B", 300)], false, Some(&e)).computed_at(100);
+        desk.stamp(&mut early);
+        let mut late = results(
+            &[("TX", "A", 600), ("TX", "B", 300), ("OH", "A", 150), ("OH", "B", 50)],
+            false,
+            Some(&e),
+        )
+        .computed_at(200);
+        late.states.get_mut("OH").expect("OH").called = Some("A".into());
+        desk.stamp(&mut late);
+        // Saved with a snapshot of 1,000 votes (as JSON), then read back by a restarted job.
+        let saved = serde_json::to_value(desk.through(1000)).expect("serializes");
+        let mut restored: CallDesk = serde_json::from_value(saved).expect("deserializes");
+        let mut again = results(&[("TX", "A", 600), ("TX", "B", 300)], false, Some(&e)).computed_at(900);
+        again.states.get_mut("OH").expect("OH").called = Some("A".into());
+        restored.stamp(&mut again);
+        assert_eq!(
+            again.states["TX"].called_at,
+            Some(100),
+            "made by 1,000 votes: its time kept"
+        );
+        assert_eq!(
+            again.states["OH"].called_at,
+            Some(900),
+            "made after the snapshot: made again"
+        );
+        assert_eq!(desk.through(u64::MAX), desk);
     }
 }

@@ -364,3 +364,14 @@ pub fn assert_stops_cleanly_on_sigterm(job: &mut ChildGuard, limit: Duration) {
 pub fn health(base: &str) -> Option<u16> {
     http_get_status(&format!("{base}/healthz")).map(|(status, _)| status)
 }
+
+/// The newest snapshot's file of `topic` under `storage`, parsed.
+pub fn newest_snapshot(storage: &str, topic: &str) -> Option<serde_json::Value> {
+    let dir = std::path::Path::new(storage).join("snapshots").join(topic);
+    let newest = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .max()?;
+    serde_json::from_slice(&std::fs::read(newest).ok()?).ok()
+}

@@ -416,6 +416,7 @@ mod tests {
                 offsets,
                 results: serde_json::json!({"n": epoch}),
                 timeline: None,
+                desk: None,
             });
         }
         assert!(writer.finish(Duration::from_secs(10)));

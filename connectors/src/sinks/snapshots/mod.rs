@@ -34,6 +34,10 @@ pub struct Snapshot {
     /// How the race moved up to these results (`/api/timeline`), so a restart keeps it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeline: Option<serde_json::Value>,
+    /// The calls and projections made up to these results, with their times, so a restart keeps
+    /// when each was made (`tally_model::CallDesk`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desk: Option<serde_json::Value>,
 }
 
 /// Where `topic`'s snapshots live (relative to the storage root).
