@@ -167,6 +167,7 @@ fn a_two_host_cluster_cut_apart_mid_stream_notices_restarts_and_ends_exactly() {
             .arg("--")
             .args(job)
             .args(["--stall-timeout", "3s", "--connect-timeout", "120s"])
+            .env("TALLY_BIN", env!("CARGO_BIN_EXE_tally"))
             .env("TALLY_SSH", &ssh)
             .env("TALLY_LOCAL_HOSTS", "")
             .env("TALLY_REMOTE_BIN", env!("CARGO_BIN_EXE_tally"))

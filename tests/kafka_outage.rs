@@ -46,7 +46,21 @@ fn the_job_rides_out_broker_outages_without_loss_or_double_counting() {
     kafka_sh("stop");
     let storage = tempfile::tempdir().unwrap();
     let store = storage.path().to_str().unwrap();
-    let (mut job, base) = start_server(&["--source", &url, "--storage", store, "--workers", "2"]);
+    let (mut job, base, log) = start_tally_logged(
+        &[
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--source",
+            &url,
+            "--storage",
+            store,
+            "--workers",
+            "2",
+        ],
+        "dashboard at ",
+    );
+    let base = base.trim_end_matches('/').to_string();
     wait_for("/healthz to report the broker missing", limit, || {
         (health(&base)? == 503).then_some(())
     });
@@ -74,9 +88,17 @@ fn the_job_rides_out_broker_outages_without_loss_or_double_counting() {
     kafka_sh("start");
     run_ok(&[&["generate", "--to", &url][..], &second_mix].concat());
     let after_both = expected_live(&[first, second]);
-    wait_for("both batches to be counted exactly once", limit, || {
-        (live_results(&base)? == after_both).then_some(())
-    });
+    let deadline = std::time::Instant::now() + limit;
+    while live_results(&base).as_ref() != Some(&after_both) {
+        if std::time::Instant::now() > deadline {
+            let log = log.lock().map(|lines| lines.join("\n")).unwrap_or_default();
+            panic!(
+                "both batches not counted exactly once: {:?}\nexpected {after_both}\nthe job's log:\n{log}",
+                live_results(&base)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     wait_for("/healthz to recover", limit, || (health(&base)? == 200).then_some(()));
 
     // Stopped (SIGTERM) while the broker is gone: still within 5 s, cleanly.

@@ -158,7 +158,12 @@ pub struct KafkaSource {
     lost: u64,
     /// The brokers said a position is out of range and it has not been moved yet.
     out_of_range: bool,
+    /// Since when a position has been past the partition's end (see `skip_deleted`).
+    past_end_since: Option<Instant>,
 }
+
+/// How long a position may stay past its partition's end before it is taken as the end.
+const PAST_END_GRACE: Duration = Duration::from_secs(10);
 
 /// How long a metadata or watermark request may take while connecting.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -208,6 +213,7 @@ impl KafkaSource {
         Ok(KafkaSource {
             lost: if index == 0 { config.lost_before } else { 0 },
             out_of_range: false,
+            past_end_since: None,
             config,
             archive,
             flattened: Vec::new(),
@@ -345,15 +351,21 @@ impl KafkaSource {
                 }
             };
             if *slot > high {
-                // Past the end: the topic was deleted and made again. Counting cannot go on
-                // from a position that no longer means anything; say so, and keep asking.
+                // Past the end. Just after a broker restart its high watermark may lag for a
+                // moment: ask again. If it stays so, the broker lost records already read (or
+                // the topic was made again): new records take those offsets, so go on from its
+                // end, and say so.
+                let since = *self.past_end_since.get_or_insert_with(Instant::now);
+                if since.elapsed() < PAST_END_GRACE {
+                    return false;
+                }
                 tracing::error!(
                     partition,
                     next = *slot,
                     high,
-                    "the topic's offsets went back: was it recreated?"
+                    "the partition ends before records already read (lost by the broker, or the topic made again): reading on from its end"
                 );
-                return false;
+                *slot = high;
             }
             if *slot < low {
                 // With `--stop-at-end`, records past the end are not this run's to count.
@@ -395,6 +407,7 @@ impl KafkaSource {
             metrics.consumed(*partition, *offset);
         }
         *next = moved;
+        self.past_end_since = None;
         true
     }
 }
