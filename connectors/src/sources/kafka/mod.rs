@@ -299,17 +299,7 @@ impl KafkaSource {
             self.unreachable(format!("assignment failed: {e}"));
             return;
         }
-        for (partition, first, last) in lost {
-            self.lost += (last - first + 1) as u64;
-            let metrics = &self.metrics;
-            RecordsLostToRetention {
-                metrics,
-                partition,
-                first,
-                last,
-            }
-            .emit();
-        }
+        count_lost(&mut self.lost, &self.metrics, lost);
         KafkaReachable { metrics: &self.metrics }.emit();
         let partitions: Vec<i32> = owned.iter().map(|(p, _, _)| *p).collect();
         KafkaPartitionsAssigned {
@@ -392,23 +382,27 @@ impl KafkaSource {
             KafkaUnreachable { metrics, reason }.emit();
             return false;
         }
-        let metrics = &self.metrics;
-        for (partition, first, last) in lost {
-            self.lost += (last - first + 1) as u64;
-            RecordsLostToRetention {
-                metrics,
-                partition,
-                first,
-                last,
-            }
-            .emit();
-        }
+        count_lost(&mut self.lost, &self.metrics, lost);
         for (partition, offset) in &moved {
-            metrics.consumed(*partition, *offset);
+            self.metrics.consumed(*partition, *offset);
         }
         *next = moved;
         self.past_end_since = None;
         true
+    }
+}
+
+/// Adds each `(partition, first, last)` range retention deleted to `lost`, and tells it.
+fn count_lost(lost: &mut u64, metrics: &KafkaMetrics, ranges: Vec<(i32, i64, i64)>) {
+    for (partition, first, last) in ranges {
+        *lost += (last - first + 1) as u64;
+        RecordsLostToRetention {
+            metrics,
+            partition,
+            first,
+            last,
+        }
+        .emit();
     }
 }
 
