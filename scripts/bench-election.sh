@@ -8,17 +8,28 @@
 #      with its peak RSS;
 #   3. the final counts are checked against the table: every state × candidate exactly, no
 #      rejects, 306–232.
+# With --cluster PxW the job runs as scripts/cluster.sh --local P --workers W instead (peak RSS
+# is then the largest process's).
 # With --recovery it then measures a crash: the same job on a fresh HDFS root is killed with
 # SIGKILL after about 100 M records and restarted; it reports how long the restart takes to
 # serve the snapshot and to be live again (replay done), and checks the final counts again.
-#   scripts/bench-election.sh [--recovery] [SCALE]      (SCALE defaults to 1)
+#   scripts/bench-election.sh [--recovery | --cluster PxW] [SCALE]      (SCALE defaults to 1)
 # ELECTION_TOPIC=NAME reuses a topic an earlier run produced (same SCALE) instead of producing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
-recovery=false
-if [ "${1:-}" = --recovery ]; then recovery=true; shift; fi
+recovery=false cluster=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --recovery) recovery=true; shift ;;
+        --cluster) cluster=${2:?--cluster needs PROCESSESxWORKERS, e.g. 2x2}; shift 2 ;;
+        *) break ;;
+    esac
+done
+if [ -n "$cluster" ] && { ! [[ $cluster =~ ^[0-9]+x[0-9]+$ ]] || $recovery; }; then
+    echo "--cluster takes PROCESSESxWORKERS (e.g. 2x2), and not with --recovery" >&2; exit 2
+fi
 bench_args "$@"
 scale=${1:-1}
 bootstrap=127.0.0.1:${KAFKA_PORT:-9092}
@@ -89,15 +100,25 @@ if [ -z "${ELECTION_TOPIC:-}" ]; then
 fi
 
 # The job's arguments, archiving under ROOT/$1.
+# On a cluster, cluster.sh runs the binary and adds --workers, and each process listens on a
+# port of its own.
 job_args() {
     args=(run --source "kafka://$bootstrap/$topic" --storage "$namenode/$root/$1" --stop-at-end
-        --workers 2 --apportionment 2010 --listen "127.0.0.1:$port")
+        --apportionment 2010)
+    if [ -n "$cluster" ]; then
+        launcher=(scripts/cluster.sh --local "${cluster%x*}" --workers "${cluster#*x}" --logs "$out" --)
+        args+=(--listen 127.0.0.1:0)
+    else
+        launcher=("$tally")
+        args+=(--workers 2 --listen "127.0.0.1:$port")
+    fi
 }
+export TALLY_BIN=$tally
 job_args full
 t0=$(now)
-TALLY_LOG=warn /usr/bin/time -f '%M' -o "$out/rss" $tally "${args[@]}" > "$out/results.json"
+TALLY_LOG=warn /usr/bin/time -f '%M' -o "$out/rss" "${launcher[@]}" "${args[@]}" > "$out/results.json"
 t1=$(now)
-printf 'Kafka -> final results, archive and snapshots on HDFS: %.0f s (%.0f records/s), peak RSS %.2f GiB\n' \
+printf "Kafka -> final results%s, archive and snapshots on HDFS: %.0f s (%.0f records/s), peak RSS %.2f GiB\n" "${cluster:+ on a $cluster cluster}" \
     "$(echo "$t1 - $t0" | bc -l)" "$(echo "$ballots / ($t1 - $t0)" | bc -l)" "$(echo "$(tail -1 "$out/rss") / 1048576" | bc -l)"
 check "$out/results.json"
 
@@ -105,7 +126,7 @@ $recovery || exit 0
 kill_at=$(python3 -c "print(int(100e6 * $scale))")
 metric() { curl -sf "127.0.0.1:$port/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 job_args crash
-TALLY_LOG=warn $tally "${args[@]}" > /dev/null 2>&1 &
+TALLY_LOG=warn "${launcher[@]}" "${args[@]}" > /dev/null 2>&1 &
 job=$!
 while :; do
     done_records=$(metric tally_records_total || true)
@@ -116,7 +137,7 @@ done
 kill -9 "$job"; wait "$job" 2>/dev/null || true; job=""
 echo "killed with SIGKILL at $done_records records"
 t0=$(now)
-TALLY_LOG=info $tally "${args[@]}" > "$out/recovered.json" 2> "$out/recovered.err" &
+TALLY_LOG=info "${launcher[@]}" "${args[@]}" > "$out/recovered.json" 2> "$out/recovered.err" &
 job=$!
 first_served="" live=""
 while kill -0 "$job" 2>/dev/null; do

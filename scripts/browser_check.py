@@ -195,6 +195,7 @@ def check_viewport(page, base, results, width, height, mobile, shots):
         shares: document.getElementById('shares').textContent,
         election: document.getElementById('election').textContent,
         title: document.title,
+        banner: (b => b && !b.hidden && b.offsetHeight > 0 ? b.textContent : null)(document.getElementById('test-banner')),
         landmarks: ['header', 'main', 'h1'].filter(tag => document.querySelector(tag)),
         rows: document.querySelectorAll('#states tr').length,
         chartVotes: [...document.querySelectorAll('main figure[data-chart] desc')].map(d => d.textContent)
@@ -215,6 +216,12 @@ def check_viewport(page, base, results, width, height, mobile, shots):
         failures.append(f"{where}: leader {seen['leader']!r}, /api/results {expected_leader!r}")
     if results.get("election") and seen["election"] != results["election"]:
         failures.append(f"{where}: heading {seen['election']!r}, not the election {results['election']!r}")
+    # A rehearsal says so, visibly and in the tab's title; a live count does not.
+    is_test = bool(results.get("test"))
+    if is_test != (seen["banner"] is not None and "TEST" in seen["banner"]):
+        failures.append(f"{where}: test {is_test}, banner {seen['banner']!r}")
+    if is_test != seen["title"].startswith("TEST"):
+        failures.append(f"{where}: test {is_test}, title {seen['title']!r}")
     if seen["rows"] != len(results["states"]):
         failures.append(f"{where}: the table has {seen['rows']} rows")
     # One view, one epoch: every chart that counts votes counts what the card does.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test tally has: formatting, lints, then all test suites against real services.
-# It installs what the tests need (kcat, Chromium, Schemathesis), starts a real Kafka broker (scripts/kafka.sh) and a
+# It installs what the tests need (kcat, Chromium, Schemathesis, elex), starts a real Kafka broker (scripts/kafka.sh) and a
 # real HDFS (scripts/hdfs.sh), and stops both on exit, whether the tests pass or fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +55,9 @@ fi
 # drives.
 TALLY_SCHEMATHESIS=$(scripts/schemathesis.sh)
 export TALLY_SCHEMATHESIS
+# The AP Elections API client newsrooms run, read against tally's AP-compatible feed.
+TALLY_ELEX=$(scripts/elex.sh)
+export TALLY_ELEX
 if [ ! -x /usr/bin/chromium ]; then
     { apt-get update -qq && apt-get install -y -qq chromium; } > /dev/null
 fi

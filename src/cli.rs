@@ -345,6 +345,29 @@ pub struct MeasureArgs {
     /// plays, e.g. "2024 presidential election: simulated election night at 1% of the votes").
     #[arg(long)]
     pub title: Option<String>,
+    /// The election's date (YYYY-MM-DD), as the AP-compatible feed (/ap/v2/elections) names it.
+    /// Default: Election Day of the shipped year the generator plays or --expected names, else
+    /// of the current year.
+    #[arg(long, value_parser = election_date)]
+    pub election_date: Option<String>,
+    /// A rehearsal or simulated night: marked as a test wherever results are shown (the
+    /// dashboard's banner, `"test": true` in the JSON, `test` and `resultsType` in the AP
+    /// feed), so it cannot be mistaken for a live count.
+    #[arg(long)]
+    pub test: bool,
+}
+
+/// A date as YYYY-MM-DD.
+fn election_date(text: &str) -> Result<String, String> {
+    let parts: Vec<&str> = text.split('-').collect();
+    let valid = matches!(parts.as_slice(), [y, m, d] if y.len() == 4 && m.len() == 2 && d.len() == 2
+        && parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        && (1..=12).contains(&m.parse::<u32>().unwrap_or(0))
+        && (1..=31).contains(&d.parse::<u32>().unwrap_or(0)));
+    match valid {
+        true => Ok(text.to_string()),
+        false => Err(format!("{text:?} is not a date as YYYY-MM-DD")),
+    }
 }
 
 impl GraphArgs {

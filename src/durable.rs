@@ -41,6 +41,26 @@ pub struct Recovery {
 }
 
 impl Recovery {
+    /// A recovery toward `snapshot`, showing its results and its states' documents meanwhile;
+    /// `None` (the replay is shown as it goes) if its results cannot be read.
+    fn of(snapshot: &Snapshot) -> Option<Recovery> {
+        let results = match serde_json::from_value::<Results>(snapshot.results.clone()) {
+            Ok(results) => results,
+            Err(e) => {
+                tracing::warn!("the snapshot's results are unreadable ({e}); showing the replay as it goes");
+                return None;
+            }
+        };
+        // Older snapshots have no drill-down: their states then show their totals alone until
+        // the replay is done.
+        let drilldown = snapshot
+            .drilldown
+            .clone()
+            .and_then(|drilldown| serde_json::from_value(drilldown).ok())
+            .unwrap_or_default();
+        Some(Recovery::new(results.with_drilldown(drilldown)))
+    }
+
     fn new(snapshot: Results) -> Recovery {
         let progress = RecoveryProgress {
             records: 0,
@@ -157,15 +177,7 @@ impl Durable {
         // Nothing to replay, nothing to wait for (a snapshot of an empty topic). Only the first
         // process publishes results, so only it shows the recovery.
         let recovery = match &snapshot {
-            Some(snapshot) if !replay.is_empty() && discard => {
-                match serde_json::from_value::<Results>(snapshot.results.clone()) {
-                    Ok(results) => Some(Arc::new(Recovery::new(results))),
-                    Err(e) => {
-                        tracing::warn!("the snapshot's results are unreadable ({e}); showing the replay as it goes");
-                        None
-                    }
-                }
-            }
+            Some(snapshot) if !replay.is_empty() && discard => Recovery::of(snapshot).map(Arc::new),
             _ => None,
         };
         let lost_before = snapshot
@@ -250,6 +262,7 @@ impl SnapshotGate {
         }
         let results = Results::new(tallies, epoch, false, self.apportionment).with_lost(progress.lost);
         let votes = results.votes;
+        let drilldown = serde_json::to_value(results.drilldown()).ok();
         match serde_json::to_value(&results) {
             Ok(results) => {
                 let timeline = self
@@ -269,6 +282,7 @@ impl SnapshotGate {
                     results,
                     timeline,
                     desk,
+                    drilldown,
                 };
                 if let Ok(mut waiting) = self.waiting.lock() {
                     if waiting.len() == 2 {
@@ -418,5 +432,66 @@ mod tests {
             .expect("readable")
             .expect("a snapshot");
         assert_eq!((latest.epoch, latest.offsets[&0]), (5, 40));
+    }
+
+    #[test]
+    fn a_restart_shows_each_states_document_from_the_snapshot_while_it_replays() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let storage = Arc::new(Storage::open(dir.path().to_str().expect("utf-8 path")).expect("local storage"));
+        let writer = ArchiveWriter::start(storage.clone(), runtime.handle().clone(), 5, 1 << 20);
+        let gate = SnapshotGate::new(
+            writer,
+            "t".into(),
+            Apportionment::Census2020,
+            Arc::default(),
+            Arc::default(),
+        );
+        let records = [
+            r#"{"id":1,"gender":"Female","age":34,"state":"Pennsylvania","county":"42003","decision":"Kamala Harris"}"#,
+            r#"{"id":2,"gender":"Male","age":71,"state":"Pennsylvania","county":"42003","decision":"Donald Trump"}"#,
+            r#"{"id":3,"gender":"Male","age":52,"state":"Pennsylvania","county":"42101","decision":"Kamala Harris"}"#,
+            r#"{"id":4,"gender":"Female","age":22,"state":"Ohio","decision":"Donald Trump"}"#,
+        ];
+        let tallies = tally_model::fold(
+            records
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (tally_model::Position::new(0, i as u64), r.as_bytes())),
+            true,
+        );
+        gate.offer(&tallies, &sources(&[(0, 4)], &[]), 1);
+        assert_eq!(gate.release(&sources(&[], &[(0, 4)])), Some(1));
+        assert!(gate.writer.finish(std::time::Duration::from_secs(10)));
+        let snapshot = runtime
+            .block_on(snapshots::latest_snapshot(&storage, "t"))
+            .expect("readable")
+            .expect("a snapshot");
+
+        let shown = Recovery::of(&snapshot).expect("readable results").initial();
+        let published = Results::new(&tallies, 1, false, Apportionment::Census2020);
+        for code in ["PA", "OH"] {
+            let state = tally_model::State::lookup(code).expect("a state");
+            let (during, before) = (shown.state_document(state), published.state_document(state));
+            assert!(
+                !during.by_gender.is_empty() && !during.by_age_group.is_empty(),
+                "{code}"
+            );
+            assert_eq!(
+                (
+                    &during.candidates,
+                    &during.by_gender,
+                    &during.by_age_group,
+                    &during.units
+                ),
+                (
+                    &before.candidates,
+                    &before.by_gender,
+                    &before.by_age_group,
+                    &before.units
+                ),
+                "{code} while replaying, as published"
+            );
+        }
     }
 }

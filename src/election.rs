@@ -60,6 +60,10 @@ pub(crate) struct Measures {
     election: Option<String>,
     /// How states are projected (with a baseline).
     projector: Projector,
+    /// The election's date (YYYY-MM-DD).
+    election_date: String,
+    /// A rehearsal or simulated night.
+    test: bool,
 }
 
 impl Measures {
@@ -67,6 +71,8 @@ impl Measures {
     pub(crate) fn labelled(&self, results: Results) -> Results {
         let mut results = results.with_parties(&self.parties);
         results.election = self.election.clone();
+        results.election_date = Some(self.election_date.clone());
+        results.test = self.test;
         results
     }
 
@@ -85,6 +91,12 @@ impl Measures {
     pub(crate) fn expected(&self) -> Option<&Expected> {
         self.expected.as_ref()
     }
+}
+
+/// The current year (UTC).
+fn this_year() -> i32 {
+    let now = tally_model::ap::rfc3339(tally_model::latency::now_ms());
+    now.get(..4).and_then(|year| year.parse().ok()).unwrap_or(1970)
 }
 
 /// What a generated stream is, in words: `2024 presidential election, simulated at 1% from the
@@ -206,6 +218,15 @@ pub(crate) fn measures(graph: &MeasureArgs, mix: Option<&MixArgs>) -> Result<Mea
             call_level: graph.call_level,
             min_reported: graph.min_reported,
         },
+        election_date: graph.election_date.clone().unwrap_or_else(|| {
+            // The year of the shipped table played or expected, else this year.
+            let shipped = mix
+                .and_then(|mix| mix.scenario.as_deref())
+                .or(graph.expected.as_deref())
+                .and_then(built_in_year);
+            tally_model::ap::election_day(shipped.map_or_else(this_year, i32::from))
+        }),
+        test: graph.test,
     })
 }
 

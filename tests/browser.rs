@@ -127,6 +127,8 @@ fn the_dashboard_works_from_phones_to_desktops_with_eight_candidates() {
         "2020",
         "--workers",
         "2",
+        // A rehearsal: its banner is checked at every size (and meets the contrast check).
+        "--test",
     ]);
     let results = wait_for("the final results", Duration::from_secs(120), || {
         let results: serde_json::Value = serde_json::from_str(&http_get(&format!("{base}/api/results"))?).ok()?;
@@ -137,8 +139,11 @@ fn the_dashboard_works_from_phones_to_desktops_with_eight_candidates() {
         Some(8),
         "eight candidates"
     );
+    assert_eq!(results["test"], true);
     let report = browser_check(&python, &chromium, &base, "final");
     assert_eq!(report["viewports"].as_array().map(Vec::len), Some(5));
+    let banner = report["viewports"][0]["banner"].as_str().unwrap_or_default();
+    assert!(banner.starts_with("TEST"), "{report}");
 }
 
 #[test]

@@ -8,15 +8,6 @@ use common::kafka::*;
 use common::*;
 use std::time::Duration;
 
-fn kafka_sh(action: &str) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh");
-    let status = std::process::Command::new("bash")
-        .args([script, action])
-        .status()
-        .expect("kafka.sh runs");
-    assert!(status.success(), "kafka.sh {action} failed");
-}
-
 /// Restarts the broker however the test ends, so later tests find it up.
 struct BrokerBack;
 impl Drop for BrokerBack {

@@ -20,12 +20,14 @@
 //! - [`results`]: the published document ([`Results`]) derived from the counts.
 //! - [`unit_results`]: results by reporting unit (county), listed under their state.
 //! - [`state_view`]: one state's document, cut from the same counts (the drill-down).
+//! - [`changes`]: what changed between two publications, for clients that poll with a cursor.
 //! - [`timeline`]: how the race moved, a bounded series of points ([`Timeline`]).
 //! - [`swing`]: each party's change in share against a previous election ([`swing::Baseline`]).
 //! - [`parties`]: who stands for which party, and in which colour ([`Parties`]).
 //! - [`calls`]: race calls against expected votes ([`Expected`]), and the winner they make.
 //! - [`projection`]: each state's final margin estimated from the units in, with an interval;
 //!   the projected calls it supports.
+//! - [`ap`]: the results in the Associated Press Elections API's shape, which `elex` reads.
 //! - [`outlook`]: electoral votes and win probabilities from those estimates, states moving
 //!   together.
 //! - [`latency`]: end-to-end latency, recorded by the workers and read by `/metrics`.
@@ -33,7 +35,9 @@
 
 #![warn(missing_docs)]
 
+pub mod ap;
 pub mod calls;
+pub mod changes;
 pub mod codec;
 pub mod exit_polls;
 pub mod latency;

@@ -59,6 +59,14 @@ pub struct Results {
     /// when the job was not told.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub election: Option<String>,
+    /// The election's date (`YYYY-MM-DD`), as the AP-compatible feed (`/ap/v2/elections`)
+    /// names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub election_date: Option<String>,
+    /// True on a rehearsal or simulated night (`--test`), so it is never taken for a live count;
+    /// absent on a live one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
     /// Records never read because they were gone first (Kafka's retention deleted them while
     /// the job was down or behind). They are in no other count.
     #[serde(default)]
@@ -95,7 +103,7 @@ pub struct Results {
 
 /// A state's votes by gender and by age group (group → candidate → votes), kept beside the
 /// national document for the drill-down but not part of its JSON.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StateDetail {
     /// Gender → candidate → votes in the state.
     pub by_gender: BTreeMap<String, BTreeMap<String, u64>>,
@@ -356,6 +364,8 @@ impl Results {
             swing: BTreeMap::new(),
             electoral_votes_to_win: VOTES_TO_WIN,
             election: None,
+            election_date: None,
+            test: false,
             lost: 0,
             recovering: None,
             projected_winner: None,

@@ -2,9 +2,11 @@
 //! with `?state=`): the same cube as the national document, cut at one state, so the states'
 //! documents sum to the national one.
 
-use crate::results::{CandidateResult, Results};
+use crate::results::{CandidateResult, Results, StateDetail};
+use crate::unit_results::UnitResult;
+use crate::units::County;
 use crate::vote::State;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// One state's document.
@@ -139,6 +141,50 @@ impl Results {
     }
 }
 
+/// What the national document's JSON leaves out but a state's document shows: each state's votes
+/// by gender and age group, and each reporting unit's votes. Kept with a snapshot, so that a
+/// restarted job shows the states' documents as published while it replays.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Drilldown {
+    /// USPS code → the state's votes by gender and by age group.
+    pub states: BTreeMap<String, StateDetail>,
+    /// FIPS code → candidate → votes in that unit.
+    pub units: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+impl Results {
+    /// The counts behind the states' documents.
+    pub fn drilldown(&self) -> Drilldown {
+        let units = self
+            .units
+            .values()
+            .flatten()
+            .map(|unit| (unit.county.clone(), unit.candidates.clone()))
+            .collect();
+        Drilldown {
+            states: self.state_details.clone(),
+            units,
+        }
+    }
+
+    /// These results with `drilldown`'s counts behind their states' documents (a unit whose
+    /// code is no county is left out, as a record naming it would be rejected).
+    pub fn with_drilldown(mut self, drilldown: Drilldown) -> Results {
+        let mut units: BTreeMap<String, Vec<UnitResult>> = BTreeMap::new();
+        for (code, candidates) in drilldown.units {
+            let Some(county) = County::parse(&code) else { continue };
+            let Some(state) = county.state() else { continue };
+            units
+                .entry(state.code().to_string())
+                .or_default()
+                .push(UnitResult::new(county, candidates));
+        }
+        self.state_details = drilldown.states;
+        self.units = std::sync::Arc::new(units);
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::reference::Apportionment;
@@ -206,5 +252,43 @@ mod tests {
         assert_eq!(view.votes, 8);
         assert_eq!(view.candidates[0].electoral_votes, 40);
         assert_eq!(view.by_gender["Female"]["B"], 3);
+    }
+
+    #[test]
+    fn a_drilldown_kept_apart_from_the_json_restores_the_states_documents() {
+        let records = [
+            r#"{"id":1,"gender":"Female","age":34,"state":"Pennsylvania","county":"42003","decision":"Kamala Harris"}"#,
+            r#"{"id":2,"gender":"Male","age":71,"state":"Pennsylvania","county":"42003","decision":"Donald Trump"}"#,
+            r#"{"id":3,"gender":"Male","age":52,"state":"Pennsylvania","county":"42101","decision":"Kamala Harris"}"#,
+            r#"{"id":4,"gender":"Female","age":22,"state":"Ohio","decision":"Donald Trump"}"#,
+        ];
+        let tallies = crate::fold(
+            records
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (crate::Position::new(0, i as u64), r.as_bytes())),
+            true,
+        );
+        let published = Results::new(&tallies, 3, false, crate::Apportionment::Census2020);
+        let pa = State::lookup("PA").unwrap();
+        assert_eq!(published.state_document(pa).units.len(), 2);
+
+        // What a snapshot keeps: the document's JSON, and the drill-down beside it.
+        let json = serde_json::to_value(&published).unwrap();
+        let kept = serde_json::to_value(published.drilldown()).unwrap();
+        let bare: Results = serde_json::from_value(json).unwrap();
+        assert!(
+            bare.state_document(pa).by_gender.is_empty(),
+            "the JSON alone lacks them"
+        );
+        let restored = bare.with_drilldown(serde_json::from_value(kept).unwrap());
+        for code in ["PA", "OH", "CA"] {
+            let state = State::lookup(code).unwrap();
+            assert_eq!(
+                restored.state_document(state),
+                published.state_document(state),
+                "{code}"
+            );
+        }
     }
 }

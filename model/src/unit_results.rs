@@ -41,7 +41,7 @@ pub struct UnitResult {
 pub type UnitResults = Arc<BTreeMap<String, Vec<UnitResult>>>;
 
 impl UnitResult {
-    fn new(county: County, candidates: BTreeMap<String, u64>) -> UnitResult {
+    pub(crate) fn new(county: County, candidates: BTreeMap<String, u64>) -> UnitResult {
         let (leader, margin, votes) = crate::results::lead(candidates.iter().map(|(name, n)| (name, *n)));
         UnitResult {
             county: county.to_string(),

@@ -184,3 +184,13 @@ pub fn watermarks(topic: &str, partition: i32) -> (i64, i64) {
         .fetch_watermarks(topic, partition, Duration::from_secs(10))
         .expect("watermarks")
 }
+
+/// Runs `scripts/kafka.sh ACTION` (start, stop, restart); panics if it fails.
+pub fn kafka_sh(action: &str) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh");
+    let status = std::process::Command::new("bash")
+        .args([script, action])
+        .status()
+        .expect("kafka.sh runs");
+    assert!(status.success(), "kafka.sh {action} failed");
+}

@@ -53,12 +53,15 @@ pub fn expected_results(files: &[PathBuf], apportionment: Apportionment) -> Valu
 }
 
 /// Without the fields that say when (the epoch, the wall time `as_of`, when each state was
-/// called or projected, and the projections withdrawn) and the election's name, which is a label, not a count.
+/// called or projected, and the projections withdrawn) and the election's name, date and
+/// whether it is a rehearsal, which are labels, not counts.
 pub fn without_epoch(mut results: Value) -> Value {
     if let Some(object) = results.as_object_mut() {
         object.remove("epoch");
         object.remove("as_of");
         object.remove("election");
+        object.remove("election_date");
+        object.remove("test");
         object.remove("withdrawn_projections");
     }
     if let Some(states) = results.get_mut("states").and_then(Value::as_object_mut) {
@@ -261,6 +264,7 @@ pub fn write_file(dir: &Path, name: &str, text: &[u8]) -> PathBuf {
     path
 }
 
+pub mod cluster;
 pub mod hdfs;
 pub mod kafka;
 

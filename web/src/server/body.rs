@@ -51,6 +51,32 @@ impl Body {
     }
 }
 
+/// 304 Not Modified, with the entity tag the client holds.
+pub fn not_modified(etag: &str) -> warp::reply::Response {
+    let mut response = warp::reply::with_status(warp::reply(), warp::http::StatusCode::NOT_MODIFIED).into_response();
+    if let Ok(etag) = header::HeaderValue::from_str(etag) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+}
+
+impl Body {
+    /// [`Body::reply`], or a 304 when the client's `If-None-Match` names this body.
+    pub fn reply_unless(
+        &self,
+        content_type: &'static str,
+        accepts_gzip: bool,
+        if_none_match: Option<&str>,
+    ) -> warp::reply::Response {
+        match if_none_match {
+            Some(held) if held.split(',').any(|tag| tag.trim() == self.etag || tag.trim() == "*") => {
+                not_modified(&self.etag)
+            }
+            _ => self.reply(content_type, accepts_gzip),
+        }
+    }
+}
+
 /// `body` gzipped (level 6: within a few percent of the best on SVG and JSON, at a fraction of
 /// the time).
 fn gzip(body: &[u8]) -> Bytes {

@@ -5,11 +5,12 @@
 //! share (the ring of kept epochs among it); `body` compresses and tags responses;
 //! `chart_route` answers chart requests, drawn through `chart_cache` once per publication and
 //! size; `params` reads what more than one route asks; `table` writes the CSV;
-//! `events` streams publications; `connections` accepts and logs connections; `errors` is the one place failures become status codes;
+//! `ap` answers the AP-compatible feed; `events` streams publications; `connections` accepts and logs connections; `errors` is the one place failures become status codes;
 //! [`JobStatus`] is the health contract the job implements.
 //!
 //! [`Results`]: tally_model::Results
 
+mod ap;
 mod body;
 mod chart_cache;
 mod chart_route;

@@ -1,6 +1,7 @@
 //! The route table: every path the server answers, each a line or a small handler, with errors
 //! turned into JSON by [`super::errors::recover`].
 
+use super::ap;
 use super::body::{accepts_gzip, Body};
 use super::chart_route::chart;
 use super::errors::{recover, ApiError};
@@ -12,6 +13,7 @@ use super::table::{county_csv, results_csv};
 use crate::metrics::{accepts_openmetrics, to_prometheus_text};
 use bytes::Bytes;
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use tally_model::Timeline;
@@ -30,6 +32,11 @@ struct ResultsQuery {
     state: Option<String>,
     /// The publication asked for (one of the last [`super::KEPT_EPOCHS`]); the latest without it.
     epoch: Option<u64>,
+    /// The epoch the client holds: the latest as a change document against it
+    /// ([`tally_model::changes`]), or a 304 when nothing is newer.
+    since: Option<u64>,
+    /// With `since`: the counties that changed too.
+    units: Option<bool>,
 }
 
 /// `/api/results.csv`'s query.
@@ -77,10 +84,13 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
     let results = warp::path!("api" / "results")
         .and(warp::query::<ResultsQuery>())
         .and(gzip)
+        .and(warp::header::optional::<String>("if-none-match"))
         .and(with_state.clone())
-        .and_then(|query: ResultsQuery, gzip: bool, state: Arc<WebState>| async move {
-            results(query, gzip, &state).map_err(ApiError::reject)
-        });
+        .and_then(
+            |query: ResultsQuery, gzip: bool, if_none_match: Option<String>, state: Arc<WebState>| async move {
+                results(query, gzip, if_none_match.as_deref(), &state).map_err(ApiError::reject)
+            },
+        );
 
     let table = warp::path!("api" / "results.csv")
         .and(warp::query::<TableQuery>())
@@ -125,9 +135,27 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
         .and(warp::query::<EventsQuery>())
         .and(with_state.clone())
         .map(|query: EventsQuery, state: Arc<WebState>| {
-            let compact = query.compact.unwrap_or(false);
-            warp::sse::reply(warp::sse::keep_alive().stream(result_events(state, compact)))
+            warp::sse::reply(warp::sse::keep_alive().stream(result_events(state, query.shape())))
         });
+
+    // The AP-compatible feed (see `super::ap`).
+    let ap_elections = warp::path!("ap" / "v2" / "elections")
+        .and(warp::query::<HashMap<String, String>>())
+        .and(gzip)
+        .and(with_state.clone())
+        .map(|query: HashMap<String, String>, gzip: bool, state: Arc<WebState>| {
+            ap::elections(&query, &state, gzip).unwrap_or_else(|e| e.reply())
+        });
+    let ap_races = warp::path!("ap" / "v2" / "elections" / String)
+        .and(warp::query::<HashMap<String, String>>())
+        .and(gzip)
+        .and(warp::header::optional::<String>("if-none-match"))
+        .and(with_state.clone())
+        .map(
+            |date: String, query: HashMap<String, String>, gzip: bool, held: Option<String>, state: Arc<WebState>| {
+                ap::races(&date, &query, &state, gzip, held.as_deref()).unwrap_or_else(|e| e.reply())
+            },
+        );
 
     let charts = warp::path!("charts" / String)
         .and(warp::query())
@@ -156,10 +184,16 @@ pub fn routes(state: Arc<WebState>) -> impl Filter<Extract = (impl Reply,), Erro
 
     warp::get()
         .and(
-            metrics
-                .or(health)
-                .or(openapi)
-                .or(has_results.and(dashboard.or(results).or(table).or(timeline).or(events).or(charts))),
+            metrics.or(health).or(openapi).or(has_results.and(
+                dashboard
+                    .or(results)
+                    .or(table)
+                    .or(timeline)
+                    .or(events)
+                    .or(charts)
+                    .or(ap_elections)
+                    .or(ap_races),
+            )),
         )
         .recover(recover)
 }
@@ -188,7 +222,20 @@ fn health(state: Arc<WebState>) -> impl warp::Reply {
 
 /// `/api/results`: the whole document or one state's, of the latest publication or the one
 /// asked for.
-fn results(query: ResultsQuery, gzip: bool, state: &WebState) -> Result<warp::reply::Response, ApiError> {
+fn results(
+    query: ResultsQuery,
+    gzip: bool,
+    if_none_match: Option<&str>,
+    state: &WebState,
+) -> Result<warp::reply::Response, ApiError> {
+    if let Some(since) = query.since {
+        return changes_since(since, &query, gzip, state);
+    }
+    if query.units.is_some() {
+        return Err(ApiError::BadRequest(
+            "units goes with since (the counties that changed)".to_string(),
+        ));
+    }
     let pretty = query.pretty.unwrap_or(false);
     // A state no one has is a 400 whatever the epoch.
     let cut = query.state.as_deref().map(asked_state).transpose()?;
@@ -208,9 +255,35 @@ fn results(query: ResultsQuery, gzip: bool, state: &WebState) -> Result<warp::re
         None => serde_json::to_vec(&*results).map(|json| Body::new(Bytes::from(json))),
     };
     match body {
-        Ok(body) => Ok(body.reply("application/json", gzip)),
+        Ok(body) => Ok(body.reply_unless("application/json", gzip, if_none_match)),
         Err(e) => Err(ApiError::Internal(format!("writing the results: {e}"))),
     }
+}
+
+/// `/api/results?since=S`: the latest publication as a change document against S's, or a 304
+/// when S is the latest; S no longer kept is a 410, as for `?epoch=` (the client then fetches
+/// the whole document).
+fn changes_since(
+    since: u64,
+    query: &ResultsQuery,
+    gzip: bool,
+    state: &WebState,
+) -> Result<warp::reply::Response, ApiError> {
+    if query.state.is_some() || query.epoch.is_some() {
+        return Err(ApiError::BadRequest(
+            "since is a cursor over the national document: not with state or epoch".to_string(),
+        ));
+    }
+    let held = state.results_at(Some(since))?;
+    let latest = state.latest();
+    if held.epoch == latest.epoch {
+        return Ok(super::body::not_modified(&format!("\"since-{since}\"")));
+    }
+    let with_units = query.units.unwrap_or(false);
+    let change = tally_model::changes::changes(&held, &latest, with_units)
+        .and_then(|change| serde_json::to_vec(&change))
+        .map_err(|e| ApiError::Internal(format!("writing the changes: {e}")))?;
+    Ok(Body::new(Bytes::from(change)).reply("application/json", gzip))
 }
 
 #[cfg(test)]
@@ -228,7 +301,9 @@ mod tests {
     async fn the_openapi_document_and_the_router_agree() {
         let document: serde_json::Value = serde_json::from_str(OPENAPI).expect("the document is JSON");
         let paths = document["paths"].as_object().expect("paths");
-        let (_sender, results) = watch::channel(Arc::new(Results::empty(Default::default())));
+        let mut night = Results::empty(Default::default());
+        night.election_date = Some("2024-11-05".to_string());
+        let (_sender, results) = watch::channel(Arc::new(night));
         let routes = routes(WebState::new(results, Arc::new(NoStatus), Arc::default()));
         for (path, item) in paths {
             let operation = &item["get"];
@@ -244,8 +319,14 @@ mod tests {
                 .into_iter()
                 .flatten()
                 .find(|p| p["in"] == "path")
-                .and_then(|p| p["schema"]["enum"].as_array())
-                .map(|values| values.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .map(|p| match p["schema"]["enum"].as_array() {
+                    Some(values) => values.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+                    None => p["schema"]["example"]
+                        .as_str()
+                        .map(str::to_string)
+                        .into_iter()
+                        .collect(),
+                })
                 .unwrap_or_default();
             let concrete: Vec<String> = match path.split_once('{') {
                 Some((prefix, _)) => values.iter().map(|v| format!("{prefix}{v}")).collect(),
@@ -275,6 +356,8 @@ mod tests {
             "/api/results.csv",
             "/metrics",
             "/healthz",
+            "/ap/v2/elections",
+            "/ap/v2/elections/{date}",
         ]
         .into_iter()
         .map(str::to_string)
@@ -284,12 +367,56 @@ mod tests {
         }
         assert_eq!(
             paths.len(),
-            8 + Chart::ALL.len(),
+            10 + Chart::ALL.len(),
             "a documented path the router does not have"
         );
         let unknown = warp::test::request().path("/api/nope").reply(&routes).await;
         assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
         let body: serde_json::Value = serde_json::from_slice(unknown.body()).expect("a JSON error");
         assert_eq!(body["status"], 404);
+    }
+
+    /// A client that holds an epoch gets what changed since, or a 304; a document it holds by
+    /// its ETag is a 304 too.
+    #[tokio::test]
+    async fn a_cursor_gets_only_what_changed_or_a_304() {
+        use super::super::test_support::published;
+        let (sender, results) = watch::channel(published(1, 5));
+        let routes = routes(WebState::new(results, Arc::new(NoStatus), Arc::default()));
+        let get = |path: &str| warp::test::request().path(path).reply(&routes);
+        let first = get("/api/results").await;
+        let held: serde_json::Value = serde_json::from_slice(first.body()).expect("JSON");
+        let etag = first.headers()[header::ETAG].to_str().expect("an ETag").to_string();
+        let again = warp::test::request()
+            .path("/api/results")
+            .header("if-none-match", &etag)
+            .reply(&routes)
+            .await;
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(get("/api/results?since=1").await.status(), StatusCode::NOT_MODIFIED);
+
+        sender.send(published(2, 9)).expect("published");
+        let change = get("/api/results?since=1&units=true").await;
+        assert_eq!(change.status(), StatusCode::OK);
+        let change: serde_json::Value = serde_json::from_slice(change.body()).expect("JSON");
+        assert_eq!((change["since"].as_u64(), change["epoch"].as_u64()), (Some(1), Some(2)));
+        let listed: Vec<&String> = change["states"].as_object().expect("states").keys().collect();
+        assert_eq!(listed, ["OH"], "Ohio alone changed");
+        let whole: serde_json::Value = serde_json::from_slice(get("/api/results").await.body()).expect("JSON");
+        assert_eq!(tally_model::changes::apply(&held, &change), whole);
+        let stale = warp::test::request()
+            .path("/api/results")
+            .header("if-none-match", &etag)
+            .reply(&routes)
+            .await;
+        assert_eq!(stale.status(), StatusCode::OK, "a new publication is not the one held");
+
+        assert_eq!(
+            get("/api/results?since=1&state=OH").await.status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(get("/api/results?since=7").await.status(), StatusCode::GONE);
+        assert_eq!(get("/api/results?since=x").await.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(get("/api/results?units=true").await.status(), StatusCode::BAD_REQUEST);
     }
 }

@@ -417,6 +417,7 @@ mod tests {
                 results: serde_json::json!({"n": epoch}),
                 timeline: None,
                 desk: None,
+                drilldown: None,
             });
         }
         assert!(writer.finish(Duration::from_secs(10)));

@@ -38,6 +38,11 @@ pub struct Snapshot {
     /// when each was made (`tally_model::CallDesk`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desk: Option<serde_json::Value>,
+    /// What the results' JSON leaves out and the states' documents show (votes by gender and
+    /// age group per state, and per reporting unit: `tally_model::state_view::Drilldown`), so a
+    /// restarted job serves them while it replays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drilldown: Option<serde_json::Value>,
 }
 
 /// Where `topic`'s snapshots live (relative to the storage root).
@@ -58,6 +63,8 @@ pub async fn unmigrated_snapshots(storage: &Storage) -> Result<Vec<String>, Snap
 
 /// Writes `snapshot`, points its topic's `LATEST` at it, and deletes all but the newest `keep`.
 pub(crate) async fn write_snapshot(storage: &Storage, snapshot: &Snapshot, keep: usize) -> Result<(), SnapshotError> {
+    // At debug level, so that a fault can be aimed at the write (scripts/chaos.sh).
+    tracing::debug!(epoch = snapshot.epoch, "writing snapshot");
     let dir = snapshot_dir(&snapshot.topic);
     let name = format!("{:020}.json", snapshot.epoch);
     let body = serde_json::to_vec(snapshot).map_err(|cause| SnapshotError::Encode {
@@ -78,6 +85,7 @@ pub(crate) async fn write_snapshot(storage: &Storage, snapshot: &Snapshot, keep:
     for old in snapshots.iter().rev().skip(keep.max(1)) {
         storage.delete(old).await?;
     }
+    tracing::debug!(epoch = snapshot.epoch, "snapshot written");
     Ok(())
 }
 
