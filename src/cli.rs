@@ -31,6 +31,27 @@ pub enum Command {
     /// Play a scenario's night and score the projections against its final count: interval
     /// coverage, error and projected calls at each national reporting checkpoint.
     Backtest(Box<BacktestArgs>),
+    /// Re-derive what a durable job published at a time from its raw archive, and check it
+    /// against the publication's record (its digest of the counts).
+    Audit(Box<AuditArgs>),
+}
+
+/// `tally audit`.
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// The job's storage (a local directory or hdfs://HOST:PORT/PATH), as given to `tally run`.
+    #[arg(long, value_name = "DIR|file:///DIR|hdfs://HOST:PORT/PATH")]
+    pub storage: tally_connectors::storage::Location,
+    /// The Kafka topic the job read.
+    #[arg(long)]
+    pub topic: String,
+    /// The time whose publication to check: milliseconds since 1970, or RFC 3339 in UTC
+    /// (2024-11-06T03:41:00Z).
+    #[arg(long)]
+    pub at: String,
+    /// The job's --max-record-bytes: a longer record was counted as malformed.
+    #[arg(long, default_value_t = tally_model::codec::MAX_RECORD_BYTES)]
+    pub max_record_bytes: usize,
 }
 
 #[derive(Args, Debug)]

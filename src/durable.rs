@@ -9,6 +9,7 @@ use tally_connectors::sinks::snapshots::{self, Snapshot};
 use tally_connectors::sources::archive::{Positions, StoredFile};
 use tally_connectors::sources::ReplayPlan;
 use tally_connectors::storage::{Location, Storage};
+use tally_model::audit::{Publication, PublicationLog};
 use tally_model::results::RecoveryProgress;
 use tally_model::{Apportionment, CallDesk, Results, SourceProgress, Tallies, Timeline};
 
@@ -29,6 +30,8 @@ pub struct Durable {
     pub timeline: Timeline,
     /// The calls made up to the snapshot, with their times (empty on a fresh start).
     pub desk: CallDesk,
+    /// Every publication recorded before (see `tally_model::audit`).
+    pub publications: Vec<Publication>,
 }
 
 /// A recovery in progress, as the dashboard and `/healthz` see it. The graph rebuilds its state
@@ -195,12 +198,14 @@ impl Durable {
             .and_then(|s| s.desk.clone())
             .and_then(|desk| serde_json::from_value(desk).ok())
             .unwrap_or_default();
+        let publications = runtime.block_on(snapshots::publications(&storage, topic))?;
         let writer = ArchiveWriter::start(storage.clone(), runtime.handle().clone(), keep_snapshots, buffer_bytes);
         Ok(Durable {
             recovery,
             lost_before,
             timeline,
             desk,
+            publications,
             storage,
             runtime,
             writer,
@@ -234,6 +239,8 @@ pub struct SnapshotGate {
     timeline: Arc<RwLock<Timeline>>,
     /// The job's call desk, saved with each snapshot up to its count.
     desk: Arc<Mutex<CallDesk>>,
+    /// The job's publication records, written beside each snapshot up to its epoch.
+    publications: Arc<RwLock<PublicationLog>>,
 }
 
 impl SnapshotGate {
@@ -251,7 +258,23 @@ impl SnapshotGate {
             waiting: Mutex::default(),
             timeline,
             desk,
+            publications: Arc::default(),
         }
+    }
+
+    /// Records the publication of `tallies` at `epoch` (shown at `as_of`): the last of each
+    /// second is kept (see `tally_model::audit`).
+    pub fn record(&self, tallies: &Tallies, progress: &SourceProgress, epoch: u64, as_of: i64) {
+        let publication = Publication::of(tallies, epoch, as_of, progress.offsets.clone(), progress.lost);
+        if let Ok(mut log) = self.publications.write() {
+            log.record(publication);
+        }
+    }
+
+    /// The gate, writing the records of `publications` beside each snapshot.
+    pub fn with_publications(mut self, publications: Arc<RwLock<PublicationLog>>) -> SnapshotGate {
+        self.publications = publications;
+        self
     }
 
     /// The state at a checkpoint boundary; skipped while a worker is still replaying the
@@ -283,6 +306,7 @@ impl SnapshotGate {
                     timeline,
                     desk,
                     drilldown,
+                    publications: Vec::new(),
                 };
                 if let Ok(mut waiting) = self.waiting.lock() {
                     if waiting.len() == 2 {
@@ -310,8 +334,11 @@ impl SnapshotGate {
     pub fn release(&self, progress: &SourceProgress) -> Option<u64> {
         let mut waiting = self.waiting.lock().ok()?;
         let newest = waiting.iter().rposition(|s| progress.durable_through(&s.offsets))?;
-        let snapshot = waiting.drain(..=newest).next_back()?;
+        let mut snapshot = waiting.drain(..=newest).next_back()?;
         let epoch = snapshot.epoch;
+        if let Ok(mut log) = self.publications.write() {
+            snapshot.publications = log.take_through(epoch);
+        }
         self.writer.snapshot(snapshot);
         Some(epoch)
     }

@@ -18,6 +18,7 @@ use tally_connectors::sources::SourceConfig;
 use tally_connectors::storage::{Location, Storage};
 use tally_dataflow::graph::{Checkpoint, Publish};
 use tally_dataflow::{run_worker, PipelineOptions, SourceError};
+use tally_model::audit::PublicationLog;
 use tally_model::latency::{now_ms, LatencyHistogram};
 use tally_model::metrics::Registry;
 use tally_model::{Results, SourceProgress, Tallies, Timeline};
@@ -86,10 +87,18 @@ fn run_graph(
                         .with_lost(progress.lost)
                         .computed_at(now_ms())
                 };
-                on_results(match &recovery {
+                let shown = match &recovery {
                     Some(recovery) => recovery.shown(tallies, progress, epoch, live),
                     None => live(),
-                });
+                };
+                // What is shown is the graph's own count (not a snapshot's, while replaying):
+                // on the record, with the offsets it reflects.
+                if let Some(gate) = &gate {
+                    if recovery.as_ref().is_none_or(|recovery| recovery.progress().is_none()) {
+                        gate.record(tallies, progress, epoch, shown.as_of);
+                    }
+                }
+                on_results(shown);
             });
             let checkpoint = snapshots.as_ref().map(|(_, gate)| {
                 let gate = gate.clone();
@@ -248,6 +257,7 @@ impl Server {
         results: watch::Receiver<Arc<Results>>,
         status: Arc<dyn JobStatus>,
         timeline: Arc<RwLock<Timeline>>,
+        publications: Arc<RwLock<PublicationLog>>,
     ) -> Result<Server> {
         let runtime = crate::runtime::two_threads("tally-web")?;
         let listener = runtime
@@ -256,7 +266,7 @@ impl Server {
         let address = listener.local_addr().context("listening socket has no address")?;
         let state = if topology.is_first() {
             eprintln!("tally: dashboard at http://{address}/");
-            WebState::new(results, status, timeline)
+            WebState::recorded(results, status, timeline, publications)
         } else {
             eprintln!(
                 "tally: process {} of {}: /healthz and /metrics at http://{address}/",
@@ -344,6 +354,14 @@ pub fn run(args: RunArgs) -> Result<()> {
             .map(|(durable, _)| durable.desk.clone())
             .unwrap_or_default(),
     ));
+    // What was published, on the record from the last run on (see tally_model::audit).
+    let publications = Arc::new(RwLock::new(PublicationLog::restored(
+        input
+            .durable
+            .as_ref()
+            .map(|(durable, _)| durable.publications.clone())
+            .unwrap_or_default(),
+    )));
     // Only process 0 has worker 0, the one that sees whole states and writes snapshots.
     let snapshots = input.durable.as_ref().map(|(durable, topic)| {
         let gate = SnapshotGate::new(
@@ -352,7 +370,8 @@ pub fn run(args: RunArgs) -> Result<()> {
             args.graph.measure.apportionment,
             timeline.clone(),
             desk.clone(),
-        );
+        )
+        .with_publications(publications.clone());
         (args.checkpoint_interval, Arc::new(gate))
     });
     let recovery = input.durable.as_ref().and_then(|(durable, _)| durable.recovery.clone());
@@ -369,6 +388,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         receiver,
         status,
         timeline.clone(),
+        publications,
     )?;
 
     let sender = Arc::new(sender);

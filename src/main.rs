@@ -1,6 +1,7 @@
 //! `tally`: the binary that wires `tally-connectors` (sources) through `tally-dataflow` (the
 //! graph) to `tally-web` (results for people and programs). See README.md.
 
+mod audit;
 mod backtest;
 mod cli;
 mod cluster;
@@ -73,6 +74,7 @@ fn main() -> ExitCode {
         cli::Command::Generate(args) => generate::generate(*args),
         cli::Command::Replay(args) => job::replay(*args),
         cli::Command::Backtest(args) => backtest::backtest(*args),
+        cli::Command::Audit(args) => audit::audit(*args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

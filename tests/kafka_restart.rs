@@ -114,3 +114,122 @@ fn a_killed_job_comes_back_with_the_times_its_races_were_called() {
         );
     }
 }
+
+/// Every publication record written for `topic` under a local `storage`, oldest first.
+fn records_on_disk(storage: &str, topic: &str) -> Vec<serde_json::Value> {
+    let dir = std::path::Path::new(storage).join("publications").join(topic);
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|file| {
+            std::fs::read_to_string(file)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|line| serde_json::from_str(line).ok())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// `tally audit` of the publication shown at `at`: its report, and whether it agreed.
+fn audit(storage: &str, topic: &str, at: &str) -> (serde_json::Value, bool) {
+    let output = run(&["audit", "--storage", storage, "--topic", topic, "--at", at]);
+    let report = serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
+    (report, output.status.success())
+}
+
+#[test]
+fn publications_from_before_a_kill_still_audit_against_the_archive() {
+    if !broker_available("publications_from_before_a_kill_still_audit") {
+        return;
+    }
+    let topic = fresh_topic("audit", 2);
+    let source = topic_url(&topic);
+    let storage = tempfile::tempdir().unwrap();
+    let storage = storage.path().to_str().unwrap();
+    // Plain segments, so that the test can alter a record below.
+    let job = [
+        "--source",
+        &source,
+        "--storage",
+        storage,
+        "--workers",
+        "2",
+        "--checkpoint-interval",
+        "200ms",
+        "--archive-compression",
+        "none",
+    ];
+    run_ok(&[&["generate", "--to", &source][..], &mixed("3000", "41")].concat());
+    let (job_before, base) = start_server(&job);
+    // Three more batches, a second or more apart: publications in different seconds.
+    for seed in ["42", "43", "44"] {
+        let before = produced(&topic);
+        run_ok(&[&["generate", "--to", &source][..], &mixed("2000", seed)].concat());
+        let all = produced(&topic);
+        assert!(all > before);
+        wait_for("the batch counted", Duration::from_secs(60), || {
+            (records(&results(&base)?) == all).then_some(())
+        });
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let all = produced(&topic);
+    let recorded = wait_for("the last publication on record", Duration::from_secs(60), || {
+        let recorded = records_on_disk(storage, &topic);
+        (recorded.last()?["records"].as_u64() == Some(all)).then_some(recorded)
+    });
+    assert!(recorded.len() >= 3, "{recorded:?}");
+    // What the job says it showed at the last record's time.
+    let last_time = recorded.last().unwrap()["as_of"].to_string();
+    let shown = serde_json::from_str::<serde_json::Value>(
+        &http_get(&format!("{base}/api/results?at={last_time}")).expect("the record"),
+    )
+    .expect("JSON");
+    assert_eq!(&shown["publication"], recorded.last().unwrap());
+    drop(job_before);
+
+    // Killed and restarted: the records survive, on the server and for the audit.
+    let (_job_after, base) = start_server(&job);
+    wait_for("the restarted job, live", Duration::from_secs(60), || {
+        let results = results(&base)?;
+        (records(&results) == all && results.get("recovering").is_none()).then_some(())
+    });
+    for publication in [&recorded[0], &recorded[recorded.len() / 2], recorded.last().unwrap()] {
+        let at = publication["as_of"].to_string();
+        let (report, agrees) = audit(storage, &topic, &at);
+        assert!(agrees, "{report}");
+        assert_eq!(&report["publication"], publication);
+        assert_eq!(report["derived"]["digest"], publication["digest"]);
+        assert_eq!(report["derived"]["records"], publication["records"]);
+        let again: serde_json::Value =
+            serde_json::from_str(&http_get(&format!("{base}/api/results?at={at}")).expect("the record")).expect("JSON");
+        assert_eq!(&again["publication"], publication, "served after the restart");
+    }
+    // Before the first record, nothing is on record.
+    let before_any = (recorded[0]["as_of"].as_i64().unwrap() - 1).to_string();
+    assert!(!audit(storage, &topic, &before_any).1);
+    let (code, _) = http_get_status(&format!("{base}/api/results?at={before_any}")).expect("an answer");
+    assert_eq!(code, 404);
+
+    // Archived votes changed (every one for a candidate in one segment): the audit no longer
+    // agrees.
+    let segment = std::fs::read_dir(std::path::Path::new(storage).join("raw").join(&topic).join("00000"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .min()
+        .expect("a segment of partition 0");
+    let text = std::fs::read_to_string(&segment).unwrap();
+    let (from, to) = ["Harris", "Trump", "Biden", "Stein"]
+        .iter()
+        .flat_map(|a| ["Harris", "Trump", "Biden", "Stein"].map(|b| (*a, b)))
+        .find(|(a, b)| a != b && text.contains(&format!("{a}\"")) && text.contains(&format!("{b}\"")))
+        .expect("two candidates in the segment");
+    let altered = text.replace(&format!("{from}\""), &format!("{to}\""));
+    std::fs::write(&segment, altered).unwrap();
+    let (report, agrees) = audit(storage, &topic, &recorded.last().unwrap()["as_of"].to_string());
+    assert!(!agrees, "an altered archive must not audit: {report}");
+    assert_eq!(report["agrees"], false);
+}

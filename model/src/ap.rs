@@ -178,15 +178,19 @@ pub fn election_day(year: i32) -> String {
 
 /// Day of the week (0 is Sunday) of a proleptic Gregorian date.
 fn weekday(year: i32, month: u32, day: u32) -> i64 {
-    // Days since 1970-01-01 (a Thursday), by Howard Hinnant's days_from_civil.
-    let y = i64::from(year) - i64::from(month <= 2);
+    // 1970-01-01 was a Thursday.
+    (days_from_civil(i64::from(year), month, day) + 4).rem_euclid(7)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = year - i64::from(month <= 2);
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let m = i64::from(month);
     let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    (days + 4).rem_euclid(7)
+    era * 146_097 + doe - 719_468
 }
 
 /// The feed's list of elections: the night's.

@@ -27,6 +27,7 @@
 //! - [`calls`]: race calls against expected votes ([`Expected`]), and the winner they make.
 //! - [`projection`]: each state's final margin estimated from the units in, with an interval;
 //!   the projected calls it supports.
+//! - [`audit`]: each publication's record (source positions and a digest of its counts).
 //! - [`ap`]: the results in the Associated Press Elections API's shape, which `elex` reads.
 //! - [`outlook`]: electoral votes and win probabilities from those estimates, states moving
 //!   together.
@@ -36,6 +37,7 @@
 #![warn(missing_docs)]
 
 pub mod ap;
+pub mod audit;
 pub mod calls;
 pub mod changes;
 pub mod codec;

@@ -37,6 +37,9 @@ struct ResultsQuery {
     since: Option<u64>,
     /// With `since`: the counties that changed too.
     units: Option<bool>,
+    /// A time (milliseconds since the Unix epoch, or RFC 3339 in UTC): the record of what was
+    /// published then ([`tally_model::audit`]).
+    at: Option<String>,
 }
 
 /// `/api/results.csv`'s query.
@@ -231,6 +234,9 @@ fn results(
     if let Some(since) = query.since {
         return changes_since(since, &query, gzip, state);
     }
+    if let Some(at) = &query.at {
+        return published_at(at, &query, gzip, state);
+    }
     if query.units.is_some() {
         return Err(ApiError::BadRequest(
             "units goes with since (the counties that changed)".to_string(),
@@ -258,6 +264,42 @@ fn results(
         Ok(body) => Ok(body.reply_unless("application/json", gzip, if_none_match)),
         Err(e) => Err(ApiError::Internal(format!("writing the results: {e}"))),
     }
+}
+
+/// `/api/results?at=TIME`: the record of the publication shown at TIME (the newest recorded at
+/// or before it), which `tally audit` checks against the archive.
+fn published_at(
+    at: &str,
+    query: &ResultsQuery,
+    gzip: bool,
+    state: &WebState,
+) -> Result<warp::reply::Response, ApiError> {
+    if query.state.is_some() || query.epoch.is_some() || query.units.is_some() {
+        return Err(ApiError::BadRequest(
+            "at asks for a publication's record: not with state, epoch or units".to_string(),
+        ));
+    }
+    let shown: String = at.chars().take(40).collect();
+    let Some(ms) = tally_model::audit::parse_time(at) else {
+        return Err(ApiError::BadRequest(format!(
+            "at {shown:?}: a time as milliseconds since 1970 or RFC 3339 in UTC (2024-11-06T03:41:00Z)"
+        )));
+    };
+    let log = state
+        .publications
+        .read()
+        .map_err(|_| ApiError::Internal("the publication records' lock is poisoned".to_string()))?;
+    let Some(publication) = log.at(ms) else {
+        let first = log.entries().first().map(|p| tally_model::ap::rfc3339(p.as_of));
+        return Err(ApiError::NotFound(match first {
+            Some(first) => format!("nothing was published by {shown}: the records begin at {first}"),
+            None => "no publication is on record (a job records them only with --storage)".to_string(),
+        }));
+    };
+    let body = serde_json::json!({ "at": ms, "publication": publication });
+    serde_json::to_vec(&body)
+        .map(|json| Body::new(Bytes::from(json)).reply("application/json", gzip))
+        .map_err(|e| ApiError::Internal(format!("writing the record: {e}")))
 }
 
 /// `/api/results?since=S`: the latest publication as a change document against S's, or a 304

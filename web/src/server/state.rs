@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
+use tally_model::audit::PublicationLog;
 use tally_model::metrics::Registry;
 use tally_model::{Results, Timeline};
 use tokio::sync::watch;
@@ -40,6 +41,8 @@ pub struct WebState {
     pub(super) registry: Registry,
     /// How the race moved (`/api/timeline`, `/charts/timeline.svg`), kept by the job.
     pub(super) timeline: Arc<RwLock<Timeline>>,
+    /// What was published, on the record (`/api/results?at=`), kept by a durable job.
+    pub(super) publications: Arc<RwLock<PublicationLog>>,
     /// False on the processes of a cluster other than process 0: they have no results and
     /// serve only `/healthz` and `/metrics`, their own.
     pub(super) serves_results: bool,
@@ -52,19 +55,30 @@ impl WebState {
         status: Arc<dyn JobStatus>,
         timeline: Arc<RwLock<Timeline>>,
     ) -> Arc<WebState> {
-        WebState::build(results, status, timeline, true)
+        WebState::build(results, status, timeline, Arc::default(), true)
+    }
+
+    /// [`WebState::new`], with the job's publication records (`/api/results?at=`).
+    pub fn recorded(
+        results: watch::Receiver<Arc<Results>>,
+        status: Arc<dyn JobStatus>,
+        timeline: Arc<RwLock<Timeline>>,
+        publications: Arc<RwLock<PublicationLog>>,
+    ) -> Arc<WebState> {
+        WebState::build(results, status, timeline, publications, true)
     }
 
     /// For a cluster process other than process 0: only `/healthz` and `/metrics`.
     pub fn status_only(status: Arc<dyn JobStatus>) -> Arc<WebState> {
         let (_, results) = watch::channel(Arc::new(Results::empty(Default::default())));
-        WebState::build(results, status, Arc::default(), false)
+        WebState::build(results, status, Arc::default(), Arc::default(), false)
     }
 
     fn build(
         results: watch::Receiver<Arc<Results>>,
         status: Arc<dyn JobStatus>,
         timeline: Arc<RwLock<Timeline>>,
+        publications: Arc<RwLock<PublicationLog>>,
         serves_results: bool,
     ) -> Arc<WebState> {
         let ingest_rate = Arc::new(AtomicU64::new(0));
@@ -85,6 +99,7 @@ impl WebState {
             ingest_rate,
             registry,
             timeline,
+            publications,
             serves_results,
         })
     }

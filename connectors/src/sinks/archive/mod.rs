@@ -274,11 +274,16 @@ impl ArchiveWriter {
         }
     }
 
-    /// Queues `snapshot` (replacing one not yet written). The caller makes sure the archive
-    /// already holds the records before its offsets: they may have been written by other
-    /// processes (see `Tally::Durable`).
-    pub fn snapshot(&self, snapshot: Snapshot) {
+    /// Queues `snapshot` (replacing one not yet written, whose publication records it takes
+    /// over). The caller makes sure the archive already holds the records before its offsets:
+    /// they may have been written by other processes (see `Tally::Durable`).
+    pub fn snapshot(&self, mut snapshot: Snapshot) {
         if let Ok(mut pending) = self.state.pending.lock() {
+            if let Some(replaced) = pending.take() {
+                let mut publications = replaced.publications;
+                publications.append(&mut snapshot.publications);
+                snapshot.publications = publications;
+            }
             *pending = Some(snapshot);
         }
         self.state.snapshot_queued.notify_one();
@@ -418,6 +423,7 @@ mod tests {
                 timeline: None,
                 desk: None,
                 drilldown: None,
+                publications: Vec::new(),
             });
         }
         assert!(writer.finish(Duration::from_secs(10)));

@@ -43,6 +43,46 @@ pub struct Snapshot {
     /// restarted job serves them while it replays.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drilldown: Option<serde_json::Value>,
+    /// The publications recorded since the snapshot before (`tally_model::audit`), written
+    /// beside it to `publications/TOPIC/EPOCH.jsonl` rather than in it, so a snapshot stays
+    /// small however long the night.
+    #[serde(skip)]
+    pub publications: Vec<tally_model::audit::Publication>,
+}
+
+/// Where `topic`'s publication records live (relative to the storage root).
+pub fn publications_dir(topic: &str) -> String {
+    format!("publications/{topic}")
+}
+
+/// Every publication recorded for `topic`, oldest first (files that cannot be read are
+/// skipped with a warning: an audit then says the time is not recorded).
+pub async fn publications(
+    storage: &Storage,
+    topic: &str,
+) -> Result<Vec<tally_model::audit::Publication>, SnapshotError> {
+    let dir = publications_dir(topic);
+    let mut names: Vec<String> = match storage.list(&dir).await {
+        Ok(listing) => listing
+            .into_iter()
+            .map(|(p, _)| p)
+            .filter(|p| p.ends_with(".jsonl"))
+            .collect(),
+        // None written yet.
+        Err(_) => return Ok(Vec::new()),
+    };
+    names.sort();
+    let mut all = Vec::new();
+    for name in names {
+        let bytes = storage.read(&name).await?;
+        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            match serde_json::from_slice(line) {
+                Ok(publication) => all.push(publication),
+                Err(e) => tracing::warn!("skipping an unreadable publication record in {name}: {e}"),
+            }
+        }
+    }
+    Ok(all)
 }
 
 /// Where `topic`'s snapshots live (relative to the storage root).
@@ -65,6 +105,18 @@ pub async fn unmigrated_snapshots(storage: &Storage) -> Result<Vec<String>, Snap
 pub(crate) async fn write_snapshot(storage: &Storage, snapshot: &Snapshot, keep: usize) -> Result<(), SnapshotError> {
     // At debug level, so that a fault can be aimed at the write (scripts/chaos.sh).
     tracing::debug!(epoch = snapshot.epoch, "writing snapshot");
+    if !snapshot.publications.is_empty() {
+        let mut lines = Vec::new();
+        for publication in &snapshot.publications {
+            serde_json::to_writer(&mut lines, publication).map_err(|cause| SnapshotError::Encode {
+                epoch: snapshot.epoch,
+                cause,
+            })?;
+            lines.push(b'\n');
+        }
+        let path = format!("{}/{:020}.jsonl", publications_dir(&snapshot.topic), snapshot.epoch);
+        storage.write_atomic(&path, lines).await?;
+    }
     let dir = snapshot_dir(&snapshot.topic);
     let name = format!("{:020}.json", snapshot.epoch);
     let body = serde_json::to_vec(snapshot).map_err(|cause| SnapshotError::Encode {
