@@ -4,8 +4,9 @@
 //! reflect and a SHA-256 digest of those counts (`tally_model::audit`), beside its snapshots.
 //! This reads the record of the publication shown at `--at`, folds the archived records before
 //! those offsets with the sequential fold (the specification the graph is held to), and
-//! compares digests. It prints a JSON report and exits 1 when they differ: the published count
-//! was not what the archive says the job had read.
+//! compares digests. It prints a JSON report, with the results document re-derived from those
+//! records (the counts of what was on screen, state by state), and exits 1 when the digests
+//! differ: the published count was not what the archive says the job had read.
 
 use crate::cli::AuditArgs;
 use anyhow::{bail, Context, Result};
@@ -86,6 +87,9 @@ pub fn audit(args: AuditArgs) -> Result<()> {
             "digest": derived,
         },
         "agrees": agrees,
+        "results": tally_model::Results::new(&tallies, publication.epoch, false, args.apportionment)
+            .with_lost(publication.lost)
+            .computed_at(publication.as_of),
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     if !agrees {

@@ -52,6 +52,9 @@ pub struct AuditArgs {
     /// The job's --max-record-bytes: a longer record was counted as malformed.
     #[arg(long, default_value_t = tally_model::codec::MAX_RECORD_BYTES)]
     pub max_record_bytes: usize,
+    /// The job's --apportionment, for the re-derived results' electoral votes.
+    #[arg(long, default_value = "2020")]
+    pub apportionment: tally_model::Apportionment,
 }
 
 #[derive(Args, Debug)]

@@ -150,7 +150,8 @@ fn publications_from_before_a_kill_still_audit_against_the_archive() {
     let source = topic_url(&topic);
     let storage = tempfile::tempdir().unwrap();
     let storage = storage.path().to_str().unwrap();
-    // Plain segments, so that the test can alter a record below.
+    // Plain segments, so that the test can alter a record below; short ones, so that the
+    // archive (and with it the next snapshot and its records) keeps up with the count.
     let job = [
         "--source",
         &source,
@@ -160,6 +161,8 @@ fn publications_from_before_a_kill_still_audit_against_the_archive() {
         "2",
         "--checkpoint-interval",
         "200ms",
+        "--segment-age",
+        "100ms",
         "--archive-compression",
         "none",
     ];
@@ -177,7 +180,7 @@ fn publications_from_before_a_kill_still_audit_against_the_archive() {
         std::thread::sleep(Duration::from_millis(1100));
     }
     let all = produced(&topic);
-    let recorded = wait_for("the last publication on record", Duration::from_secs(60), || {
+    let recorded = wait_for("the last publication on record", Duration::from_secs(120), || {
         let recorded = records_on_disk(storage, &topic);
         (recorded.last()?["records"].as_u64() == Some(all)).then_some(recorded)
     });
@@ -204,6 +207,15 @@ fn publications_from_before_a_kill_still_audit_against_the_archive() {
         assert_eq!(&report["publication"], publication);
         assert_eq!(report["derived"]["digest"], publication["digest"]);
         assert_eq!(report["derived"]["records"], publication["records"]);
+        // The document re-derived: the counts that were on screen, each candidate's as recorded.
+        for (name, votes) in publication["candidates"].as_object().unwrap() {
+            let derived = report["results"]["candidates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| &c["name"] == name);
+            assert_eq!(derived.map(|c| &c["votes"]), Some(votes), "{name}");
+        }
         let again: serde_json::Value =
             serde_json::from_str(&http_get(&format!("{base}/api/results?at={at}")).expect("the record")).expect("JSON");
         assert_eq!(&again["publication"], publication, "served after the restart");

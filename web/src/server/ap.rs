@@ -39,11 +39,12 @@ fn value(query: &HashMap<String, String>, name: &str) -> Option<String> {
         .map(|(_, value)| value.clone())
 }
 
-/// A true/false parameter (`true`, `True`, `1`…); a 400 for anything else.
+/// A true/false parameter (`true` or `false`, as JSON or Python writes them); a 400 for
+/// anything else.
 fn flag(query: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
-    match value(query, name).map(|v| v.to_ascii_lowercase()).as_deref() {
-        None | Some("false") | Some("0") | Some("") => Ok(false),
-        Some("true") | Some("1") => Ok(true),
+    match value(query, name).as_deref() {
+        None | Some("false") | Some("False") => Ok(false),
+        Some("true") | Some("True") => Ok(true),
         Some(other) => {
             let shown: String = other.chars().take(20).collect();
             Err(ApiError::BadRequest(format!("{name} {shown:?}: use true or false")))

@@ -231,16 +231,15 @@ fn results(
     if_none_match: Option<&str>,
     state: &WebState,
 ) -> Result<warp::reply::Response, ApiError> {
-    if let Some(since) = query.since {
-        return changes_since(since, &query, gzip, state);
-    }
+    // Which document is asked for, as the OpenAPI document says: a publication's record (`at`),
+    // else the changes since a cursor (`since`), else a publication; the parameters of the
+    // others do not apply (a fuzzer rightly calls a 400 for a combination the schema allows
+    // wrong).
     if let Some(at) = &query.at {
-        return published_at(at, &query, gzip, state);
+        return published_at(at, gzip, state);
     }
-    if query.units.is_some() {
-        return Err(ApiError::BadRequest(
-            "units goes with since (the counties that changed)".to_string(),
-        ));
+    if let Some(since) = query.since {
+        return changes_since(since, query.units.unwrap_or(false), gzip, state);
     }
     let pretty = query.pretty.unwrap_or(false);
     // A state no one has is a 400 whatever the epoch.
@@ -268,17 +267,7 @@ fn results(
 
 /// `/api/results?at=TIME`: the record of the publication shown at TIME (the newest recorded at
 /// or before it), which `tally audit` checks against the archive.
-fn published_at(
-    at: &str,
-    query: &ResultsQuery,
-    gzip: bool,
-    state: &WebState,
-) -> Result<warp::reply::Response, ApiError> {
-    if query.state.is_some() || query.epoch.is_some() || query.units.is_some() {
-        return Err(ApiError::BadRequest(
-            "at asks for a publication's record: not with state, epoch or units".to_string(),
-        ));
-    }
+fn published_at(at: &str, gzip: bool, state: &WebState) -> Result<warp::reply::Response, ApiError> {
     let shown: String = at.chars().take(40).collect();
     let Some(ms) = tally_model::audit::parse_time(at) else {
         return Err(ApiError::BadRequest(format!(
@@ -307,21 +296,15 @@ fn published_at(
 /// the whole document).
 fn changes_since(
     since: u64,
-    query: &ResultsQuery,
+    with_units: bool,
     gzip: bool,
     state: &WebState,
 ) -> Result<warp::reply::Response, ApiError> {
-    if query.state.is_some() || query.epoch.is_some() {
-        return Err(ApiError::BadRequest(
-            "since is a cursor over the national document: not with state or epoch".to_string(),
-        ));
-    }
     let held = state.results_at(Some(since))?;
     let latest = state.latest();
     if held.epoch == latest.epoch {
         return Ok(super::body::not_modified(&format!("\"since-{since}\"")));
     }
-    let with_units = query.units.unwrap_or(false);
     let change = tally_model::changes::changes(&held, &latest, with_units)
         .and_then(|change| serde_json::to_vec(&change))
         .map_err(|e| ApiError::Internal(format!("writing the changes: {e}")))?;
@@ -453,12 +436,15 @@ mod tests {
             .await;
         assert_eq!(stale.status(), StatusCode::OK, "a new publication is not the one held");
 
-        assert_eq!(
-            get("/api/results?since=1&state=OH").await.status(),
-            StatusCode::BAD_REQUEST
-        );
+        // A cursor is over the national document: a state does not apply to it.
+        let national = get("/api/results?since=1&state=OH").await;
+        let national: serde_json::Value = serde_json::from_slice(national.body()).expect("JSON");
+        assert_eq!(national["since"], 1);
         assert_eq!(get("/api/results?since=7").await.status(), StatusCode::GONE);
         assert_eq!(get("/api/results?since=x").await.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(get("/api/results?units=true").await.status(), StatusCode::BAD_REQUEST);
+        // Without a cursor, `units` does not apply.
+        assert_eq!(get("/api/results?units=true").await.status(), StatusCode::OK);
+        assert_eq!(get("/api/results?at=yesterday").await.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(get("/api/results?at=1000").await.status(), StatusCode::NOT_FOUND);
     }
 }
