@@ -434,19 +434,7 @@ mod tests {
 
     #[test]
     fn every_state_is_a_race_with_its_counties_and_the_calls_as_winners() {
-        let records = [
-            r#"{"id":1,"gender":"Female","age":34,"state":"Pennsylvania","county":"42003","decision":"Kamala Harris"}"#,
-            r#"{"id":2,"gender":"Male","age":71,"state":"Pennsylvania","county":"42003","decision":"Donald Trump"}"#,
-            r#"{"id":3,"gender":"Male","age":52,"state":"Pennsylvania","county":"42101","decision":"Kamala Harris"}"#,
-            r#"{"id":4,"gender":"Female","age":22,"state":"Ohio","decision":"Donald Trump"}"#,
-        ];
-        let tallies = crate::fold(
-            records
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (crate::Position::new(0, i as u64), r.as_bytes())),
-            true,
-        );
+        let tallies = crate::test_records::tallies_of(&crate::test_records::PENNSYLVANIA_AND_OHIO);
         let mut results = Results::new(&tallies, 3, true, crate::Apportionment::Census2020);
         if let Some(ohio) = results.states.get_mut("OH") {
             ohio.called = Some("Donald Trump".into());

@@ -164,17 +164,8 @@ impl PublicationLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{fold, Position};
 
-    fn tallies(records: &[&str]) -> Tallies {
-        fold(
-            records
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (Position::new(0, i as u64), r.as_bytes())),
-            true,
-        )
-    }
+    use crate::test_records::tallies_of as tallies;
 
     const RECORDS: [&str; 3] = [
         r#"{"id":1,"gender":"Female","age":34,"state":"Ohio","decision":"Ada"}"#,

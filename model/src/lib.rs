@@ -58,6 +58,9 @@ pub mod unit_results;
 pub mod units;
 pub mod vote;
 
+#[cfg(test)]
+mod test_records;
+
 pub use calls::{CallDesk, Expected};
 pub use parties::Parties;
 pub use progress::{Progress, SourceProgress};

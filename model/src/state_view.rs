@@ -256,19 +256,7 @@ mod tests {
 
     #[test]
     fn a_drilldown_kept_apart_from_the_json_restores_the_states_documents() {
-        let records = [
-            r#"{"id":1,"gender":"Female","age":34,"state":"Pennsylvania","county":"42003","decision":"Kamala Harris"}"#,
-            r#"{"id":2,"gender":"Male","age":71,"state":"Pennsylvania","county":"42003","decision":"Donald Trump"}"#,
-            r#"{"id":3,"gender":"Male","age":52,"state":"Pennsylvania","county":"42101","decision":"Kamala Harris"}"#,
-            r#"{"id":4,"gender":"Female","age":22,"state":"Ohio","decision":"Donald Trump"}"#,
-        ];
-        let tallies = crate::fold(
-            records
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (crate::Position::new(0, i as u64), r.as_bytes())),
-            true,
-        );
+        let tallies = crate::test_records::tallies_of(&crate::test_records::PENNSYLVANIA_AND_OHIO);
         let published = Results::new(&tallies, 3, false, crate::Apportionment::Census2020);
         let pa = State::lookup("PA").unwrap();
         assert_eq!(published.state_document(pa).units.len(), 2);
