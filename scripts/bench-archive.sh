@@ -2,9 +2,9 @@
 # What the raw archive costs (a benchmark, not a test): N records (default 20M) from an
 # 8-partition topic to final results with `tally run --stop-at-end --workers 2`, with
 #   --storage none                  (no archive, no snapshots: the baseline),
-#   a local directory, gzip and plain segments,
-#   HDFS (scripts/hdfs.sh), gzip and plain segments.
-# The five runs take turns, RUNS rounds (default 3), so drift on a noisy machine hits all alike.
+#   a local directory, snappy (the default) and gzip segments,
+#   HDFS (scripts/hdfs.sh), snappy, gzip and plain segments.
+# The six runs take turns, RUNS rounds (default 3), so drift on a noisy machine hits all alike.
 # Prints a Markdown table: median seconds, records/s, the ratio to the baseline, archive bytes.
 #   scripts/bench-archive.sh [N] [RUNS]
 set -euo pipefail
@@ -35,7 +35,7 @@ created_topic "$topic"
 TALLY_LOG=warn $tally generate --count "$records" --seed 5 --partitions 8 --to "kafka://$bootstrap/$topic"
 
 declare -A seconds
-variants=(none local-gzip local-none hdfs-gzip hdfs-none)
+variants=(none local-snappy local-gzip hdfs-snappy hdfs-gzip hdfs-none)
 for run in $(seq 1 "$runs"); do
     for variant in "${variants[@]}"; do
         case $variant in
@@ -49,8 +49,7 @@ for run in $(seq 1 "$runs"); do
         t1=$(now)
         seconds[$variant]+="$(echo "$t1 - $t0" | bc -l) "
     done
-    # The local archives of this round are measured; free the disk for the next.
-    du -sb "$local_root"/local-gzip-"$run"/raw "$local_root"/local-none-"$run"/raw > "$local_root/sizes-$run"
+    # Free the disk for the next round (the sizes are read from HDFS).
     rm -rf "$local_root"/local-*-"$run"
 done
 
@@ -64,7 +63,10 @@ for variant in "${variants[@]}"; do
     printf '| %s | %.1f | %.0f | %.2f× |\n' "$variant" "$s" "$(echo "$records / $s" | bc -l)" "$(echo "$base / $s" | bc -l)"
 done
 echo
-read -r gzip_bytes _ < <(sed -n 1p "$local_root/sizes-1")
-read -r plain_bytes _ < <(sed -n 2p "$local_root/sizes-1")
-printf 'Archive size: %.0f MB plain, %.0f MB gzip (%.1f× smaller).\n' \
-    "$(echo "$plain_bytes / 1000000" | bc -l)" "$(echo "$gzip_bytes / 1000000" | bc -l)" "$(echo "$plain_bytes / $gzip_bytes" | bc -l)"
+size() { scripts/hdfs.sh dfs -du -s "/$hdfs_root/hdfs-$1-1/raw" | awk '{print $1}'; }
+plain_bytes=$(size none)
+for compression in snappy gzip; do
+    bytes=$(size "$compression")
+    printf 'Archive size, %s: %.0f MB (plain %.0f MB, %.1f× smaller).\n' "$compression" \
+        "$(echo "$bytes / 1000000" | bc -l)" "$(echo "$plain_bytes / 1000000" | bc -l)" "$(echo "$plain_bytes / $bytes" | bc -l)"
+done

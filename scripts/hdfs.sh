@@ -8,7 +8,7 @@
 #   scripts/hdfs.sh status    exit 0 when a file can be written
 #   scripts/hdfs.sh restart   stop then start, keeping the data (for outage tests)
 #   scripts/hdfs.sh wipe      stop and delete all data
-#   scripts/hdfs.sh dfs ARGS  the Hadoop shell client (hdfs dfs), e.g. dfs -text /tally/raw/… (gzip too)
+#   scripts/hdfs.sh dfs ARGS  the Hadoop shell client (hdfs dfs), e.g. dfs -text /tally/raw/… (snappy and gzip too)
 #
 # Settings (environment): HADOOP_VERSION (3.4.2), HDFS_PORT (9000), TALLY_CACHE (jars;
 # ~/.cache/tally), TALLY_HDFS_DIR (data, config and logs; /tmp/tally-hdfs).

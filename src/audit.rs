@@ -11,7 +11,7 @@
 use crate::cli::AuditArgs;
 use anyhow::{bail, Context, Result};
 use std::io::Read;
-use tally_connectors::sinks::archive::{is_gzip, stored_segments};
+use tally_connectors::sinks::archive::{stored_segments, Compression};
 use tally_connectors::sinks::snapshots::publications;
 use tally_connectors::storage::Storage;
 use tally_model::audit::{digest, parse_time, PublicationLog};
@@ -47,16 +47,11 @@ pub fn audit(args: AuditArgs) -> Result<()> {
             let stored = runtime
                 .block_on(storage.read(&segment.path))
                 .with_context(|| format!("reading {}", segment.path))?;
-            let text = match is_gzip(&segment.path) {
-                true => {
-                    let mut text = Vec::new();
-                    flate2::read::MultiGzDecoder::new(&stored[..])
-                        .read_to_end(&mut text)
-                        .with_context(|| format!("decompressing {}", segment.path))?;
-                    text
-                }
-                false => stored,
-            };
+            let mut text = Vec::new();
+            Compression::of_path(&segment.path)
+                .decoder(&stored[..])
+                .read_to_end(&mut text)
+                .with_context(|| format!("decompressing {}", segment.path))?;
             // As a replay reads a segment: one record a line, blank lines skipped, an over-long
             // record counted as malformed.
             let lines = text.split(|b| *b == b'\n').map(<[u8]>::trim_ascii_end);

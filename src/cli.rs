@@ -127,9 +127,10 @@ pub struct RunArgs {
     /// Snapshots kept; older ones are deleted.
     #[arg(long, default_value_t = 5)]
     pub keep_snapshots: usize,
-    /// How archive segments are stored: `gzip` (`.ndjson.gz`) or `none` (`.ndjson`). Hadoop's
-    /// `hdfs dfs -text` and Spark's JSON reader read both directly; replay reads both.
-    #[arg(long, default_value = "gzip")]
+    /// How archive segments are stored: `snappy` (`.ndjson.snappy`, Hadoop's SnappyCodec),
+    /// `gzip` (`.ndjson.gz`) or `none` (`.ndjson`). Hadoop's `hdfs dfs -text` and Spark's JSON
+    /// reader read each directly; replay reads each.
+    #[arg(long, default_value = "snappy")]
     pub archive_compression: tally_connectors::sinks::archive::Compression,
     /// An archive segment closes at this many MiB of records (before compression)…
     #[arg(long, default_value_t = 64)]

@@ -1,4 +1,4 @@
-//! HDFS for real: the raw archive (gzip and plain segments) and snapshots a Kafka-fed job
+//! HDFS for real: the raw archive (snappy, gzip and plain segments) and snapshots a Kafka-fed job
 //! writes, read back by the Hadoop shell and by `tally replay`; replay up to a snapshot's offsets gives that snapshot; and a job
 //! killed with SIGKILL at random points ends with exactly the sequential fold.
 
@@ -10,7 +10,7 @@ use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use tally_connectors::sinks::archive::{parse_segment_path, stored_segments, StoredSegment};
+use tally_connectors::sinks::archive::{parse_segment_path, stored_segments, Compression, StoredSegment};
 use tally_connectors::sinks::snapshots::latest_snapshot;
 use tally_model::Apportionment;
 
@@ -39,12 +39,17 @@ fn the_archive_and_snapshots_on_hdfs_replay_to_the_same_numbers() {
         "--workers",
         "2",
     ];
-    // Two runs: the first (gzip segments, the default) ends with a snapshot of batch A; the
-    // second (plain segments) recovers from it, reads batch B and ends with a snapshot of both.
-    // The archive then holds more than the first snapshot covers, in both forms.
+    // Three runs: the first (gzip segments) ends with a snapshot of batch A; the second (plain
+    // segments) recovers from it, reads batch B and ends with a snapshot of both; the third
+    // (snappy, the default) adds batch C. The archive then holds more than the first snapshot
+    // covers, in every form.
     let mut files = Vec::new();
     let mut live = Value::Null;
-    for (name, seed, count, compression) in [("a.ndjson", "12", "12000", "gzip"), ("b.ndjson", "13", "8000", "none")] {
+    for (name, seed, count, compression) in [
+        ("a.ndjson", "12", "12000", "gzip"),
+        ("b.ndjson", "13", "8000", "none"),
+        ("c.ndjson", "14", "6000", "snappy"),
+    ] {
         let mix = mixed(count, seed);
         run_ok(&[&["generate", "--to", &url][..], &mix].concat());
         files.push(write_file(
@@ -85,21 +90,20 @@ fn the_archive_and_snapshots_on_hdfs_replay_to_the_same_numbers() {
                 .map(|v| v.as_u64().unwrap())
                 .sum::<u64>()
     );
-    // The Hadoop shell reads both forms: `-text` decompresses a gzip segment to exactly the
-    // records, byte for byte; `-cat` shows a plain one as it is.
-    let gzip = archived.iter().find(|s| s.path.ends_with(".ndjson.gz"));
-    let plain = archived.iter().find(|s| s.path.ends_with(".ndjson"));
-    for StoredSegment { first, last, path, .. } in [gzip.expect("gzip segments"), plain.expect("plain segments")] {
+    // The Hadoop shell reads every form with the jars Hadoop ships: `-text` decompresses a gzip
+    // or snappy segment (Hadoop's SnappyCodec, through snappy-java) to exactly the records, byte
+    // for byte, and shows a plain one as it is.
+    for extension in [".ndjson.gz", ".ndjson", ".ndjson.snappy"] {
+        let segment = archived.iter().find(|s| s.path.ends_with(extension));
+        let StoredSegment { first, last, path, .. } = segment.unwrap_or_else(|| panic!("{extension} segments"));
         let hdfs_path = format!("{}/{path}", root.split_once(&namenode()).unwrap().1);
         let stored = runtime.block_on(storage.read(path)).unwrap();
-        let records = if path.ends_with(".gz") {
-            let mut records = Vec::new();
-            std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&stored[..]), &mut records).unwrap();
+        let compression = Compression::of_path(path);
+        let mut records = Vec::new();
+        std::io::Read::read_to_end(&mut compression.decoder(&stored[..]), &mut records).unwrap();
+        if compression != Compression::None {
             assert!(records.len() > stored.len(), "{path} is compressed");
-            records
-        } else {
-            stored
-        };
+        }
         let shown = hdfs_sh(&["dfs", "-text", &hdfs_path]);
         assert_eq!(shown.as_bytes(), &records[..], "hdfs dfs -text {path}");
         assert_eq!(shown.lines().count() as u64, last - first + 1, "{path}");
@@ -130,7 +134,7 @@ fn the_archive_and_snapshots_on_hdfs_replay_to_the_same_numbers() {
             if *first < snapshot.offsets.get(partition).copied().unwrap_or(0) {
                 let (p, f, l) = parse_segment_path(path).unwrap();
                 let bytes = runtime.block_on(storage.read(path)).unwrap();
-                let extension = if path.ends_with(".gz") { ".ndjson.gz" } else { ".ndjson" };
+                let extension = Compression::of_path(path).extension();
                 write_file(upto.path(), &format!("{p:05}-{f:020}-{l:020}{extension}"), &bytes);
             }
         }

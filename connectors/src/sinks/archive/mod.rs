@@ -10,10 +10,11 @@
 //! (storage down) while the queue grows to a byte bound; at the bound sources pause.
 
 mod events;
+pub mod hadoop_snappy;
 pub mod segment;
 mod sink;
 
-pub use segment::{is_gzip, parse_segment_path, segment_path, Compression, Segment, SegmentBuilder};
+pub use segment::{parse_segment_path, segment_path, Compression, Segment, SegmentBuilder};
 pub use sink::{ArchiveConfig, ArchiveSink};
 
 use crate::events::InternalEvent;
@@ -32,7 +33,7 @@ use tally_model::metrics::{counter, gauge, Collector};
 /// What can go wrong in the archive and the snapshots.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
-    #[error("{0:?} is not none or gzip")]
+    #[error("{0:?} is not none, gzip or snappy")]
     UnknownCompression(String),
     #[error("zstd segments would need a native libhadoop with zstd to read back (`hdfs dfs -text`, Spark); use gzip")]
     Zstd,

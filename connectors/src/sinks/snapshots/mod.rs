@@ -105,6 +105,7 @@ pub async fn unmigrated_snapshots(storage: &Storage) -> Result<Vec<String>, Snap
 pub(crate) async fn write_snapshot(storage: &Storage, snapshot: &Snapshot, keep: usize) -> Result<(), SnapshotError> {
     // At debug level, so that a fault can be aimed at the write (scripts/chaos.sh).
     tracing::debug!(epoch = snapshot.epoch, "writing snapshot");
+    let mut files = Vec::with_capacity(3);
     if !snapshot.publications.is_empty() {
         let mut lines = Vec::new();
         for publication in &snapshot.publications {
@@ -115,7 +116,7 @@ pub(crate) async fn write_snapshot(storage: &Storage, snapshot: &Snapshot, keep:
             lines.push(b'\n');
         }
         let path = format!("{}/{:020}.jsonl", publications_dir(&snapshot.topic), snapshot.epoch);
-        storage.write_atomic(&path, lines).await?;
+        files.push((path, lines.into()));
     }
     let dir = snapshot_dir(&snapshot.topic);
     let name = format!("{:020}.json", snapshot.epoch);
@@ -123,10 +124,10 @@ pub(crate) async fn write_snapshot(storage: &Storage, snapshot: &Snapshot, keep:
         epoch: snapshot.epoch,
         cause,
     })?;
-    storage.write_atomic(&format!("{dir}/{name}"), body).await?;
-    storage
-        .write_atomic(&format!("{dir}/LATEST"), name.into_bytes())
-        .await?;
+    files.push((format!("{dir}/{name}"), body.into()));
+    files.push((format!("{dir}/LATEST"), name.into_bytes().into()));
+    // In this order: the publications, then the snapshot, then the pointer to it.
+    storage.write_all_atomic(files).await?;
     let listing = storage.list(&dir).await?;
     let mut snapshots: Vec<&String> = listing
         .iter()

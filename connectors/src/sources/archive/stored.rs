@@ -80,7 +80,7 @@ struct Reading {
     next: usize,
 }
 
-/// Reads stored files (one worker's share) line by line, decompressing gzip segments.
+/// Reads stored files (one worker's share) line by line, decompressing gzip and snappy segments.
 pub struct StoredFileSource {
     chunks: Receiver<Result<Chunk, StoredError>>,
     current: Option<Reading>,
@@ -129,18 +129,20 @@ fn read_file(
     sender: &SyncSender<Result<Chunk, StoredError>>,
 ) -> Result<bool, StoredError> {
     let (reader, stored) = storage.blocking_reader(&file.path, runtime)?;
-    let gzip = crate::sinks::archive::is_gzip(&file.path);
-    let mut lines: Box<dyn BufRead> = match gzip {
+    let compression = crate::sinks::archive::Compression::of_path(&file.path);
+    let compressed = compression != crate::sinks::archive::Compression::None;
+    let mut lines: Box<dyn BufRead> = match compressed {
         true => Box::new(BufReader::with_capacity(
             READ_BUFFER,
-            flate2::read::MultiGzDecoder::new(BufReader::with_capacity(READ_BUFFER, reader)),
+            compression.decoder(BufReader::with_capacity(READ_BUFFER, reader)),
         )),
         false => Box::new(BufReader::with_capacity(READ_BUFFER, reader)),
     };
     let failed = |cause: std::io::Error| {
         let path = file.path.clone();
-        // Storage's own failures keep their kind; anything else in a .gz is its compression.
-        match (gzip, cause.get_ref().is_some_and(|e| e.is::<StorageError>())) {
+        // Storage's own failures keep their kind; anything else in a compressed file is its
+        // compression.
+        match (compressed, cause.get_ref().is_some_and(|e| e.is::<StorageError>())) {
             (true, false) => StoredError::Decompress { path, cause },
             _ => StoredError::Read { path, cause },
         }
@@ -159,7 +161,7 @@ fn read_file(
             Positions::Archive { partition, first } => Position::new(partition, first + line_number),
         };
         at += consumed as u64;
-        if !gzip {
+        if !compressed {
             chunk.stored += consumed as u64;
         }
         let record = line.trim_ascii_end();
@@ -172,7 +174,7 @@ fn read_file(
             return Ok(false);
         }
     }
-    if gzip {
+    if compressed {
         chunk.stored += stored;
     }
     Ok(sender.send(Ok(chunk)).is_ok())
@@ -246,9 +248,7 @@ mod tests {
         ];
         let progress = Arc::new(AtomicU64::new(0));
         let mut source = StoredFileSource::new(storage, runtime.handle().clone(), files, progress.clone(), LIMIT);
-        let mut batch = RecordBatch::default();
-        while source.poll(10, &mut batch).unwrap() != SourceState::Exhausted {}
-        let got: Vec<(Position, Vec<u8>)> = batch.iter().map(|(p, r)| (p, r.to_vec())).collect();
+        let got = drain(&mut source);
         assert_eq!(
             got,
             vec![
@@ -273,15 +273,28 @@ mod tests {
         }
     }
 
+    /// Every record the source gives until it ends, with its position.
+    fn drain(source: &mut StoredFileSource) -> Vec<(Position, Vec<u8>)> {
+        let mut batch = RecordBatch::default();
+        while source.poll(10, &mut batch).unwrap() != SourceState::Exhausted {}
+        batch.iter().map(|(p, r)| (p, r.to_vec())).collect()
+    }
+
     #[test]
-    fn gzip_files_are_read_as_their_records_and_count_their_stored_bytes() {
+    fn compressed_files_are_read_as_their_records_and_count_their_stored_bytes() {
         use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         encoder.write_all(b"p\nq\n").unwrap();
-        let compressed = encoder.finish().unwrap();
-        std::fs::write(dir.path().join("s.ndjson.gz"), &compressed).unwrap();
-        std::fs::write(dir.path().join("broken.gz"), b"not gzip").unwrap();
+        let gzip = encoder.finish().unwrap();
+        let mut snappy = Vec::new();
+        crate::sinks::archive::hadoop_snappy::compress_into(
+            &mut snap::raw::Encoder::new(),
+            &mut Vec::new(),
+            b"p\nq\n",
+            &mut snappy,
+        )
+        .unwrap();
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let storage = Arc::new(Storage::open(dir.path().to_str().unwrap()).unwrap());
         let files = |path: &str| {
@@ -290,34 +303,39 @@ mod tests {
                 positions: Positions::Archive { partition: 1, first: 7 },
             }]
         };
-        let progress = Arc::new(AtomicU64::new(0));
-        let mut source = StoredFileSource::new(
-            storage.clone(),
-            runtime.handle().clone(),
-            files("s.ndjson.gz"),
-            progress.clone(),
-            LIMIT,
-        );
-        let mut batch = RecordBatch::default();
-        while source.poll(10, &mut batch).unwrap() != SourceState::Exhausted {}
-        let got: Vec<(Position, Vec<u8>)> = batch.iter().map(|(p, r)| (p, r.to_vec())).collect();
-        assert_eq!(
-            got,
-            vec![
-                (Position::new(1, 7), b"p".to_vec()),
-                (Position::new(1, 8), b"q".to_vec())
-            ]
-        );
-        assert_eq!(progress.load(Ordering::Relaxed), compressed.len() as u64);
-        let mut source = StoredFileSource::new(
-            storage,
-            runtime.handle().clone(),
-            files("broken.gz"),
-            Arc::default(),
-            LIMIT,
-        );
-        let error = first_error(&mut source);
-        assert!(error.contains("cannot decompress broken.gz"), "{error}");
+        for (name, compressed) in [("s.ndjson.gz", gzip), ("s.ndjson.snappy", snappy)] {
+            std::fs::write(dir.path().join(name), &compressed).unwrap();
+            let progress = Arc::new(AtomicU64::new(0));
+            let mut source = StoredFileSource::new(
+                storage.clone(),
+                runtime.handle().clone(),
+                files(name),
+                progress.clone(),
+                LIMIT,
+            );
+            let got = drain(&mut source);
+            assert_eq!(
+                got,
+                vec![
+                    (Position::new(1, 7), b"p".to_vec()),
+                    (Position::new(1, 8), b"q".to_vec())
+                ],
+                "{name}"
+            );
+            assert_eq!(progress.load(Ordering::Relaxed), compressed.len() as u64, "{name}");
+        }
+        for broken in ["broken.gz", "broken.snappy"] {
+            std::fs::write(dir.path().join(broken), b"not compressed at all").unwrap();
+            let mut source = StoredFileSource::new(
+                storage.clone(),
+                runtime.handle().clone(),
+                files(broken),
+                Arc::default(),
+                LIMIT,
+            );
+            let error = first_error(&mut source);
+            assert!(error.contains(&format!("cannot decompress {broken}")), "{error}");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub use tally_model::codec::MAX_RECORD_BYTES;
 
 use crate::listing::io_error;
 pub use crate::listing::{list_files, path_order, FilesError};
+use crate::sinks::archive::Compression;
 
 /// A byte range of one file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,18 +34,19 @@ pub struct Split {
     pub end: u64,
 }
 
-/// True for a gzip file (`.gz`), read whole by one worker: a compressed stream cannot be cut.
-fn is_gzip(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "gz")
+/// How a file is compressed, by its name (`.gz`, `.snappy` as the archive writes them): a
+/// compressed file is read whole by one worker, as a compressed stream cannot be cut.
+fn compression(path: &Path) -> Compression {
+    Compression::of_path(&path.to_string_lossy())
 }
 
-/// Cuts `files` into splits of at most `split_bytes` (a gzip file is one split).
+/// Cuts `files` into splits of at most `split_bytes` (a compressed file is one split).
 pub fn plan_splits(files: &[PathBuf], split_bytes: u64) -> Result<Vec<Split>, FilesError> {
     let mut splits = Vec::new();
     for (index, path) in files.iter().enumerate() {
         let len = std::fs::metadata(path).map_err(io_error("read", path))?.len();
         let stream = u32::try_from(index).map_err(|_| FilesError::TooMany)?;
-        if is_gzip(path) {
+        if compression(path) != Compression::None {
             splits.push(Split {
                 path: path.clone(),
                 stream,
@@ -119,12 +121,13 @@ impl SplitReader {
             cause,
         };
         let file = File::open(&split.path).map_err(failed)?;
-        if is_gzip(&split.path) {
+        let compression = compression(&split.path);
+        if compression != Compression::None {
             let counted = Counted {
                 inner: file,
                 progress: progress.clone(),
             };
-            let decoder = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, counted));
+            let decoder = compression.decoder(BufReader::with_capacity(1 << 16, counted));
             return Ok(SplitReader {
                 reader: Box::new(BufReader::with_capacity(1 << 20, decoder)),
                 path: split.path.clone(),
@@ -386,7 +389,7 @@ mod tests {
     }
 
     #[test]
-    fn a_gzip_file_reads_as_its_plain_form_with_the_same_positions() {
+    fn compressed_files_read_as_their_plain_form_with_the_same_positions() {
         let dir = tempfile::tempdir().unwrap();
         let text = b"one\n\ntwo\r\n  \nthree-is-longer\nfour";
         std::fs::write(dir.path().join("a.ndjson"), text).unwrap();
@@ -394,26 +397,39 @@ mod tests {
         encoder.write_all(text).unwrap();
         let compressed = encoder.finish().unwrap();
         std::fs::write(dir.path().join("b.ndjson.gz"), &compressed).unwrap();
+        let mut snappy = Vec::new();
+        crate::sinks::archive::hadoop_snappy::compress_into(
+            &mut snap::raw::Encoder::new(),
+            &mut Vec::new(),
+            text,
+            &mut snappy,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("c.ndjson.snappy"), &snappy).unwrap();
         let files = list_files(dir.path()).unwrap();
         let splits = plan_splits(&files, 4).unwrap();
-        assert_eq!(
-            splits.iter().filter(|s| s.stream == 1).count(),
-            1,
-            "a compressed file is one split"
-        );
+        for stream in [1, 2] {
+            assert_eq!(
+                splits.iter().filter(|s| s.stream == stream).count(),
+                1,
+                "a compressed file is one split"
+            );
+        }
         let all = read_all(&splits, 2);
         let plain: Vec<_> = all
             .iter()
             .filter(|(p, _)| p.stream == 0)
             .map(|(p, r)| (p.offset, r))
             .collect();
-        let unzipped: Vec<_> = all
-            .iter()
-            .filter(|(p, _)| p.stream == 1)
-            .map(|(p, r)| (p.offset, r))
-            .collect();
         assert_eq!(plain.len(), 4);
-        assert_eq!(plain, unzipped);
+        for stream in [1, 2] {
+            let decompressed: Vec<_> = all
+                .iter()
+                .filter(|(p, _)| p.stream == stream)
+                .map(|(p, r)| (p.offset, r))
+                .collect();
+            assert_eq!(plain, decompressed, "stream {stream}");
+        }
         // Progress counts stored bytes: the plain file's and the compressed file's.
         let progress = Arc::new(AtomicU64::new(0));
         let mut source = FileSource::new(&splits, 0, 1, progress.clone());
