@@ -329,8 +329,9 @@ impl SnapshotGate {
         self.waiting.lock().map(|w| !w.is_empty()).unwrap_or(false)
     }
 
-    /// Called with every published state: hands the newest waiting snapshot that the archive
-    /// covers to the writer (and returns its epoch), and drops the older ones.
+    /// Called with every published state and after every offer: hands the newest waiting
+    /// snapshot that the archive covers to the writer (and returns its epoch), and drops the
+    /// older ones.
     pub fn release(&self, progress: &SourceProgress) -> Option<u64> {
         let mut waiting = self.waiting.lock().ok()?;
         let newest = waiting.iter().rposition(|s| progress.durable_through(&s.offsets))?;

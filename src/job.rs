@@ -103,7 +103,12 @@ fn run_graph(
             let checkpoint = snapshots.as_ref().map(|(_, gate)| {
                 let gate = gate.clone();
                 Box::new(move |tallies: &Tallies, progress: &SourceProgress, epoch| {
-                    gate.offer(tallies, progress, epoch)
+                    gate.offer(tallies, progress, epoch);
+                    // Already durable (the archive caught up before the boundary passed): hand
+                    // it over now. An idle job publishes nothing more, so waiting for the next
+                    // publication would leave the last snapshot, and the records it carries,
+                    // unwritten.
+                    gate.release(progress);
                 }) as Checkpoint
             });
             run_worker(worker, source.as_mut(), &options, &stop, publish, checkpoint)
