@@ -128,8 +128,8 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 5)]
     pub keep_snapshots: usize,
     /// How archive segments are stored: `snappy` (`.ndjson.snappy`, Hadoop's SnappyCodec),
-    /// `gzip` (`.ndjson.gz`) or `none` (`.ndjson`). Hadoop's `hdfs dfs -text` and Spark's JSON
-    /// reader read each directly; replay reads each.
+    /// `gzip` (`.ndjson.gz`) or `none` (`.ndjson`). Hadoop's `hdfs dfs -text` reads each
+    /// directly (Spark through the same Hadoop codecs); replay reads each.
     #[arg(long, default_value = "snappy")]
     pub archive_compression: tally_connectors::sinks::archive::Compression,
     /// An archive segment closes at this many MiB of records (before compression)…

@@ -1,5 +1,6 @@
-//! Snappy as Hadoop frames it (`SnappyCodec`, files named `.snappy`), so `hdfs dfs -text` and
-//! Spark read the archive with the jars Hadoop ships (snappy-java; no native libhadoop).
+//! Snappy as Hadoop frames it (`SnappyCodec`, files named `.snappy`), so `hdfs dfs -text` reads
+//! the archive with the jars Hadoop ships (snappy-java; no native libhadoop), as does Spark
+//! through the same codec.
 //!
 //! Hadoop's block stream: for each block of at most [`BLOCK`] raw bytes, its raw length as a
 //! big-endian u32, then its compressed chunk as a big-endian u32 length and raw snappy bytes
@@ -96,18 +97,19 @@ impl<R: Read> SnappyReader<R> {
             }
             self.chunk.resize(compressed, 0);
             self.inner.read_exact(&mut self.chunk)?;
-            let length = snap::raw::decompress_len(&self.chunk).map_err(io::Error::other)?;
+            let invalid = |e| io::Error::new(io::ErrorKind::InvalidData, e);
+            let length = snap::raw::decompress_len(&self.chunk).map_err(invalid)?;
             let start = self.block.len();
+            if length == 0 {
+                return Err(damaged("an empty chunk inside a block"));
+            }
             if start + length > raw {
                 return Err(damaged("a block's chunks hold more than its length"));
             }
             self.block.resize(start + length, 0);
             self.decoder
                 .decompress(&self.chunk, &mut self.block[start..])
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-            if length == 0 {
-                return Err(damaged("an empty chunk inside a block"));
-            }
+                .map_err(invalid)?;
         }
         Ok(true)
     }

@@ -7,9 +7,9 @@ use super::{hadoop_snappy, ArchiveError};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// How segments are stored. Every form is read directly by Hadoop's tools: `hdfs dfs -text` and
-/// Spark's JSON reader decompress a `.gz` or `.snappy` file by its name, with the jars Hadoop
-/// ships. zstd is not offered: Hadoop reads `.zst` only through a native libhadoop built with
+/// How segments are stored. Every form is read directly by Hadoop's tools: `hdfs dfs -text`
+/// decompresses a `.gz` or `.snappy` file by its name with the jars Hadoop ships (and Spark's
+/// JSON reader uses the same codecs). zstd is not offered: Hadoop reads `.zst` only through a native libhadoop built with
 /// zstd, which its Maven jars do not carry.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Compression {
